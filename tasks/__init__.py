@@ -1,0 +1,1 @@
+"""augflow's stages: one module each (ingest, augment, train, evaluate), plus what they share."""

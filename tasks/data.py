@@ -1,0 +1,43 @@
+"""Labelled image files as streaming tf.data pipelines, shared by train and evaluate.
+
+Images are decoded batch by batch from disk, never all held in memory, and the
+class index of a name is its rank among the sorted class names, so every stage
+agrees on it without extra bookkeeping.
+"""
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from tasks.files import read_csv, read_image
+
+
+def split_files(split_dir: Path) -> tuple[list[str], list[str]]:
+    """(paths, class names) of every PNG under split_dir/<class>/, in sorted order."""
+    paths = sorted(Path(split_dir).glob("*/*.png"))
+    return [str(path) for path in paths], [path.parent.name for path in paths]
+
+
+def set_files(set_csv: Path) -> tuple[list[str], list[str]]:
+    """(paths, class names) listed in a training-set file written by ingest or augment."""
+    rows = read_csv(set_csv)
+    return [row["path"] for row in rows], [row["class"] for row in rows]
+
+
+def image_dataset(
+    paths: list[str], names: list[str], classes: list[str], batch_size: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
+    """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given."""
+    shape = read_image(Path(paths[0])).shape
+    channels = shape[2] if len(shape) == 3 else 1
+    labels = [classes.index(name) for name in names]
+
+    def load(path, label):
+        image = tf.io.decode_png(tf.io.read_file(path), channels=channels)
+        image.set_shape((shape[0], shape[1], channels))
+        return image, label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,89 @@
+"""Writing outputs safely and reading images back: what every stage shares.
+
+Outputs appear whole or not at all: a file is written under a temporary name
+and renamed; a directory is built beside its final place and swapped in at the
+end. A killed run therefore never leaves a half-written file that DVC or a
+rerun would trust.
+"""
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SET_COLUMNS = ("path", "sha256", "class")
+
+
+def pixel_sha256(pixels: np.ndarray) -> str:
+    """Content hash of an image's decoded pixels (shape included), independent of file encoding."""
+    header = "x".join(str(n) for n in pixels.shape).encode() + b":"
+    return hashlib.sha256(header + np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).hexdigest()
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """Encode an HxW (grey) or HxWx3 (RGB) uint8 array as PNG; the same pixels always give the same bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def read_image(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
+@contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """Yield an empty staging directory; on success it replaces `path` as a whole."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        shutil.rmtree(path, ignore_errors=True)
+        os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_csv_atomic(path: Path, columns: Iterable[str], rows: Iterable[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,122 @@
+"""params.yaml, checked against a schema before any stage does work.
+
+Every stage and the Prefect flow call `load_params()` first, so a typo or an
+out-of-range value stops the run with one sentence naming the key, never
+half-way through an hour of training.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tasks.errors import UserError
+
+PARAMS_FILE = Path("params.yaml")
+FASHION_MNIST_CLASSES = (
+    "tshirt_top", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle_boot",
+)  # fmt: skip
+
+Positive = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestParams(Strict):
+    source: Literal["fashion-mnist"] = "fashion-mnist"
+    fashion_mnist_dir: str = "/usr/share/datasets/fashion-mnist"
+    classes: list[Literal[FASHION_MNIST_CLASSES]] = Field(default=["pullover", "coat"], min_length=2)
+    train_per_class: Positive = 250
+    val_per_class: Positive = 250
+    test_per_class: Positive | None = None
+    seed: int = 0
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("each class may be listed only once")
+        return classes
+
+
+class AugmentParams(Strict):
+    copies: Annotated[int, Field(ge=0)] = 20
+    rotation_range: Annotated[float, Field(ge=0.0, le=180.0)] = 40.0
+    width_shift_range: Fraction = 0.2
+    height_shift_range: Fraction = 0.2
+    shear_range: Annotated[float, Field(ge=0.0, le=90.0)] = 0.2
+    zoom_range: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    horizontal_flip: bool = True
+    fill_mode: Literal["nearest", "constant", "reflect", "wrap"] = "nearest"
+    seed: int = 0
+    preview_images: Positive = 6
+    preview_copies: Positive = 6
+
+
+class TrainParams(Strict):
+    seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
+    epochs: Positive = 10
+    batch_size: Positive = 32
+    learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001
+    conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
+    kernel_size: Positive = 3
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("each seed may be listed only once")
+        return seeds
+
+
+class EvaluateParams(Strict):
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    batch_size: Positive = 256
+
+
+class Params(Strict):
+    ingest: IngestParams = IngestParams()
+    augment: AugmentParams = AugmentParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key} is not a known setting; remove it or check its spelling"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; raise UserError naming the first bad key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run augflow from the project root, where params.yaml lives.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}: fix its syntax.") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate) to settings.")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise UserError(f"{path}: {problems}.") from None
+
+
+if __name__ == "__main__":
+    from tasks.errors import run_cli
+
+    def check() -> None:
+        load_params()
+        print(f"{PARAMS_FILE} is valid.")
+
+    run_cli(check)

@@ -1,0 +1,78 @@
+"""Stage `train`: fit the classic demonstration's CNN for one (arm, seed).
+
+Every arm trains the same model; only its training set differs (the set file
+`data/sets/<arm>.csv`). Keras is seeded and TensorFlow's ops made
+deterministic, so a (arm, seed) pair trains the same way on every run.
+"""
+
+import argparse
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
+
+from tasks.data import image_dataset, set_files, split_files
+from tasks.errors import UserError, run_cli
+from tasks.files import atomic_path
+from tasks.params import TrainParams, load_params
+
+SETS_DIR = Path("data/sets")
+VAL_DIR = Path("data/raw/val")
+MODELS_DIR = Path("models")
+LIVE_DIR = Path("reports/train")
+
+
+def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainParams) -> keras.Model:
+    """Conv → pool blocks, then one dense layer: sigmoid for two classes, softmax for more."""
+    model = keras.Sequential([keras.Input(shape=input_shape), keras.layers.Rescaling(1 / 255)])
+    for filters in params.conv_filters:
+        model.add(keras.layers.Conv2D(filters, params.kernel_size, activation="relu"))
+        model.add(keras.layers.MaxPooling2D())
+    model.add(keras.layers.Flatten())
+    binary = num_classes == 2
+    model.add(keras.layers.Dense(1 if binary else num_classes, activation="sigmoid" if binary else "softmax"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(params.learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train(arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR) -> Path:
+    """Train one model; write models/<arm>/seed-<seed>.keras and its curves under reports/train/."""
+    set_csv = sets_dir / f"{arm}.csv"
+    if not set_csv.is_file():
+        raise UserError(f"{set_csv} is missing: arm '{arm}' has no training set; run 'dvc repro' to build it.")
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    paths, names = set_files(set_csv)
+    classes = sorted(set(names))
+    train_data = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed)
+    val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
+    model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
+    with Live(str(LIVE_DIR / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
+        live.log_params({"arm": arm, "seed": seed, "train_images": len(paths), "classes": classes})
+        model.fit(train_data, validation_data=val_data, epochs=params.epochs, verbose=2, callbacks=[DVCLiveCallback(live=live)])
+    model_path = MODELS_DIR / arm / f"seed-{seed}.keras"
+    with atomic_path(model_path) as temporary:
+        model.save(temporary)
+    print(f"train: {arm} seed {seed} on {len(paths)} images -> {model_path}")
+    return model_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arm", required=True, help="training set to use: data/sets/<arm>.csv")
+    parser.add_argument("--seed", required=True, type=int)
+    args = parser.parse_args()
+    params = load_params().train
+    if args.seed not in params.seeds:
+        raise UserError(f"seed {args.seed} is not in train.seeds {params.seeds} in params.yaml: add it there first.")
+    train(args.arm, args.seed, params)
+
+
+if __name__ == "__main__":
+    run_cli(main)
