@@ -11,6 +11,7 @@ the image's pixel hash, j) alone, so the files are byte-identical whatever the
 order, batch or number of workers that produced them.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,23 +41,49 @@ def copy_rng(seed: int, image_sha256: str, copy: int) -> np.random.Generator:
     return np.random.default_rng([seed, int(image_sha256[:32], 16), copy])
 
 
-def random_transform(rng: np.random.Generator, params: AugmentParams, height: int, width: int) -> tuple[np.ndarray, bool]:
-    """Draw one transform: a 3x3 matrix mapping output (row, col) to input (row, col), and whether to flip."""
-    theta = np.deg2rad(rng.uniform(-params.rotation_range, params.rotation_range))
-    shift_rows = rng.uniform(-params.height_shift_range, params.height_shift_range) * height
-    shift_cols = rng.uniform(-params.width_shift_range, params.width_shift_range) * width
-    shear = np.deg2rad(rng.uniform(-params.shear_range, params.shear_range))
-    zoom_rows, zoom_cols = rng.uniform(1 - params.zoom_range, 1 + params.zoom_range, size=2)
-    flip = bool(params.horizontal_flip and rng.uniform() < 0.5)
+@dataclass(frozen=True)
+class Transform:
+    """One draw of ImageDataGenerator's random transform, in its own parameter names and units."""
 
+    theta: float  # rotation, degrees
+    tx: float  # shift in pixels, drawn from height_shift_range
+    ty: float  # shift in pixels, drawn from width_shift_range
+    shear: float  # degrees
+    zx: float
+    zy: float
+    flip_horizontal: bool
+
+
+def random_transform(rng: np.random.Generator, params: AugmentParams, height: int, width: int) -> Transform:
+    return Transform(
+        theta=rng.uniform(-params.rotation_range, params.rotation_range),
+        tx=rng.uniform(-params.height_shift_range, params.height_shift_range) * height,
+        ty=rng.uniform(-params.width_shift_range, params.width_shift_range) * width,
+        shear=rng.uniform(-params.shear_range, params.shear_range),
+        zx=rng.uniform(1 - params.zoom_range, 1 + params.zoom_range),
+        zy=rng.uniform(1 - params.zoom_range, 1 + params.zoom_range),
+        flip_horizontal=bool(params.horizontal_flip and rng.uniform() < 0.5),
+    )
+
+
+def affine_matrix(transform: Transform, height: int, width: int) -> np.ndarray:
+    """The 3x3 matrix mapping output (row, col) to input (row, col), composed once.
+
+    Built exactly as ImageDataGenerator builds it (rotation · shift · shear · zoom
+    about the centre, in its (x, y) order, then swapped into array order), so a
+    copy matches ImageDataGenerator's for the same parameters.
+    """
+    theta, shear = np.deg2rad(transform.theta), np.deg2rad(transform.shear)
     rotation = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
-    shift = np.array([[1, 0, shift_rows], [0, 1, shift_cols], [0, 0, 1]])
+    shift = np.array([[1, 0, transform.tx], [0, 1, transform.ty], [0, 0, 1]])
     shearing = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
-    zoom = np.diag([zoom_rows, zoom_cols, 1.0])
-    centre_row, centre_col = height / 2 - 0.5, width / 2 - 0.5
-    to_centre = np.array([[1, 0, centre_row], [0, 1, centre_col], [0, 0, 1]])
-    from_centre = np.array([[1, 0, -centre_row], [0, 1, -centre_col], [0, 0, 1]])
-    return to_centre @ rotation @ shift @ shearing @ zoom @ from_centre, flip
+    zoom = np.diag([transform.zx, transform.zy, 1.0])
+    centre_x, centre_y = height / 2 - 0.5, width / 2 - 0.5
+    to_centre = np.array([[1, 0, centre_x], [0, 1, centre_y], [0, 0, 1]])
+    from_centre = np.array([[1, 0, -centre_x], [0, 1, -centre_y], [0, 0, 1]])
+    matrix = to_centre @ rotation @ shift @ shearing @ zoom @ from_centre
+    swap = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    return swap @ matrix @ swap
 
 
 def augment_image(pixels: np.ndarray, matrix: np.ndarray, flip: bool, fill_mode: str) -> np.ndarray:
@@ -81,8 +108,9 @@ def make_copies(pixels: np.ndarray, image_sha256: str, params: AugmentParams) ->
     height, width = pixels.shape[:2]
     copies = []
     for copy in range(params.copies):
-        matrix, flip = random_transform(copy_rng(params.seed, image_sha256, copy), params, height, width)
-        copies.append(augment_image(pixels, matrix, flip, params.fill_mode))
+        transform = random_transform(copy_rng(params.seed, image_sha256, copy), params, height, width)
+        matrix = affine_matrix(transform, height, width)
+        copies.append(augment_image(pixels, matrix, transform.flip_horizontal, params.fill_mode))
     return copies
 
 
@@ -139,7 +167,7 @@ def augment(
                 rows.append({"path": str(out_dir / relative), "sha256": pixel_sha256(augmented), "class": row["class"]})
             if row["path"] in in_preview:
                 examples.append((row["class"], pixels, copies[: params.preview_copies]))
-    write_csv_atomic(augmented_set, SET_COLUMNS, training_set + rows)
+    write_csv_atomic(augmented_set, SET_COLUMNS, sorted(training_set + rows, key=lambda row: row["path"]))
     draw_preview(examples, preview)
     print(f"augment: {len(rows)} copies of {len(training_set)} training images in {out_dir}")
     return len(rows)

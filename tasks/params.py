@@ -59,6 +59,7 @@ class AugmentParams(Strict):
 
 
 class TrainParams(Strict):
+    arms: list[Literal["original", "augmented"]] = Field(default=["original", "augmented"], min_length=2)
     seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
     batch_size: Positive = 32
@@ -66,9 +67,16 @@ class TrainParams(Strict):
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
     kernel_size: Positive = 3
 
+    @field_validator("arms")
+    @classmethod
+    def _has_baseline(cls, arms: list[str]) -> list[str]:
+        if "original" not in arms or len(set(arms)) != len(arms):
+            raise ValueError("list 'original' (the baseline) and each other arm once")
+        return arms
+
     @field_validator("seeds")
     @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
         if len(set(seeds)) != len(seeds):
             raise ValueError("each seed may be listed only once")
         return seeds

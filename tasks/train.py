@@ -55,7 +55,7 @@ def train(arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, v
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
     with Live(str(LIVE_DIR / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params({"arm": arm, "seed": seed, "train_images": len(paths), "classes": classes})
-        model.fit(train_data, validation_data=val_data, epochs=params.epochs, verbose=2, callbacks=[DVCLiveCallback(live=live)])
+        model.fit(train_data, validation_data=val_data, epochs=params.epochs, shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live)])
     model_path = MODELS_DIR / arm / f"seed-{seed}.keras"
     with atomic_path(model_path) as temporary:
         model.save(temporary)

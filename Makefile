@@ -1,0 +1,58 @@
+# augflow: `make run` for the experiment, `make test` for the test suite.
+# Both set everything up first: a virtual environment from requirements.lock
+# and the Fashion-MNIST dataset (Debian package dataset-fashion-mnist).
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+
+# Run the environment's tools (dvc, prefect, python) first, and call no one home.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DO_NOT_TRACK := 1
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: run flow test setup dataset lock clean
+
+run: setup  ## the experiment on params.yaml, then the verdict
+	python -m tasks.params
+	dvc repro
+	python -m tasks.evaluate --show
+
+flow: setup  ## the same pipeline as a Prefect flow run (no server needed)
+	python -m flows.experiment
+	python -m tasks.evaluate --show
+
+test: setup  ## the whole test suite
+	python -m pytest
+
+setup: $(VENV)/.installed dataset
+
+$(VENV)/.installed: requirements.lock
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PYTHON) requirements.lock
+	touch $@
+
+# The dataset folder named in params.yaml must hold Fashion-MNIST's IDX files;
+# the Debian package provides them where it can be installed.
+dataset: $(VENV)/.installed
+	@folder=$$(python -c 'from tasks.errors import run_cli; from tasks.params import load_params; run_cli(lambda: print(load_params().ingest.fashion_mnist_dir))') || exit 2; \
+	if [ ! -f "$$folder/train-images-idx3-ubyte.gz" ]; then \
+	  if [ "$$folder" = /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)..."; \
+	    apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+	      || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+	      || { echo "augflow: could not install dataset-fashion-mnist with apt-get; install it by hand or point ingest.fashion_mnist_dir at its four IDX files."; exit 1; }; \
+	  else \
+	    echo "augflow: Fashion-MNIST is not in $$folder: run 'sudo apt-get install dataset-fashion-mnist', or set ingest.fashion_mnist_dir in params.yaml to a folder holding its four IDX .gz files."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+lock: $(VENV)/.installed  ## re-resolve requirements.in into requirements.lock
+	$(VENV)/bin/uv pip compile --quiet requirements.in -o requirements.lock \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
+
+clean:  ## remove the environment and every generated output (DVC's cache stays)
+	rm -rf $(VENV) data models reports

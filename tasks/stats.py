@@ -1,0 +1,61 @@
+"""The statistics behind the verdict: t-intervals over seeds and a paired t-test between arms.
+
+Seeds are the unit of replication: each seed trains one model per arm on the
+same data, so arms are compared seed by seed (paired), never run against run.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Estimate:
+    mean: float
+    ci: tuple[float, float] | None  # None when there are too few runs for an interval
+    p_value: float | None = None
+
+
+def mean_ci(values: list[float], confidence: float) -> Estimate:
+    """Mean of the runs with its two-sided t confidence interval (None for a single run)."""
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return Estimate(mean, None)
+    spread = stats.sem(data)
+    if spread == 0:  # every run equal: the interval is the point
+        return Estimate(mean, (mean, mean))
+    low, high = stats.t.interval(confidence, len(data) - 1, loc=mean, scale=spread)
+    return Estimate(mean, (float(low), float(high)))
+
+
+def paired_difference(treated: list[float], baseline: list[float], confidence: float) -> Estimate:
+    """Mean of treated - baseline over paired runs, its t interval and the paired t-test's p-value."""
+    differences = np.asarray(treated, dtype=float) - np.asarray(baseline, dtype=float)
+    estimate = mean_ci(differences.tolist(), confidence)
+    if len(differences) < 2:
+        return estimate
+    p_value = float(stats.ttest_rel(treated, baseline).pvalue)
+    if math.isnan(p_value):  # identical differences: the test is undefined
+        p_value = 1.0 if estimate.mean == 0 else 0.0
+    return Estimate(estimate.mean, estimate.ci, p_value)
+
+
+def verdict(arm: str, difference: Estimate, runs: int, confidence: float) -> str:
+    """One sentence that claims a change only when the confidence interval excludes zero."""
+    points = 100 * difference.mean
+    level = f"{100 * confidence:g}%"
+    if difference.ci is None:
+        return (
+            f"{arm} vs original: {points:+.1f} points from a single seed; no confidence interval "
+            "can be given from one run, so no verdict. Add seeds to train.seeds."
+        )
+    low, high = (100 * bound for bound in difference.ci)
+    interval = f"{level} CI {low:+.1f} to {high:+.1f}, p = {difference.p_value:.3g}, {runs} seeds"
+    if low > 0:
+        return f"{arm} improves test accuracy by {points:.1f} points over original ({interval})."
+    if high < 0:
+        return f"{arm} hurts test accuracy by {-points:.1f} points against original ({interval})."
+    return f"{arm} vs original: no detectable difference ({points:+.1f} points, {interval}: the interval includes 0)."

@@ -1,0 +1,78 @@
+"""Shared fixtures: throw-away git + DVC copies of the project, run on tiny params.
+
+Tests run the real pipeline (real DVC, TensorFlow and Prefect) on a few dozen
+images for one epoch, through the same code paths as the default job.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+TINY_PARAMS = {
+    "ingest": {"classes": ["pullover", "coat"], "train_per_class": 12, "val_per_class": 6, "test_per_class": 20},
+    "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
+    "train": {"seeds": [0, 1], "epochs": 1, "batch_size": 8},
+}
+ENV = os.environ | {
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    "GIT_AUTHOR_NAME": "augflow tests", "GIT_AUTHOR_EMAIL": "tests@augflow.invalid",
+    "GIT_COMMITTER_NAME": "augflow tests", "GIT_COMMITTER_EMAIL": "tests@augflow.invalid",
+    "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
+}  # fmt: skip
+
+
+def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=repo, env=ENV, capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def ran_stages(output: str) -> set[str]:
+    """Names of the stages `dvc repro` ran, from its 'Running stage' lines."""
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def set_params(repo: Path, **groups: dict) -> None:
+    """Merge settings into the copy's params.yaml, group by group."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for group, values in groups.items():
+        params[group] = params.get(group, {}) | values
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def lock_hashes(repo: Path) -> dict[str, str]:
+    """Every output path in dvc.lock with its recorded hash."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {out["path"]: out.get("md5") for stage in lock["stages"].values() for out in stage.get("outs", [])}
+
+
+def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:
+    """A fresh git + DVC copy of the project's committed and new files, on the given params."""
+    listed = run(PROJECT, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
+    for name in listed:
+        source = PROJECT / name
+        if source.is_file() and not name.startswith(("data/", "models/", "reports/")) and name != "dvc.lock":
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    set_params(destination, **params)
+    run(destination, "git", "init", "-q", "-b", "main")
+    run(destination, "git", "add", "-A")
+    run(destination, "git", "commit", "-q", "-m", "augflow test copy")
+    return destination
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory) -> tuple[Path, str]:
+    """A tiny project after one full `dvc repro`, with that run's output."""
+    repo = make_project(tmp_path_factory.mktemp("pipeline"))
+    return repo, run(repo, "dvc", "repro").stdout

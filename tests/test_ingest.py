@@ -1,0 +1,67 @@
+"""The ingest stage on Fashion-MNIST: honest splits, flat memory, clear errors."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from tasks.errors import UserError
+from tasks.files import read_csv
+from tasks.ingest import choose_splits, ingest, iter_idx_images, read_idx_labels
+from tasks.params import IngestParams
+
+
+def write_idx(folder, images: np.ndarray, labels: np.ndarray, part="train") -> None:
+    with gzip.open(folder / f"{part}-images-idx3-ubyte.gz", "wb") as handle:
+        handle.write(struct.pack(">IIII", 2051, len(images), *images.shape[1:]) + images.tobytes())
+    with gzip.open(folder / f"{part}-labels-idx1-ubyte.gz", "wb") as handle:
+        handle.write(struct.pack(">II", 2049, len(labels)) + labels.tobytes())
+
+
+def test_idx_images_stream_only_the_wanted_indices(tmp_path):
+    images = np.arange(3000 * 4, dtype=np.uint32).astype(np.uint8).reshape(3000, 2, 2)
+    write_idx(tmp_path, images, np.zeros(3000, dtype=np.uint8))
+    got = dict(iter_idx_images(tmp_path / "train-images-idx3-ubyte.gz", {5, 1500, 2999}))
+    assert sorted(got) == [5, 1500, 2999]
+    assert all(np.array_equal(got[index], images[index]) for index in got)
+    assert read_idx_labels(tmp_path / "train-labels-idx1-ubyte.gz").shape == (3000,)
+
+
+def test_a_truncated_idx_file_is_named(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(struct.pack(">IIII", 2051, 10, 28, 28) + bytes(28 * 28 * 3 + 5))
+    with pytest.raises(UserError, match=f"{path} is truncated"):
+        list(iter_idx_images(path, {0}))
+
+
+def test_a_missing_dataset_says_how_to_install_it(tmp_path):
+    with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist"):
+        ingest(IngestParams(fashion_mnist_dir=str(tmp_path)), tmp_path / "raw", tmp_path / "sets")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_splits_are_disjoint_deterministic_and_stable_when_a_class_is_added():
+    rng = np.random.default_rng(0)
+    train_labels, test_labels = rng.integers(0, 10, 6000).astype(np.uint8), rng.integers(0, 10, 1000).astype(np.uint8)
+    two = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))
+    assert two == choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))
+    assert not set(two["train"]) & set(two["val"])
+    assert sorted(two["train"].values()).count("coat") == 20
+    three = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat", "bag"], train_per_class=20, val_per_class=30))
+    assert {i: c for i, c in three["train"].items() if c != "bag"} == two["train"]
+    too_many = IngestParams(classes=["pullover", "coat"], train_per_class=600, val_per_class=100)
+    with pytest.raises(UserError, match="Class pullover has .* training images but ingest.train_per_class"):
+        choose_splits(train_labels, test_labels, too_many)
+
+
+def test_ingest_writes_pngs_a_manifest_and_the_original_training_set(tmp_path):
+    counts = ingest(IngestParams(train_per_class=5, val_per_class=3, test_per_class=4), tmp_path / "raw", tmp_path / "sets")
+    assert counts == {"train": 10, "val": 6, "test": 8}
+    manifest = read_csv(tmp_path / "raw/manifest.csv")
+    assert len(manifest) == 24 and len({row["sha256"] for row in manifest}) == 24
+    for row in manifest:
+        assert (tmp_path / "raw" / row["split"] / row["class"] / f"{row['id']}.png").is_file()
+    training = read_csv(tmp_path / "sets/original.csv")
+    assert sorted(row["sha256"] for row in training) == sorted(row["sha256"] for row in manifest if row["split"] == "train")

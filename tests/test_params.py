@@ -1,0 +1,55 @@
+"""params.yaml mistakes stop a stage before any work, with one sentence that names the key."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ENV, PROJECT
+from tasks.errors import UserError
+from tasks.params import Params, load_params
+
+DEFAULTS = (PROJECT / "params.yaml").read_text()
+
+
+def test_the_committed_params_match_the_schema_defaults():
+    assert load_params(PROJECT / "params.yaml") == Params()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("epochs: 10", "epochs: ten"), "train.epochs: Input should be a valid integer"),
+        (("epochs: 10", "epocs: 10"), "train.epocs is not a known setting"),
+        (("copies: 20", "copies: -1"), "augment.copies: Input should be greater than or equal to 0"),
+        (("classes: [pullover, coat]", "classes: [pullover, jumper]"), "ingest.classes.1: Input should be"),
+        (("classes: [pullover, coat]", "classes: [coat]"), "ingest.classes: List should have at least 2 items"),
+        (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, each seed may be listed only once"),
+        (("arms: [original, augmented]", "arms: [augmented]"), "train.arms"),
+        (("fill_mode: nearest", "fill_mode: mirror"), "augment.fill_mode: Input should be"),
+        (("train:", "train: ["), "is not valid YAML at line"),
+    ],
+)
+def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(DEFAULTS.replace(*change, 1))
+    with pytest.raises(UserError, match=expected.replace("[", r"\[").replace(".", r"\.")):
+        load_params(path)
+
+
+def test_a_stage_reports_a_bad_params_file_without_a_traceback(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS.replace("batch_size: 32", "batch_size: 0"))
+    result = subprocess.run(
+        [sys.executable, "-m", "tasks.ingest"], cwd=tmp_path, env=ENV | {"PYTHONPATH": str(PROJECT)},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "augflow: params.yaml: train.batch_size: Input should be greater than or equal to 1 (got 0)."
+    ]
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_missing_params_file_says_where_to_run(tmp_path):
+    with pytest.raises(UserError, match="not found: run augflow from the project root"):
+        load_params(tmp_path / "params.yaml")

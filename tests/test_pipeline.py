@@ -1,0 +1,75 @@
+"""The pipeline under real `dvc repro`: outputs, schema, and what reruns when something changes.
+
+The tests share one tiny project and run in file order: each leaves it
+reproduced and up to date for the next.
+"""
+
+import json
+import shutil
+
+from conftest import lock_hashes, ran_stages, run, set_params
+
+TRAIN_RUNS = {"train@original-0", "train@original-1", "train@augmented-0", "train@augmented-1"}
+EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
+
+
+def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
+    repo, output = reproduced
+    assert ran_stages(output) == EVERY_STAGE
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    for arm in ("original", "augmented"):
+        accuracy = metrics["arms"][arm]["test_accuracy"]
+        assert len(accuracy["runs"]) == 2 and all(0 <= run_ <= 1 for run_ in accuracy["runs"])
+        assert accuracy["mean"] == sum(accuracy["runs"]) / 2
+        low, high = accuracy["ci95"]
+        assert low <= accuracy["mean"] <= high
+    comparison = metrics["comparison"]
+    assert set(comparison) >= {"delta_mean", "ci95", "p_value", "test"}
+    deltas = [a - o for a, o in zip(metrics["arms"]["augmented"]["test_accuracy"]["runs"], metrics["arms"]["original"]["test_accuracy"]["runs"])]
+    assert abs(comparison["delta_mean"] - sum(deltas) / 2) < 1e-12
+    assert metrics["dataset"] == {"train": 24, "val": 12, "test": 40, "augmented": 48, "classes": ["coat", "pullover"]}
+    assert comparison["verdict"] in (repo / "reports/report.md").read_text()
+    assert (repo / "reports/augment_preview.png").stat().st_size > 0
+    assert len(list((repo / "data/augmented").rglob("*.png"))) == 48
+    for run_name in TRAIN_RUNS:
+        arm, seed = run_name.removeprefix("train@").rsplit("-", 1)
+        assert (repo / f"models/{arm}/seed-{seed}.keras").is_file()
+        assert (repo / f"reports/train/{arm}-seed-{seed}/plots/metrics/eval/accuracy.tsv").is_file()
+
+
+def test_second_repro_reruns_nothing_and_status_is_clean(reproduced):
+    repo, _ = reproduced
+    output = run(repo, "dvc", "repro").stdout
+    assert ran_stages(output) == set()
+    assert output.count("didn't change, skipping") == len(EVERY_STAGE)
+    assert "up to date" in run(repo, "dvc", "status").stdout
+
+
+def test_changing_epochs_reruns_only_training_and_evaluation(reproduced):
+    repo, _ = reproduced
+    set_params(repo, train={"epochs": 2})
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == TRAIN_RUNS | {"evaluate"}
+
+
+def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced):
+    repo, _ = reproduced
+    set_params(repo, augment={"copies": 3})
+    ran = ran_stages(run(repo, "dvc", "repro").stdout)
+    assert ran == {"augment", "train@augmented-0", "train@augmented-1", "evaluate"}
+    assert len(list((repo / "data/augmented").rglob("*.png"))) == 72
+
+
+def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):
+    repo, _ = reproduced
+    module = repo / "tasks/evaluate.py"
+    module.write_text(module.read_text() + "\n# a comment changes the file's hash\n")
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"evaluate"}
+
+
+def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced):
+    repo, _ = reproduced
+    before = lock_hashes(repo)
+    shutil.rmtree(repo / "data/augmented")
+    output = run(repo, "dvc", "repro").stdout
+    assert ran_stages(output) == {"augment"}  # identical copies: nothing downstream reruns
+    assert lock_hashes(repo) == before
