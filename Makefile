@@ -31,7 +31,7 @@ setup: $(VENV)/.installed dataset
 $(VENV)/.installed: requirements.lock
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --quiet --python $(PYTHON) requirements.lock
+	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PYTHON) requirements.lock
 	touch $@
 
 # The dataset folder named in params.yaml must hold Fashion-MNIST's IDX files;

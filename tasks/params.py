@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from tasks.errors import UserError
 
@@ -18,6 +18,13 @@ FASHION_MNIST_CLASSES = (
     "tshirt_top", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle_boot",
 )  # fmt: skip
+
+
+def _no_repeats(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("list each value only once")
+    return values
+
 
 Positive = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -30,18 +37,13 @@ class Strict(BaseModel):
 class IngestParams(Strict):
     source: Literal["fashion-mnist"] = "fashion-mnist"
     fashion_mnist_dir: str = "/usr/share/datasets/fashion-mnist"
-    classes: list[Literal[FASHION_MNIST_CLASSES]] = Field(default=["pullover", "coat"], min_length=2)
+    classes: Annotated[list[Literal[FASHION_MNIST_CLASSES]], AfterValidator(_no_repeats)] = Field(
+        default=["pullover", "coat"], min_length=2
+    )
     train_per_class: Positive = 250
     val_per_class: Positive = 250
     test_per_class: Positive | None = None
     seed: int = 0
-
-    @field_validator("classes")
-    @classmethod
-    def _distinct(cls, classes: list[str]) -> list[str]:
-        if len(set(classes)) != len(classes):
-            raise ValueError("each class may be listed only once")
-        return classes
 
 
 class AugmentParams(Strict):
@@ -59,28 +61,15 @@ class AugmentParams(Strict):
 
 
 class TrainParams(Strict):
-    arms: list[Literal["original", "augmented"]] = Field(default=["original", "augmented"], min_length=2)
-    seeds: list[int] = Field(default=[0, 1, 2], min_length=1)
+    arms: Annotated[list[Literal["original", "augmented"]], AfterValidator(_no_repeats)] = Field(
+        default=["original", "augmented"], min_length=2
+    )
+    seeds: Annotated[list[int], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
     batch_size: Positive = 32
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
     kernel_size: Positive = 3
-
-    @field_validator("arms")
-    @classmethod
-    def _has_baseline(cls, arms: list[str]) -> list[str]:
-        if "original" not in arms or len(set(arms)) != len(arms):
-            raise ValueError("list 'original' (the baseline) and each other arm once")
-        return arms
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("each seed may be listed only once")
-        return seeds
-
 
 class EvaluateParams(Strict):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
