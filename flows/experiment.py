@@ -33,13 +33,14 @@ def pipeline_stages(repo_dir: Path) -> list[tuple[str, list[str]]]:
     with Repo(str(repo_dir)) as repo:
         graph = repo.index.graph  # edges point from a stage to the stages it depends on
         ordered = reversed(list(topological_sort(graph)))
-        return [(stage.addressing, [upstream.addressing for upstream in graph.successors(stage)]) for stage in ordered]
+        return [(stage.name, [upstream.name for upstream in graph.successors(stage)]) for stage in ordered]
 
 
 def stage_changes(repo_dir: Path, stage: str) -> list:
     """What DVC sees changed in the stage since dvc.lock (empty when it is up to date)."""
     with DVC_CALLS, Repo(str(repo_dir)) as repo:
-        return repo.status(targets=[stage]).get(stage, [])
+        changes = repo.status(targets=[f"{repo_dir / 'dvc.yaml'}:{stage}"])  # keyed by a path relative to the cwd
+        return next(iter(changes.values()), [])
 
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
