@@ -34,6 +34,7 @@ from tasks.params import AugmentParams, load_params
 ORIGINAL_SET = Path("data/sets/original.csv")
 AUGMENTED_DIR = Path("data/augmented")
 AUGMENTED_SET = Path("data/sets/augmented.csv")
+ONLINE_SET = Path("data/sets/online.csv")
 PREVIEW = Path("reports/augment_preview.png")
 
 
@@ -104,14 +105,22 @@ def augment_image(pixels: np.ndarray, matrix: np.ndarray, flip: bool, fill_mode:
     return out.reshape(pixels.shape)
 
 
-def make_copies(pixels: np.ndarray, image_sha256: str, params: AugmentParams) -> list[np.ndarray]:
+def make_copy(pixels: np.ndarray, image_sha256: str, copy: int, params: AugmentParams) -> np.ndarray:
+    """Copy number `copy` of an image: a function of (augment.seed, its pixel hash, copy, policy) alone."""
     height, width = pixels.shape[:2]
-    copies = []
-    for copy in range(params.copies):
-        transform = random_transform(copy_rng(params.seed, image_sha256, copy), params, height, width)
-        matrix = affine_matrix(transform, height, width)
-        copies.append(augment_image(pixels, matrix, transform.flip_horizontal, params.fill_mode))
-    return copies
+    transform = random_transform(copy_rng(params.seed, image_sha256, copy), params, height, width)
+    return augment_image(pixels, affine_matrix(transform, height, width), transform.flip_horizontal, params.fill_mode)
+
+
+def make_copies(pixels: np.ndarray, image_sha256: str, params: AugmentParams) -> list[np.ndarray]:
+    return [make_copy(pixels, image_sha256, copy, params) for copy in range(params.copies)]
+
+
+def write_online_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
+    """The online arm's training set: the originals, with the policy and the draws per image (see tasks/online.py)."""
+    policy = params.model_dump_json()
+    rows = [{**row, "copies": params.copies, "policy": policy} for row in training_set]
+    write_csv_atomic(path, (*SET_COLUMNS, "copies", "policy"), sorted(rows, key=lambda row: row["path"]))
 
 
 def preview_rows(training_set: list[dict], count: int) -> set[str]:
@@ -150,8 +159,9 @@ def augment(
     out_dir: Path = AUGMENTED_DIR,
     augmented_set: Path = AUGMENTED_SET,
     preview: Path = PREVIEW,
+    online_set: Path = ONLINE_SET,
 ) -> int:
-    """Write the copies, the augmented arm's training set (originals + copies) and the preview; return copies written."""
+    """Write the copies, the training sets of the augmented and online arms, and the preview; return copies written."""
     training_set = read_csv(original_set)
     in_preview = preview_rows(training_set, params.preview_images)
     examples, rows = [], []
@@ -168,6 +178,7 @@ def augment(
             if row["path"] in in_preview:
                 examples.append((row["class"], pixels, copies[: params.preview_copies]))
     write_csv_atomic(augmented_set, SET_COLUMNS, sorted(training_set + rows, key=lambda row: row["path"]))
+    write_online_set(training_set, params, online_set)
     draw_preview(examples, preview)
     print(f"augment: {len(rows)} copies of {len(training_set)} training images in {out_dir}")
     return len(rows)

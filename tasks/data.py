@@ -24,6 +24,12 @@ def set_files(set_csv: Path) -> tuple[list[str], list[str]]:
     return [row["path"] for row in rows], [row["class"] for row in rows]
 
 
+def presentations_per_epoch(set_csv: Path) -> int:
+    """Images a training set shows the model per epoch: its rows, times (1 + copies) for the online arm."""
+    rows = read_csv(set_csv)
+    return len(rows) * (1 + int(rows[0].get("copies") or 0))
+
+
 def image_dataset(
     paths: list[str], names: list[str], classes: list[str], batch_size: int, shuffle_seed: int | None = None
 ) -> tf.data.Dataset:

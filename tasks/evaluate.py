@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tasks.data import image_dataset, split_files
+from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
@@ -21,7 +21,8 @@ from tasks.stats import mean_ci, paired_difference, verdict
 TEST_DIR = Path("data/raw/test")
 MODELS_DIR = Path("models")
 MANIFEST = Path("data/raw/manifest.csv")
-AUGMENTED_SET = Path("data/sets/augmented.csv")
+SETS_DIR = Path("data/sets")
+AUGMENTED_SET = SETS_DIR / "augmented.csv"
 METRICS = Path("reports/metrics.json")
 REPORT = Path("reports/report.md")
 PREDICTIONS_DIR = Path("reports/predictions")
@@ -38,24 +39,31 @@ def predict(model_path: Path, paths: list[str], names: list[str], classes: list[
     return (scores[:, 0] > 0.5).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
 
 
-def summarise(accuracies: dict[str, list[float]], seeds: list[int], dataset: dict, confidence: float) -> dict:
-    """metrics.json's content: per-arm accuracy with its interval, and each arm against the baseline."""
+def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
+    """Every arm against the baseline, keyed by arm; and the two ways of augmenting against each other."""
+    pairs = {arm: (arm, BASELINE) for arm in arms if arm != BASELINE}
+    if {"online", "augmented"} <= set(arms):
+        pairs["online-vs-augmented"] = ("online", "augmented")
+    return pairs
+
+
+def summarise(accuracies: dict[str, list[float]], budgets: dict[str, dict], seeds: list[int], dataset: dict, confidence: float) -> dict:
+    """metrics.json's content: per-arm accuracy with its interval and budget, and the paired comparisons."""
     arms = {}
     for arm, runs in accuracies.items():
         estimate = mean_ci(runs, confidence)
-        arms[arm] = {"test_accuracy": {"mean": estimate.mean, "ci95": estimate.ci, "runs": runs, "seeds": seeds}}
+        arms[arm] = {"test_accuracy": {"mean": estimate.mean, "ci95": estimate.ci, "runs": runs, "seeds": seeds}, "budget": budgets[arm]}
     comparisons = {}
-    for arm in accuracies:
-        if arm == BASELINE:
-            continue
-        difference = paired_difference(accuracies[arm], accuracies[BASELINE], confidence)
-        comparisons[arm] = {
-            "baseline": BASELINE,
+    for key, (arm, baseline) in comparison_pairs(list(accuracies)).items():
+        difference = paired_difference(accuracies[arm], accuracies[baseline], confidence)
+        comparisons[key] = {
+            "arm": arm,
+            "baseline": baseline,
             "delta_mean": difference.mean,
             "ci95": difference.ci,
             "p_value": difference.p_value,
             "test": "paired t-test over seeds",
-            "verdict": verdict(arm, difference, len(seeds), confidence),
+            "verdict": verdict(arm, difference, len(seeds), confidence, baseline),
         }
     first = next(iter(comparisons.values()))
     return {"arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence, "dataset": dataset}
@@ -76,8 +84,8 @@ def verdict_table(metrics: dict) -> str:
     """The markdown table printed by `make run` and shown in the report and the Prefect UI."""
     level = f"{100 * metrics['confidence']:g}%"
     lines = [
-        f"| arm | mean test accuracy | {level} CI | runs | vs original (points) | {level} CI | p-value |",
-        "|---|---|---|---|---|---|---|",
+        f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs original (points) | {level} CI | p-value |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm, result in metrics["arms"].items():
         accuracy = result["test_accuracy"]
@@ -88,7 +96,8 @@ def verdict_table(metrics: dict) -> str:
             if comparison else ["(baseline)", "", ""]
         )  # fmt: skip
         runs = ", ".join(percent(run) for run in accuracy["runs"])
-        lines.append(f"| {arm} | {percent(accuracy['mean'])} | {interval(accuracy['ci95'])} | {runs} | " + " | ".join(versus) + " |")
+        budget = result["budget"]["presentations_per_epoch"]
+        lines.append(f"| {arm} | {budget} | {percent(accuracy['mean'])} | {interval(accuracy['ci95'])} | {runs} | " + " | ".join(versus) + " |")
     return "\n".join(lines)
 
 
@@ -105,7 +114,9 @@ Each arm trains the same CNN once per seed; arms share the seed's initialisation
 Every model is scored once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}).
 Intervals are two-sided t-intervals over seeds; the comparison is a paired t-test over seeds.
 
-Training images: {dataset['train']} originals; the augmented arm adds {dataset['augmented']} copies.
+Training images: {dataset['train']} originals; the augmented arm adds {dataset['augmented']} stored copies; the
+online arm, where run, draws as many transformed images on the fly each epoch, so both see the same
+number of images per epoch (the table's second column) for the same number of epochs.
 Validation images (learning curves only): {dataset['val']}.
 
 ![Augmentation preview](augment_preview.png)
@@ -117,7 +128,10 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     classes = sorted(set(names))
     truth = np.array([classes.index(name) for name in names])
     accuracies: dict[str, list[float]] = {}
+    budgets = {}
     for arm in params.train.arms:
+        per_epoch = presentations_per_epoch(SETS_DIR / f"{arm}.csv")
+        budgets[arm] = {"presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs}
         predictions = []
         for seed in params.train.seeds:
             predicted = predict(models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size)
@@ -127,7 +141,7 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     manifest = read_csv(MANIFEST)
     dataset = {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
     dataset |= {"augmented": len(read_csv(AUGMENTED_SET)) - dataset["train"], "classes": classes}
-    metrics = summarise(accuracies, params.train.seeds, dataset, params.evaluate.confidence)
+    metrics = summarise(accuracies, budgets, params.train.seeds, dataset, params.evaluate.confidence)
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(REPORT, report_markdown(metrics))
     return metrics

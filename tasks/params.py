@@ -61,7 +61,7 @@ class AugmentParams(Strict):
 
 
 class TrainParams(Strict):
-    arms: Annotated[list[Literal["original", "augmented"]], AfterValidator(_no_repeats)] = Field(
+    arms: Annotated[list[Literal["original", "augmented", "online"]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented"], min_length=2
     )
     seeds: Annotated[list[int], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)

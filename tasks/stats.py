@@ -43,19 +43,19 @@ def paired_difference(treated: list[float], baseline: list[float], confidence: f
     return Estimate(estimate.mean, estimate.ci, p_value)
 
 
-def verdict(arm: str, difference: Estimate, runs: int, confidence: float) -> str:
+def verdict(arm: str, difference: Estimate, runs: int, confidence: float, baseline: str = "original") -> str:
     """One sentence that claims a change only when the confidence interval excludes zero."""
     points = 100 * difference.mean
     level = f"{100 * confidence:g}%"
     if difference.ci is None:
         return (
-            f"{arm} vs original: {points:+.1f} points from a single seed; no confidence interval "
+            f"{arm} vs {baseline}: {points:+.1f} points from a single seed; no confidence interval "
             "can be given from one run, so no verdict. Add seeds to train.seeds."
         )
     low, high = (100 * bound for bound in difference.ci)
     interval = f"{level} CI {low:+.1f} to {high:+.1f}, p = {difference.p_value:.3g}, {runs} seeds"
     if low > 0:
-        return f"{arm} improves test accuracy by {points:.1f} points over original ({interval})."
+        return f"{arm} improves test accuracy by {points:.1f} points over {baseline} ({interval})."
     if high < 0:
-        return f"{arm} hurts test accuracy by {-points:.1f} points against original ({interval})."
-    return f"{arm} vs original: no detectable difference ({points:+.1f} points, {interval}: the interval includes 0)."
+        return f"{arm} hurts test accuracy by {-points:.1f} points against {baseline} ({interval})."
+    return f"{arm} vs {baseline}: no detectable difference ({points:+.1f} points, {interval}: the interval includes 0)."

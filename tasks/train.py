@@ -16,6 +16,7 @@ from dvclive.keras import DVCLiveCallback
 from tasks.data import image_dataset, set_files, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import atomic_path
+from tasks.online import online_dataset
 from tasks.params import TrainParams, load_params
 
 SETS_DIR = Path("data/sets")
@@ -50,16 +51,22 @@ def train(arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, v
     tf.config.experimental.enable_op_determinism()
     paths, names = set_files(set_csv)
     classes = sorted(set(names))
-    train_data = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed)
+    if arm == "online":
+        train_data, steps, per_epoch = online_dataset(set_csv, classes, params.batch_size, params.epochs, seed)
+    else:
+        train_data, steps, per_epoch = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed), None, len(paths)
     val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
     with Live(str(LIVE_DIR / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
-        live.log_params({"arm": arm, "seed": seed, "train_images": len(paths), "classes": classes})
-        model.fit(train_data, validation_data=val_data, epochs=params.epochs, shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live)])
+        live.log_params({"arm": arm, "seed": seed, "images": len(paths), "presentations_per_epoch": per_epoch, "classes": classes})
+        model.fit(
+            train_data, validation_data=val_data, epochs=params.epochs, steps_per_epoch=steps,
+            shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live)],
+        )  # fmt: skip
     model_path = MODELS_DIR / arm / f"seed-{seed}.keras"
     with atomic_path(model_path) as temporary:
         model.save(temporary)
-    print(f"train: {arm} seed {seed} on {len(paths)} images -> {model_path}")
+    print(f"train: {arm} seed {seed}, {per_epoch} images per epoch -> {model_path}")
     return model_path
 
 

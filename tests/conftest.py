@@ -23,7 +23,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 TINY_PARAMS = {
     "ingest": {"classes": ["pullover", "coat"], "train_per_class": 12, "val_per_class": 6, "test_per_class": 20},
     "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
-    "train": {"seeds": [0], "epochs": 1, "batch_size": 8},
+    "train": {"arms": ["original", "augmented", "online"], "seeds": [0], "epochs": 1, "batch_size": 8},
 }
 ENV = os.environ | {
     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -9,7 +9,8 @@ import shutil
 
 from conftest import lock_hashes, ran_stages, run, set_params
 
-TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
+TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
+ARMS = ("original", "augmented", "online")
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
 
 
@@ -17,7 +18,7 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     repo, output = reproduced
     assert ran_stages(output) == EVERY_STAGE
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    for arm in ("original", "augmented"):
+    for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 1 and 0 <= accuracy["runs"][0] <= 1
         assert accuracy["mean"] == accuracy["runs"][0] and accuracy["ci95"] is None  # one seed: no interval
@@ -26,11 +27,14 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     runs = {arm: metrics["arms"][arm]["test_accuracy"]["runs"][0] for arm in ("original", "augmented")}
     assert abs(comparison["delta_mean"] - (runs["augmented"] - runs["original"])) < 1e-12
     assert "no confidence interval" in comparison["verdict"]
+    assert set(metrics["comparisons"]) == {"augmented", "online", "online-vs-augmented"}
+    budgets = {arm: metrics["arms"][arm]["budget"]["presentations_per_epoch"] for arm in ARMS}
+    assert budgets == {"original": 24, "augmented": 72, "online": 72}  # online draws as many images as augmented stores
     assert metrics["dataset"] == {"train": 24, "val": 12, "test": 40, "augmented": 48, "classes": ["coat", "pullover"]}
     assert comparison["verdict"] in (repo / "reports/report.md").read_text()
     assert (repo / "reports/augment_preview.png").stat().st_size > 0
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 48
-    for arm in ("original", "augmented"):
+    for arm in ARMS:
         assert (repo / f"models/{arm}/seed-0.keras").is_file()
         assert (repo / f"reports/train/{arm}-seed-0/plots/metrics/eval/accuracy.tsv").is_file()
         assert len((repo / f"reports/predictions/{arm}.csv").read_text().splitlines()) == 1 + 40
@@ -53,7 +57,7 @@ def test_changing_epochs_reruns_only_training_and_evaluation(reproduced):
 def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced):
     repo, _ = reproduced
     set_params(repo, augment={"copies": 3})
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"augment", "train@augmented-0", "evaluate"}
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"augment", "train@augmented-0", "train@online-0", "evaluate"}
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 72
 
 
@@ -67,9 +71,9 @@ def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):
 def test_adding_a_seed_trains_only_that_seed_and_gives_intervals(reproduced):
     repo, _ = reproduced
     set_params(repo, train={"seeds": [0, 1]})
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"train@original-1", "train@augmented-1", "evaluate"}
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"train@original-1", "train@augmented-1", "train@online-1", "evaluate"}
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    for arm in ("original", "augmented"):
+    for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 2 and accuracy["mean"] == sum(accuracy["runs"]) / 2
         assert accuracy["ci95"][0] <= accuracy["mean"] <= accuracy["ci95"][1]

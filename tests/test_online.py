@@ -1,0 +1,34 @@
+"""The online arm's input: fresh, deterministic draws, and the offline arm's budget."""
+
+import numpy as np
+
+from tasks.augment import augment, make_copy
+from tasks.files import read_csv, read_image
+from tasks.ingest import ingest
+from tasks.online import online_dataset
+from tasks.params import AugmentParams, IngestParams
+
+
+def epochs_of(dataset, steps):
+    """All images of each epoch, sorted by bytes so the comparison ignores order within an epoch."""
+    images = np.concatenate([batch.numpy() for batch, _ in dataset])
+    return [sorted(epoch.tobytes() for epoch in images[i : i + steps]) for i in range(0, len(images), steps)]
+
+
+def test_online_epochs_show_each_original_once_plus_fresh_draws(tmp_path):
+    ingest(IngestParams(train_per_class=3, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets")
+    params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
+    augment(params, tmp_path / "sets/original.csv", tmp_path / "augmented", tmp_path / "sets/augmented.csv", tmp_path / "p.png", tmp_path / "sets/online.csv")
+    dataset, steps, per_epoch = online_dataset(tmp_path / "sets/online.csv", ["coat", "pullover"], batch_size=4, epochs=2, seed=5)
+    assert per_epoch == 6 * 3 and steps == 5  # as many images per epoch as originals plus stored copies
+    first, second = epochs_of(dataset, per_epoch)
+    again = epochs_of(online_dataset(tmp_path / "sets/online.csv", ["coat", "pullover"], 4, 2, seed=5)[0], per_epoch)
+    assert [first, second] == again  # deterministic
+
+    rows = read_csv(tmp_path / "sets/original.csv")
+    originals = {read_image(row["path"]).reshape(28, 28, 1).tobytes() for row in rows}
+    assert originals <= set(first) and originals <= set(second)
+    stored = {make_copy(read_image(row["path"]), row["sha256"], copy, params).reshape(28, 28, 1).tobytes() for row in rows for copy in range(2)}
+    draws_first, draws_second = set(first) - originals, set(second) - originals
+    assert len(draws_first) == len(draws_second) == 12
+    assert not draws_first & draws_second and not (draws_first | draws_second) & stored  # fresh every epoch
