@@ -28,7 +28,7 @@ class Image:
 
 @dataclass(frozen=True)
 class Refusal:
-    name: str
+    file: str  # path inside the source
     reason: str
     detail: str
 

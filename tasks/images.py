@@ -56,24 +56,30 @@ def dhash(image: Image.Image) -> int:
     return int.from_bytes(np.packbits(cells[:, 1:] > cells[:, :-1]).tobytes(), "big")
 
 
-def normalise(data: bytes, image_size: tuple[int, int], max_pixels: int) -> tuple[dict, dict[str, bytes]]:
-    """(facts, PNG bytes per colour mode) for an image file's bytes; Refused if it cannot be used."""
-    if not data:
-        raise Refused("empty", "empty file (0 bytes)")
-    try:
-        image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise Refused("not_an_image", "not an image Pillow recognises (JPEG, PNG, BMP, GIF, TIFF, WebP)") from None
+def _decode(data: bytes, max_pixels: int) -> Image.Image:
+    """The upright RGB image, after checking its format and size from the header alone."""
+    image = Image.open(io.BytesIO(data))
     if image.format not in FORMATS:
         raise Refused("unsupported_format", f"{image.format} images are not supported: convert it to PNG or JPEG")
     width, height = image.size
     if width * height > max_pixels:
         raise Refused("too_many_pixels", f"{width}x{height} pixels is over ingest.max_pixels ({max_pixels}); not decoded")
+    image.load()
+    return to_rgb(ImageOps.exif_transpose(image))
+
+
+def normalise(data: bytes, image_size: tuple[int, int], max_pixels: int) -> tuple[dict, dict[str, bytes]]:
+    """(facts, PNG bytes per colour mode) for an image file's bytes; Refused if it cannot be used."""
+    if not data:
+        raise Refused("empty", "empty file (0 bytes)")
     try:
-        image.load()
-        upright = to_rgb(ImageOps.exif_transpose(image))
+        upright = _decode(data, max_pixels)
+    except UnidentifiedImageError:
+        raise Refused("not_an_image", "not an image Pillow recognises (JPEG, PNG, BMP, GIF, TIFF, WebP)") from None
+    except Refused:
+        raise
     except Exception as exc:  # Pillow's decoders raise many kinds of error on malformed input
-        raise Refused("corrupt", f"corrupt or truncated {image.format} image ({exc})") from None
+        raise Refused("corrupt", f"corrupt or truncated image ({exc})") from None
     content = pixel_sha256(np.asarray(upright))
     rgb = ImageOps.fit(upright, (image_size[1], image_size[0]), Image.Resampling.LANCZOS)
     pixels = {"rgb": np.asarray(rgb), "grayscale": np.asarray(rgb.convert("L"))}

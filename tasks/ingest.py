@@ -185,7 +185,7 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
     images, small = drop_small_classes(images, params.min_per_class)
     images = assign_splits(images, params.seed, params.split.val, params.split.test)
     images, moved = join_near_twins(images, params.near_dup_distance)
-    refused = sorted(refused + duplicates + small, key=lambda refusal: refusal.name)
+    refused = sorted(refused + duplicates + small, key=lambda refusal: refusal.file)
     color_mode = params.color_mode or ("grayscale" if images and all(image.grey for image in images) else "rgb")
     reasons = Counter(refusal.reason for refusal in refused)
     summary = {

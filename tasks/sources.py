@@ -47,14 +47,23 @@ def _hidden(part: str) -> bool:
     return part.startswith(".") or part in SYSTEM_FOLDERS
 
 
+def _visible(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(visible entries, real sub-folders among them) of a folder."""
+    entries = sorted(entry for entry in folder.iterdir() if not _hidden(entry.name))
+    return entries, [entry for entry in entries if entry.is_dir() and not entry.is_symlink()]
+
+
 def _layout_root(root: Path) -> tuple[tuple[str, ...], bool]:
-    """(wrapper folders to skip, whether split folders are used): a lone top folder like dogs_cat/ is a wrapper."""
+    """(wrapper folders to skip, whether split folders are used).
+
+    A lone top folder holding only folders, like dogs_cat/ in an archive, is a wrapper.
+    """
     prefix: tuple[str, ...] = ()
     while True:
-        entries = sorted(entry for entry in (root / Path(*prefix)).iterdir() if not _hidden(entry.name))
-        folders = [entry for entry in entries if entry.is_dir() and not entry.is_symlink()]
-        if len(entries) == 1 and folders and folders[0].name.lower() not in SPLIT_FOLDERS:
-            prefix += (folders[0].name,)
+        entries, folders = _visible(root.joinpath(*prefix))
+        lone = folders[0] if len(entries) == 1 and folders else None
+        if lone and lone.name.lower() not in SPLIT_FOLDERS and _visible(lone)[0] == _visible(lone)[1]:
+            prefix += (lone.name,)
             continue
         return prefix, any(folder.name.lower() in SPLIT_FOLDERS for folder in folders)
 
