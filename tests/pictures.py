@@ -26,9 +26,11 @@ def save(image: Image.Image, path: Path, **options) -> Path:
     return path
 
 
-def class_folders(root: Path, classes: dict[str, str], count: int, first_seed: int = 0, suffix: str = ".jpg") -> Path:
+def class_folders(
+    root: Path, classes: dict[str, str], count: int, first_seed: int = 0, suffix: str = ".jpg", size: tuple[int, int] = (48, 40)
+) -> Path:
     """root/<class>/<class>.<n><suffix> for each class name -> shape, `count` images each."""
     for offset, (name, shape) in enumerate(sorted(classes.items())):
         for n in range(count):
-            save(picture(first_seed + 1000 * offset + n, shape), root / name / f"{name}.{n}{suffix}")
+            save(picture(first_seed + 10_000 * offset + n, shape, size), root / name / f"{name}.{n}{suffix}")
     return root

@@ -4,15 +4,13 @@ import io
 import json
 import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import ENV, PROJECT
+from conftest import run_stage_in
 from pictures import class_folders, picture, save
 from tasks.curate import draw_split
 from tasks.errors import UserError
@@ -218,10 +216,7 @@ def test_an_unusable_source_stops_with_one_sentence(tmp_path, layout, expected):
 
 def test_the_stage_reports_a_missing_source_without_a_traceback(tmp_path):
     (tmp_path / "params.yaml").write_text(f"ingest:\n  source: {tmp_path / 'nowhere'}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "tasks.ingest"], cwd=tmp_path, env=ENV | {"PYTHONPATH": str(PROJECT)},
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = run_stage_in(tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"augflow: ingest.source {tmp_path / 'nowhere'} does not exist: set it in params.yaml to a folder or archive "
