@@ -104,9 +104,12 @@ def cached_png(key: str, color_mode: str, cache_dir: Path = CACHE_DIR) -> bytes:
 def examine(path: Path, image_size: tuple[int, int], max_pixels: int, cache_dir: Path = CACHE_DIR) -> dict:
     """The cached facts for the file at path, normalising it first if its bytes are new.
 
-    Facts are {"key", "content", "dhash", "grey", "sha256"} or {"key", "reason", "detail"}.
+    Facts are {"key", "content", "dhash", "grey", "sha256"}, or {"reason", "detail"} for a refused file.
     """
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {"reason": "unreadable", "detail": f"cannot be read ({exc.strerror})"}
     key = cache_key(data, image_size, max_pixels)
     record = cache_dir / key[:2] / f"{key}.json"
     if record.is_file():

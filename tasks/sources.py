@@ -110,7 +110,7 @@ def walk(root: Path) -> Iterator[SourceFile]:
     folders: dict[str, str] = {}  # case-folded safe class name -> the folder name it came from
     for path in _all_files(root):
         parts = path.relative_to(root).parts
-        name = "/".join(parts)
+        name = "/".join(parts).encode(errors="surrogateescape").decode(errors="backslashreplace")  # any bytes, shown
         if any(_hidden(part) for part in parts):
             yield SourceFile(name, path, reason="hidden", detail="hidden file or folder")
             continue
