@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from tasks.errors import UserError
 
@@ -134,6 +135,10 @@ def _refuse(archive: Path, why: str) -> UserError:
     return UserError(f"Archive {archive} refused, nothing extracted: {why}; rebuild it without that, or extract it yourself.")
 
 
+def _too_big(archive: Path, max_bytes: int) -> UserError:
+    return _refuse(archive, f"it holds more than ingest.max_archive_bytes ({max_bytes}) bytes uncompressed")
+
+
 def _checked_member(archive: Path, name: str, link: bool) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     if link:
@@ -145,44 +150,59 @@ def _checked_member(archive: Path, name: str, link: bool) -> PurePosixPath:
     return path
 
 
-def _members(archive: Path, handle, max_bytes: int, max_members: int) -> list[tuple[PurePosixPath, object]]:
-    """(safe relative path, member) of every regular file, checked before anything is written."""
+class Member(NamedTuple):
+    name: str
+    link: bool
+    folder: bool
+    regular: bool  # a plain file (not a device or pipe)
+    size: int
+    entry: zipfile.ZipInfo | tarfile.TarInfo
+
+
+def _listing(handle: zipfile.ZipFile | tarfile.TarFile) -> Iterator[Member]:
     if isinstance(handle, zipfile.ZipFile):
-        infos = [(info.filename, stat.S_ISLNK(info.external_attr >> 16), info.is_dir(), True, info.file_size, info) for info in handle.infolist()]
+        for info in handle.infolist():
+            yield Member(info.filename, stat.S_ISLNK(info.external_attr >> 16), info.is_dir(), True, info.file_size, info)
     else:
-        infos = ((m.name, m.issym() or m.islnk(), m.isdir(), m.isfile(), m.size, m) for m in handle)
-    members, total = [], 0
-    for count, (name, link, is_dir, is_file, size, member) in enumerate(infos, 1):
+        for info in handle:  # streamed: a huge member count is refused before it is all read
+            yield Member(info.name, info.issym() or info.islnk(), info.isdir(), info.isfile(), info.size, info)
+
+
+def _files_to_extract(archive: Path, handle, max_bytes: int, max_members: int) -> list[tuple[PurePosixPath, Member]]:
+    """(safe relative path, member) of every file, all checked before anything is written."""
+    files, total = [], 0
+    for count, member in enumerate(_listing(handle), 1):
         if count > max_members:
             raise _refuse(archive, f"it has more than ingest.max_archive_members ({max_members}) members")
-        path = _checked_member(archive, name, link)
-        if not (is_dir or is_file):
-            raise _refuse(archive, f"member {name!r} is a device or pipe")
-        total += size
+        path = _checked_member(archive, member.name, member.link)
+        if not (member.folder or member.regular):
+            raise _refuse(archive, f"member {member.name!r} is a device or pipe")
+        total += member.size
         if total > max_bytes:
-            raise _refuse(archive, f"it holds more than ingest.max_archive_bytes ({max_bytes}) bytes uncompressed")
-        if is_file and not is_dir:
-            members.append((path, member))
-    return members
+            raise _too_big(archive, max_bytes)
+        if not member.folder:
+            files.append((path, member))
+    return files
 
 
 def _extract(archive: Path, folder: Path, max_bytes: int, max_members: int) -> None:
     if zipfile.is_zipfile(archive):
-        handle, read = zipfile.ZipFile(archive), lambda h, m: h.open(m)
+        handle = zipfile.ZipFile(archive)
     elif tarfile.is_tarfile(archive):
-        handle, read = tarfile.open(archive, "r:*"), lambda h, m: h.extractfile(m)
+        handle = tarfile.open(archive, "r:*")
     else:
         raise UserError(f"ingest.source {archive} is neither a folder nor a .zip, .tar, .tar.gz or .tgz archive: point it at one.")
     written = 0
     with handle:
-        for path, member in _members(archive, handle, max_bytes, max_members):
+        read = handle.open if isinstance(handle, zipfile.ZipFile) else handle.extractfile
+        for path, member in _files_to_extract(archive, handle, max_bytes, max_members):
             target = folder / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            with read(handle, member) as source, open(target, "wb") as sink:
+            with read(member.entry) as source, open(target, "wb") as sink:
                 while chunk := source.read(CHUNK):
                     written += sink.write(chunk)
                     if written > max_bytes:  # a member larger than its header said
-                        raise _refuse(archive, f"it holds more than ingest.max_archive_bytes ({max_bytes}) bytes uncompressed")
+                        raise _too_big(archive, max_bytes)
 
 
 @contextmanager
