@@ -15,7 +15,7 @@ SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class Image:
+class Sample:
     name: str  # path inside the source
     label: str
     split: str | None  # from a split folder, or None: drawn by content
@@ -33,9 +33,9 @@ class Refusal:
     detail: str
 
 
-def collapse_duplicates(images: list[Image]) -> tuple[list[Image], list[Refusal]]:
+def collapse_duplicates(images: list[Sample]) -> tuple[list[Sample], list[Refusal]]:
     """Keep the earliest of each set of identical pixels; identical pixels under two classes keep none."""
-    groups: dict[str, list[Image]] = defaultdict(list)
+    groups: dict[str, list[Sample]] = defaultdict(list)
     for image in sorted(images, key=lambda image: image.name):
         groups[image.content].append(image)
     kept, refused = [], []
@@ -50,7 +50,7 @@ def collapse_duplicates(images: list[Image]) -> tuple[list[Image], list[Refusal]
     return sorted(kept, key=lambda image: image.name), refused
 
 
-def drop_small_classes(images: list[Image], min_per_class: int) -> tuple[list[Image], list[Refusal]]:
+def drop_small_classes(images: list[Sample], min_per_class: int) -> tuple[list[Sample], list[Refusal]]:
     counts = defaultdict(int)
     for image in images:
         counts[image.label] += 1
@@ -69,7 +69,7 @@ def draw_split(content: str, seed: int, val: float, test: float) -> str:
     return "test" if share < test else "val" if share < test + val else "train"
 
 
-def assign_splits(images: list[Image], seed: int, val: float, test: float) -> list[Image]:
+def assign_splits(images: list[Sample], seed: int, val: float, test: float) -> list[Sample]:
     """Split folders are kept; a split without its folder is drawn, by content, from the train images."""
     given = {image.split for image in images if image.split}
     missing = {"val": val if "val" not in given else 0.0, "test": test if "test" not in given else 0.0}
@@ -79,7 +79,7 @@ def assign_splits(images: list[Image], seed: int, val: float, test: float) -> li
     ]
 
 
-def near_duplicate_groups(images: list[Image], distance: int) -> list[list[int]]:
+def near_duplicate_groups(images: list[Sample], distance: int) -> list[list[int]]:
     """Indices of images linked by chains of dHashes within `distance` bits, each group in name order."""
     hashes = np.array([image.dhash for image in images], dtype=np.uint64)
     parent = list(range(len(images)))
@@ -99,7 +99,7 @@ def near_duplicate_groups(images: list[Image], distance: int) -> list[list[int]]
     return [group for group in groups.values() if len(group) > 1]
 
 
-def join_near_twins(images: list[Image], distance: int) -> tuple[list[Image], list[dict]]:
+def join_near_twins(images: list[Sample], distance: int) -> tuple[list[Sample], list[dict]]:
     """Move each near-duplicate into its earliest twin's split; report every move."""
     images, moves = list(images), []
     for group in near_duplicate_groups(images, distance):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.curate import SPLITS, Image, Refusal, assign_splits, collapse_duplicates, drop_small_classes, join_near_twins
+from tasks.curate import SPLITS, Refusal, Sample, assign_splits, collapse_duplicates, drop_small_classes, join_near_twins
 from tasks.errors import UserError, run_cli
 from tasks.files import SET_COLUMNS, atomic_directory, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic
 from tasks.images import CACHE_DIR, cached_png, examine
@@ -150,7 +150,7 @@ def write_report(path: Path, report: dict) -> None:
     write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_images(params: IngestParams, cache_dir: Path) -> tuple[int, list[Image], list[Refusal]]:
+def read_images(params: IngestParams, cache_dir: Path) -> tuple[int, list[Sample], list[Refusal]]:
     """(files in the source, decodable images, refused files), one file at a time through the cache."""
     files, images, refused = 0, [], []
     with source_folder(Path(params.source), params.max_archive_bytes, params.max_archive_members) as folder:
@@ -162,12 +162,12 @@ def read_images(params: IngestParams, cache_dir: Path) -> tuple[int, list[Image]
             if "reason" in facts:
                 refused.append(Refusal(item.name, facts["reason"], facts["detail"]))
             else:
-                images.append(Image(item.name, item.label, item.split, facts["content"], facts["dhash"],
+                images.append(Sample(item.name, item.label, item.split, facts["content"], facts["dhash"],
                                     facts["key"], facts["grey"], facts["sha256"]))  # fmt: skip
     return files, images, refused
 
 
-def check_usable(images: list[Image], source: str, report: Path) -> None:
+def check_usable(images: list[Sample], source: str, report: Path) -> None:
     """A set a classifier cannot use stops here, in one sentence."""
     labels = sorted({image.label for image in images})
     if not images:
