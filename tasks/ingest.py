@@ -198,11 +198,11 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
     check_usable(images, params.source, report)
     manifest = []
     with atomic_directory(raw_dir) as staging:
+        for split, label in {(image.split, image.label) for image in images}:
+            (staging / split / label).mkdir(parents=True)
         for image in images:
             image_id = image.content[:16]
-            path = staging / image.split / image.label / f"{image_id}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(cached_png(image.key, color_mode, cache_dir))
+            (staging / image.split / image.label / f"{image_id}.png").write_bytes(cached_png(image.key, color_mode, cache_dir))
             manifest.append({"id": image_id, "sha256": image.sha256[color_mode], "class": image.label,
                              "split": image.split, "origin": image.name})  # fmt: skip
         write_manifest(staging, manifest)

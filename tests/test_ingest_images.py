@@ -122,6 +122,9 @@ def test_stored_images_are_normalised_pngs_matching_the_manifest(ingested):
         assert pixels.shape == (*SIZE, 3) and pixel_sha256(pixels) == row["sha256"]
     training = read_csv(out / "sets/original.csv")
     assert len(training) == sum(report["splits"]["train"].values())
+    [deep] = [row for row in read_csv(out / "raw/manifest.csv") if row["origin"] == "dogs/deep.png"]
+    grey = read_image(out / "raw" / deep["split"] / deep["class"] / f"{deep['id']}.png")
+    assert (grey == grey[..., :1]).all() and grey.min() < 60 and 200 < grey.max() < 250  # scaled, not clipped
 
 
 def test_a_near_duplicate_joins_its_earliest_twins_split(ingested):
