@@ -54,6 +54,11 @@ def _visible(folder: Path) -> tuple[list[Path], list[Path]]:
     return entries, [entry for entry in entries if entry.is_dir() and not entry.is_symlink()]
 
 
+def _holds_only_folders(folder: Path) -> bool:
+    entries, folders = _visible(folder)
+    return entries == folders
+
+
 def _layout_root(root: Path) -> tuple[tuple[str, ...], bool]:
     """(wrapper folders to skip, whether split folders are used).
 
@@ -63,7 +68,7 @@ def _layout_root(root: Path) -> tuple[tuple[str, ...], bool]:
     while True:
         entries, folders = _visible(root.joinpath(*prefix))
         lone = folders[0] if len(entries) == 1 and folders else None
-        if lone and lone.name.lower() not in SPLIT_FOLDERS and _visible(lone)[0] == _visible(lone)[1]:
+        if lone and lone.name.lower() not in SPLIT_FOLDERS and _holds_only_folders(lone):
             prefix += (lone.name,)
             continue
         return prefix, any(folder.name.lower() in SPLIT_FOLDERS for folder in folders)
@@ -94,7 +99,8 @@ def _place(parts: tuple[str, ...], prefix: tuple[str, ...], split_layout: bool) 
     return inner[0], None, None
 
 
-def _symlink_problem(path: Path, root: Path) -> tuple[str, str] | None:
+def _kind_problem(path: Path, root: Path) -> tuple[str, str] | None:
+    """(reason, detail) when path is no plain file inside the source, following a link only inside it."""
     if not path.is_symlink():
         return None if stat.S_ISREG(path.lstat().st_mode) else ("not_a_file", "not a regular file")
     target = path.resolve()
@@ -115,7 +121,7 @@ def walk(root: Path) -> Iterator[SourceFile]:
         if any(_hidden(part) for part in parts):
             yield SourceFile(name, path, reason="hidden", detail="hidden file or folder")
             continue
-        if problem := _symlink_problem(path, root):
+        if problem := _kind_problem(path, root):
             yield SourceFile(name, path, reason=problem[0], detail=problem[1])
             continue
         folder, split, problem = _place(parts, prefix, split_layout)
