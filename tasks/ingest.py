@@ -189,7 +189,7 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
     color_mode = params.color_mode or ("grayscale" if images and all(image.grey for image in images) else "rgb")
     reasons = Counter(refusal.reason for refusal in refused)
     summary = {
-        "source": params.source, "files": files, "ingested": len(images), "not_ingested": len(refused),
+        "source": params.source, "kind": "images", "files": files, "ingested": len(images), "not_ingested": len(refused),
         "reasons": dict(sorted(reasons.items())), "near_duplicates_moved": len(moved),
         "color_mode": color_mode, "image_size": list(params.image_size),
         "splits": {split: dict(sorted(Counter(i.label for i in images if i.split == split).items())) for split in SPLITS},
