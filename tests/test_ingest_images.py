@@ -198,21 +198,26 @@ def test_grey_sources_are_stored_grey_unless_rgb_is_asked_for(tmp_path):
         assert read_image(next((out / "raw/train").rglob("*.png"))).shape == shape
 
 
+TWO_CLASSES = {f"{name}/{n}.png": seed + n for name, seed in (("cats", 0), ("dogs", 100)) for n in range(12)}
+
+
 @pytest.mark.parametrize(
-    ("layout", "expected"),
+    ("layout", "settings", "expected"),
     [
-        ({}, "does not exist: set it in params.yaml"),
-        ({"cats/.DS_Store": b"x", "cats/notes.jpg": b"text"}, "holds no usable image (reasons in"),
-        ({f"cats/{n}.png": n for n in range(12)}, "has one usable class (cats): a classifier needs at least two"),
+        ({}, {}, "does not exist: set it in params.yaml"),
+        ({"cats/.DS_Store": b"x", "cats/notes.jpg": b"text"}, {}, "holds no usable image (reasons in"),
+        ({f"cats/{n}.png": n for n in range(12)}, {}, "has one usable class (cats): a classifier needs at least two"),
+        ({"a b/0.png": 0, "a_b/0.png": 1}, {}, "Class folders 'a b' and 'a_b' would both be stored as 'a_b': rename one"),
+        (TWO_CLASSES, {"split": {"val": 0.0, "test": 0.2}}, "fell in the val split: add images, or give that split"),
     ],
 )
-def test_an_unusable_source_stops_with_one_sentence(tmp_path, layout, expected):
+def test_an_unusable_source_stops_with_one_sentence(tmp_path, layout, settings, expected):
     for name, content in layout.items():
         path = tmp_path / "src" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else save(picture(content), path)
     with pytest.raises(UserError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        ingest(IngestParams(source=str(tmp_path / "src")), tmp_path / "raw", tmp_path / "sets",
+        ingest(IngestParams(source=str(tmp_path / "src"), **settings), tmp_path / "raw", tmp_path / "sets",
                tmp_path / "report.json", tmp_path / "cache")  # fmt: skip
     assert not (tmp_path / "raw").exists()
 
