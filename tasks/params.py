@@ -108,8 +108,13 @@ class Params(Strict):
     evaluate: EvaluateParams = EvaluateParams()
 
 
+MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
+
+
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden" and key in MOVED:
+        return f"{key} is now {MOVED[key]}: move its value there"
     if error["type"] == "extra_forbidden":
         return f"{key} is not a known setting; remove it or check its spelling"
     return f"{key}: {error['msg']} (got {error.get('input')!r})"

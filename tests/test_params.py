@@ -27,7 +27,7 @@ def test_the_committed_params_match_the_schema_defaults():
         (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.fill_mode: Input should be"),
         (("train:", "train: ["), "is not valid YAML at line"),
-        (("source:", "fashion_mnist_dir:"), "ingest.fashion_mnist_dir is not a known setting"),
+        (("source:", "fashion_mnist_dir:"), "ingest.fashion_mnist_dir is now ingest.source: move its value there"),
         (("split: {val: 0.15, test: 0.15}", "split: {val: 0.5, test: 0.5}"), "must be below 1, to leave images for train"),
         (("color_mode: null", "color_mode: colour"), "ingest.color_mode: Input should be 'rgb' or 'grayscale'"),
         (("image_size: [64, 64]", "image_size: [64]"), "ingest.image_size.1: Field required"),
