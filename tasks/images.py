@@ -39,6 +39,7 @@ class Refused(Exception):
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode as 8-bit RGB: 16-bit samples scaled (not clipped), transparency composited onto white."""
     if image.mode in SIXTEEN_BIT:
         wide = np.asarray(image, dtype=np.float64) / 257
         image = Image.fromarray(np.clip(np.rint(wide), 0, 255).astype(np.uint8))
