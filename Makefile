@@ -34,18 +34,18 @@ $(VENV)/.installed: requirements.lock
 	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PYTHON) requirements.lock
 	touch $@
 
-# The dataset folder named in params.yaml must hold Fashion-MNIST's IDX files;
-# the Debian package provides them where it can be installed.
+# With the default ingest.source, Fashion-MNIST's IDX files must be there; the Debian
+# package provides them where it can be installed. Any other source is checked by ingest.
 dataset: $(VENV)/.installed
-	@folder=$$(python -c 'from tasks.errors import run_cli; from tasks.params import load_params; run_cli(lambda: print(load_params().ingest.fashion_mnist_dir))') || exit 2; \
-	if [ ! -f "$$folder/train-images-idx3-ubyte.gz" ]; then \
-	  if [ "$$folder" = /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	@folder=$$(python -c 'from tasks.errors import run_cli; from tasks.params import load_params; run_cli(lambda: print(load_params().ingest.source))') || exit 2; \
+	if [ "$$folder" = /usr/share/datasets/fashion-mnist ] && [ ! -f "$$folder/train-images-idx3-ubyte.gz" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)..."; \
 	    apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
 	      || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
-	      || { echo "augflow: could not install dataset-fashion-mnist with apt-get; install it by hand or point ingest.fashion_mnist_dir at its four IDX files."; exit 1; }; \
+	      || { echo "augflow: could not install dataset-fashion-mnist with apt-get; install it by hand or point ingest.source at your own images."; exit 1; }; \
 	  else \
-	    echo "augflow: Fashion-MNIST is not in $$folder: run 'sudo apt-get install dataset-fashion-mnist', or set ingest.fashion_mnist_dir in params.yaml to a folder holding its four IDX .gz files."; \
+	    echo "augflow: Fashion-MNIST is not in $$folder: run 'sudo apt-get install dataset-fashion-mnist', or set ingest.source in params.yaml to your own images."; \
 	    exit 1; \
 	  fi; \
 	fi

@@ -5,21 +5,32 @@ whatever the subset size. The subset is drawn per class from `ingest.seed`
 with its own random stream, so adding a class never changes the images picked
 for the others. val comes from the official training images that train did not
 take; test is the official test set.
+
+Any other source is a user's image folder or archive, read file by file
+(tasks/sources.py), normalised through a content-addressed cache
+(tasks/images.py) and curated (tasks/curate.py); every file it holds is either
+ingested or listed with its reason in reports/ingest_report.json.
 """
 
 import gzip
+import json
 import struct
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from tasks.curate import SPLITS, Refusal, Sample, assign_splits, collapse_duplicates, drop_small_classes, join_near_twins
 from tasks.errors import UserError, run_cli
-from tasks.files import SET_COLUMNS, atomic_directory, pixel_sha256, png_bytes, write_csv_atomic
+from tasks.files import SET_COLUMNS, atomic_directory, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic
+from tasks.images import CACHE_DIR, cached_png, examine
 from tasks.params import FASHION_MNIST_CLASSES, IngestParams, load_params
+from tasks.sources import source_folder, walk
 
 RAW_DIR = Path("data/raw")
 SETS_DIR = Path("data/sets")
+REPORT = Path("reports/ingest_report.json")
 MANIFEST_COLUMNS = ("id", "sha256", "class", "split", "origin")
 IDX_FILES = {  # official part -> (images file, labels file)
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -34,7 +45,7 @@ def _idx_path(folder: Path, name: str) -> Path:
     if not path.is_file():
         raise UserError(
             f"Fashion-MNIST file {path} is missing: install the dataset with "
-            "'apt-get install dataset-fashion-mnist', or set ingest.fashion_mnist_dir "
+            "'apt-get install dataset-fashion-mnist', or set ingest.source "
             "in params.yaml to a folder holding its four IDX .gz files."
         )
     return path
@@ -86,9 +97,29 @@ def choose_splits(train_labels: np.ndarray, test_labels: np.ndarray, params: Ing
     return splits
 
 
-def ingest(params: IngestParams, raw_dir: Path = RAW_DIR, sets_dir: Path = SETS_DIR) -> dict[str, int]:
-    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv and sets_dir/original.csv."""
-    folder = Path(params.fashion_mnist_dir)
+def is_fashion_mnist(folder: Path) -> bool:
+    """A folder holding any of Fashion-MNIST's IDX file names is read as Fashion-MNIST (and checked as such)."""
+    return folder.is_dir() and any((folder / name).exists() for files in IDX_FILES.values() for name in files)
+
+
+def write_training_set(manifest: list[dict], raw_dir: Path, sets_dir: Path) -> dict[str, int]:
+    """Write sets_dir/original.csv (the train split) and return the image count per split."""
+    training_set = [
+        {"path": f"{raw_dir}/train/{row['class']}/{row['id']}.png", "sha256": row["sha256"], "class": row["class"]}
+        for row in manifest
+        if row["split"] == "train"
+    ]
+    write_csv_atomic(sets_dir / "original.csv", SET_COLUMNS, training_set)
+    return {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
+
+
+def write_manifest(staging: Path, manifest: list[dict]) -> None:
+    manifest.sort(key=lambda row: (row["split"], row["class"], row["id"]))
+    write_csv_atomic(staging / "manifest.csv", MANIFEST_COLUMNS, manifest)
+
+
+def ingest_fashion_mnist(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path) -> dict[str, int]:
+    folder = Path(params.source)
     labels = {part: read_idx_labels(_idx_path(folder, files[1])) for part, files in IDX_FILES.items()}
     splits = choose_splits(labels["train"], labels["t10k"], params)
     wanted: dict[str, dict[int, tuple[str, str]]] = {"train": {}, "t10k": {}}
@@ -108,17 +139,92 @@ def ingest(params: IngestParams, raw_dir: Path = RAW_DIR, sets_dir: Path = SETS_
                     {"id": image_id, "sha256": pixel_sha256(pixels), "class": name,
                      "split": split, "origin": f"fashion-mnist:{part}:{index}"}
                 )  # fmt: skip
-        manifest.sort(key=lambda row: (row["split"], row["class"], row["id"]))
-        write_csv_atomic(staging / "manifest.csv", MANIFEST_COLUMNS, manifest)
-    training_set = [
-        {"path": f"{raw_dir}/train/{row['class']}/{row['id']}.png", "sha256": row["sha256"], "class": row["class"]}
-        for row in manifest
-        if row["split"] == "train"
-    ]
-    write_csv_atomic(sets_dir / "original.csv", SET_COLUMNS, training_set)
-    counts = {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
+        write_manifest(staging, manifest)
+    counts = write_training_set(manifest, raw_dir, sets_dir)
+    write_report(report, {"source": params.source, "kind": "fashion-mnist", "ingested": len(manifest), "splits": counts})
     print(f"ingest: {counts['train']} train, {counts['val']} val, {counts['test']} test images of {params.classes}")
     return counts
+
+
+def write_report(path: Path, report: dict) -> None:
+    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_images(params: IngestParams, cache_dir: Path) -> tuple[int, list[Sample], list[Refusal]]:
+    """(files in the source, decodable images, refused files), one file at a time through the cache."""
+    files, images, refused = 0, [], []
+    with source_folder(Path(params.source), params.max_archive_bytes, params.max_archive_members) as folder:
+        for item in walk(folder):
+            files += 1
+            facts = {"reason": item.reason, "detail": item.detail} if item.reason else examine(
+                item.path, params.image_size, params.max_pixels, cache_dir
+            )  # fmt: skip
+            if "reason" in facts:
+                refused.append(Refusal(item.name, facts["reason"], facts["detail"]))
+            else:
+                images.append(Sample(item.name, item.label, item.split, facts["content"], facts["dhash"],
+                                    facts["key"], facts["grey"], facts["sha256"]))  # fmt: skip
+    return files, images, refused
+
+
+def check_usable(images: list[Sample], source: str, report: Path) -> None:
+    """A set a classifier cannot use stops here, in one sentence."""
+    labels = sorted({image.label for image in images})
+    if not images:
+        raise UserError(f"ingest.source {source} holds no usable image (reasons in {report}): point it at class folders of images.")
+    if len(labels) < 2:
+        raise UserError(f"ingest.source {source} has one usable class ({labels[0]}): a classifier needs at least two class folders.")
+    for split in SPLITS:
+        if not any(image.split == split for image in images):
+            raise UserError(f"No image of {source} fell in the {split} split: add images, or give that split a larger share in ingest.split.")
+
+
+def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path, cache_dir: Path) -> dict[str, int]:
+    files, images, refused = read_images(params, cache_dir)
+    images, duplicates = collapse_duplicates(images)
+    images, small = drop_small_classes(images, params.min_per_class)
+    images = assign_splits(images, params.seed, params.split.val, params.split.test)
+    images, moved = join_near_twins(images, params.near_dup_distance)
+    refused = sorted(refused + duplicates + small, key=lambda refusal: refusal.file)
+    color_mode = params.color_mode or ("grayscale" if images and all(image.grey for image in images) else "rgb")
+    reasons = Counter(refusal.reason for refusal in refused)
+    summary = {
+        "source": params.source, "kind": "images", "files": files, "ingested": len(images), "not_ingested": len(refused),
+        "reasons": dict(sorted(reasons.items())), "near_duplicates_moved": len(moved),
+        "color_mode": color_mode, "image_size": list(params.image_size),
+        "splits": {split: dict(sorted(Counter(i.label for i in images if i.split == split).items())) for split in SPLITS},
+    }  # fmt: skip
+    write_report(report, summary | {"refused": [vars(r) for r in refused], "moved": moved})
+    check_usable(images, params.source, report)
+    manifest = []
+    with atomic_directory(raw_dir) as staging:
+        for split, label in {(image.split, image.label) for image in images}:
+            (staging / split / label).mkdir(parents=True)
+        for image in images:
+            image_id = image.content[:16]
+            (staging / image.split / image.label / f"{image_id}.png").write_bytes(cached_png(image.key, color_mode, cache_dir))
+            manifest.append({"id": image_id, "sha256": image.sha256[color_mode], "class": image.label,
+                             "split": image.split, "origin": image.name})  # fmt: skip
+        write_manifest(staging, manifest)
+    counts = write_training_set(manifest, raw_dir, sets_dir)
+    why = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
+    print(
+        f"ingest: {counts['train']} train, {counts['val']} val, {counts['test']} test images of "
+        f"{len({image.label for image in images})} classes ({color_mode}, {params.image_size[0]}x{params.image_size[1]}) "
+        f"from {files} files; {len(refused)} not ingested{f' ({why})' if why else ''}, "
+        f"{len(moved)} near-duplicates moved: see {report}"
+    )
+    return counts
+
+
+def ingest(
+    params: IngestParams, raw_dir: Path = RAW_DIR, sets_dir: Path = SETS_DIR,
+    report: Path = REPORT, cache_dir: Path = CACHE_DIR,
+) -> dict[str, int]:  # fmt: skip
+    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original.csv and the report."""
+    if is_fashion_mnist(Path(params.source)):
+        return ingest_fashion_mnist(params, raw_dir, sets_dir, report)
+    return ingest_images(params, raw_dir, sets_dir, report, cache_dir)
 
 
 def main() -> None:

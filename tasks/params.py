@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tasks.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
     "tshirt_top", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle_boot",
@@ -34,9 +35,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SplitFractions(Strict):
+    """Shares of a class-folder source drawn into val and test; the rest is train."""
+
+    val: Fraction = 0.15
+    test: Fraction = 0.15
+
+    @model_validator(mode="after")
+    def _leaves_a_training_share(self) -> "SplitFractions":
+        if self.val + self.test >= 1:
+            raise ValueError("val + test must be below 1, to leave images for train")
+        return self
+
+
 class IngestParams(Strict):
-    source: Literal["fashion-mnist"] = "fashion-mnist"
-    fashion_mnist_dir: str = "/usr/share/datasets/fashion-mnist"
+    # One path, always real, so that dvc.yaml can name it as the stage's dependency:
+    # Fashion-MNIST's folder (recognised by its IDX files), an image folder or an archive.
+    source: str = Field(default=FASHION_MNIST_DIR, min_length=1)
+    # Fashion-MNIST only.
     classes: Annotated[list[Literal[FASHION_MNIST_CLASSES]], AfterValidator(_no_repeats)] = Field(
         default=["pullover", "coat"], min_length=2
     )
@@ -44,6 +60,15 @@ class IngestParams(Strict):
     val_per_class: Positive = 250
     test_per_class: Positive | None = None
     seed: int = 0
+    # Image folders and archives only.
+    color_mode: Literal["rgb", "grayscale"] | None = None
+    image_size: tuple[Positive, Positive] = (64, 64)
+    max_pixels: Positive = 89_478_485
+    max_archive_bytes: Positive = 2_000_000_000
+    max_archive_members: Positive = 100_000
+    min_per_class: Positive = 10
+    split: SplitFractions = SplitFractions()
+    near_dup_distance: Annotated[int, Field(ge=0, le=64)] = 4
 
 
 class AugmentParams(Strict):
@@ -83,8 +108,13 @@ class Params(Strict):
     evaluate: EvaluateParams = EvaluateParams()
 
 
+MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
+
+
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden" and key in MOVED:
+        return f"{key} is now {MOVED[key]}: move its value there"
     if error["type"] == "extra_forbidden":
         return f"{key} is not a known setting; remove it or check its spelling"
     return f"{key}: {error['msg']} (got {error.get('input')!r})"

@@ -40,6 +40,13 @@ def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedPr
     return result
 
 
+def run_stage_in(folder: Path, module: str = "tasks.ingest") -> subprocess.CompletedProcess:
+    """Run a stage's module in folder, on folder's params.yaml, importing augflow from the project."""
+    return subprocess.run(
+        [sys.executable, "-m", module], cwd=folder, env=ENV | {"PYTHONPATH": str(PROJECT)}, capture_output=True, text=True
+    )
+
+
 def ran_stages(output: str) -> set[str]:
     """Names of the stages `dvc repro` ran, from its 'Running stage' lines."""
     return set(re.findall(r"Running stage '([^']+)'", output))

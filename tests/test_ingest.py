@@ -38,7 +38,7 @@ def test_a_truncated_idx_file_is_named(tmp_path):
 
 def test_a_missing_dataset_says_how_to_install_it(tmp_path):
     with pytest.raises(UserError, match="apt-get install dataset-fashion-mnist"):
-        ingest(IngestParams(fashion_mnist_dir=str(tmp_path)), tmp_path / "raw", tmp_path / "sets")
+        ingest(IngestParams(source=str(tmp_path / "missing")), tmp_path / "raw", tmp_path / "sets")
     assert not (tmp_path / "raw").exists()
 
 
@@ -57,7 +57,7 @@ def test_splits_are_disjoint_deterministic_and_stable_when_a_class_is_added():
 
 
 def test_ingest_writes_pngs_a_manifest_and_the_original_training_set(tmp_path):
-    counts = ingest(IngestParams(train_per_class=5, val_per_class=3, test_per_class=4), tmp_path / "raw", tmp_path / "sets")
+    counts = ingest(IngestParams(train_per_class=5, val_per_class=3, test_per_class=4), tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json")
     assert counts == {"train": 10, "val": 6, "test": 8}
     manifest = read_csv(tmp_path / "raw/manifest.csv")
     assert len(manifest) == 24 and len({row["sha256"] for row in manifest}) == 24

@@ -1,11 +1,9 @@
 """params.yaml mistakes stop a stage before any work, with one sentence that names the key."""
 
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ENV, PROJECT
+from conftest import PROJECT, run_stage_in
 from tasks.errors import UserError
 from tasks.params import Params, load_params
 
@@ -29,6 +27,10 @@ def test_the_committed_params_match_the_schema_defaults():
         (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.fill_mode: Input should be"),
         (("train:", "train: ["), "is not valid YAML at line"),
+        (("source:", "fashion_mnist_dir:"), "ingest.fashion_mnist_dir is now ingest.source: move its value there"),
+        (("split: {val: 0.15, test: 0.15}", "split: {val: 0.5, test: 0.5}"), "must be below 1, to leave images for train"),
+        (("color_mode: null", "color_mode: colour"), "ingest.color_mode: Input should be 'rgb' or 'grayscale'"),
+        (("image_size: [64, 64]", "image_size: [64]"), "ingest.image_size.1: Field required"),
     ],
 )
 def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected):
@@ -40,10 +42,7 @@ def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected
 
 def test_a_stage_reports_a_bad_params_file_without_a_traceback(tmp_path):
     (tmp_path / "params.yaml").write_text(DEFAULTS.replace("batch_size: 32", "batch_size: 0"))
-    result = subprocess.run(
-        [sys.executable, "-m", "tasks.ingest"], cwd=tmp_path, env=ENV | {"PYTHONPATH": str(PROJECT)},
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = run_stage_in(tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "augflow: params.yaml: train.batch_size: Input should be greater than or equal to 1 (got 0)."

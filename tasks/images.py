@@ -1,0 +1,127 @@
+"""One user image file into augflow's normal form, decoded once and cached by content.
+
+Pillow recognises the format from the bytes, never the name. The normal form
+is one policy, so the same file always gives the same pixels: EXIF orientation
+applied; transparency composited onto white; 16-bit samples scaled to 8 bits;
+every mode converted to RGB; centre-cropped to `ingest.image_size`'s aspect
+ratio and resized with Lanczos (Pillow's ImageOps.fit). The grayscale form is
+the luma (ITU-R 601-2) of that RGB image.
+
+A file's result, or the reason it was refused, is cached under the sha256 of
+its bytes and of the settings that shape it, so a grown folder decodes only its
+new or changed files. The cache lives outside DVC's outputs, which DVC deletes
+before rerunning the stage.
+"""
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tasks.files import pixel_sha256, png_bytes, write_bytes_atomic, write_text_atomic
+
+CACHE_DIR = Path(".cache/ingest")
+FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "TIFF", "WEBP"}  # MPO: the JPEG variant phones write
+SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+NORMAL_FORM_VERSION = 1  # bump when the policy above changes, so cached results are recomputed
+Image.MAX_IMAGE_PIXELS = None  # ingest.max_pixels is enforced below, from the header, before decoding
+
+
+class Refused(Exception):
+    """A file that cannot be ingested: a short reason code and a sentence for the report."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode as 8-bit RGB: 16-bit samples scaled (not clipped), transparency composited onto white."""
+    if image.mode in SIXTEEN_BIT:
+        wide = np.asarray(image, dtype=np.float64) / 257
+        image = Image.fromarray(np.clip(np.rint(wide), 0, 255).astype(np.uint8))
+    elif image.mode == "F":
+        image = Image.fromarray(np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def dhash(image: Image.Image) -> int:
+    """64-bit difference hash: whether each of 8x8 luma cells is brighter than its left neighbour."""
+    cells = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    return int.from_bytes(np.packbits(cells[:, 1:] > cells[:, :-1]).tobytes(), "big")
+
+
+def _decode(data: bytes, max_pixels: int) -> Image.Image:
+    """The upright RGB image, after checking its format and size from the header alone."""
+    image = Image.open(io.BytesIO(data))
+    if image.format not in FORMATS:
+        raise Refused("unsupported_format", f"{image.format} images are not supported: convert it to PNG or JPEG")
+    width, height = image.size
+    if width * height > max_pixels:
+        raise Refused("too_many_pixels", f"{width}x{height} pixels is over ingest.max_pixels ({max_pixels}); not decoded")
+    image.load()
+    return to_rgb(ImageOps.exif_transpose(image))
+
+
+def normalise(data: bytes, image_size: tuple[int, int], max_pixels: int) -> tuple[dict, dict[str, bytes]]:
+    """(facts, PNG bytes per colour mode) for an image file's bytes; Refused if it cannot be used."""
+    if not data:
+        raise Refused("empty", "empty file (0 bytes)")
+    try:
+        upright = _decode(data, max_pixels)
+    except UnidentifiedImageError:
+        raise Refused("not_an_image", "not an image Pillow recognises (JPEG, PNG, BMP, GIF, TIFF, WebP)") from None
+    except Refused:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many kinds of error on malformed input
+        raise Refused("corrupt", f"corrupt or truncated image ({exc})") from None
+    content = pixel_sha256(np.asarray(upright))
+    rgb = ImageOps.fit(upright, (image_size[1], image_size[0]), Image.Resampling.LANCZOS)
+    pixels = {"rgb": np.asarray(rgb), "grayscale": np.asarray(rgb.convert("L"))}
+    facts = {
+        "content": content,
+        "dhash": dhash(rgb),
+        "grey": bool((pixels["rgb"] == pixels["rgb"][..., :1]).all()),
+        "sha256": {mode: pixel_sha256(array) for mode, array in pixels.items()},
+    }
+    return facts, {mode: png_bytes(array) for mode, array in pixels.items()}
+
+
+def cache_key(data: bytes, image_size: tuple[int, int], max_pixels: int) -> str:
+    settings = f"augflow-normal-form:{NORMAL_FORM_VERSION}:{image_size[0]}x{image_size[1]}:{max_pixels}:".encode()
+    return hashlib.sha256(settings + data).hexdigest()
+
+
+def cached_png(key: str, color_mode: str, cache_dir: Path = CACHE_DIR) -> bytes:
+    return (cache_dir / key[:2] / f"{key}.{color_mode}.png").read_bytes()
+
+
+def examine(path: Path, image_size: tuple[int, int], max_pixels: int, cache_dir: Path = CACHE_DIR) -> dict:
+    """The cached facts for the file at path, normalising it first if its bytes are new.
+
+    Facts are {"key", "content", "dhash", "grey", "sha256"}, or {"reason", "detail"} for a refused file.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {"reason": "unreadable", "detail": f"cannot be read ({exc.strerror})"}
+    key = cache_key(data, image_size, max_pixels)
+    record = cache_dir / key[:2] / f"{key}.json"
+    if record.is_file():
+        return json.loads(record.read_text())
+    try:
+        facts, pngs = normalise(data, image_size, max_pixels)
+    except Refused as refused:
+        facts = {"reason": refused.reason, "detail": refused.detail}
+    else:
+        for mode, encoded in pngs.items():
+            write_bytes_atomic(record.with_name(f"{key}.{mode}.png"), encoded)
+    facts = {"key": key} | facts
+    write_text_atomic(record, json.dumps(facts, sort_keys=True))  # written last: its presence vouches for the PNGs
+    return facts
