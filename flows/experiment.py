@@ -21,8 +21,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
-from tasks.evaluate import METRICS, REPORT
+from tasks.evaluate import METRICS
 from tasks.params import load_params
+from tasks.report import REPORT
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DVC_CALLS = threading.Lock()

@@ -1,8 +1,9 @@
-"""Stage `evaluate`: score every (arm, seed) model once on the test split and write the verdict.
+"""Stage `evaluate`: score every (arm, seed) model once on the test split and judge the arms.
 
-Outputs: reports/metrics.json (the schema other tools read), reports/report.md
-(the verdict first, then the table), and reports/predictions/<arm>.csv (every
-test prediction of every seed, the data behind DVC's confusion-matrix plots).
+Outputs: reports/metrics.json (the schema other tools read), the report
+(reports/report.md and a self-contained reports/report.html, see tasks/report.py),
+and reports/predictions/<arm>.csv (every test prediction of every seed, the data
+behind DVC's confusion-matrix plots).
 """
 
 import argparse
@@ -11,32 +12,53 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
 
 from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
-from tasks.stats import mean_ci, paired_difference, verdict
+from tasks.report import REPORT, verdict_table, write_report
+from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, verdict
 
 TEST_DIR = Path("data/raw/test")
 MODELS_DIR = Path("models")
 MANIFEST = Path("data/raw/manifest.csv")
 SETS_DIR = Path("data/sets")
-AUGMENTED_SET = SETS_DIR / "augmented.csv"
 METRICS = Path("reports/metrics.json")
-REPORT = Path("reports/report.md")
 PREDICTIONS_DIR = Path("reports/predictions")
 BASELINE = "original"
+SCORES = ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
 
 
-def predict(model_path: Path, paths: list[str], names: list[str], classes: list[str], batch_size: int) -> np.ndarray:
-    """Predicted class index for every test image, in the order given."""
+def predict(model_path: Path, paths: list[str], names: list[str], classes: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class index, score) for every test image, in the order given.
+
+    The score is the probability of the second class for two classes (what ROC AUC needs),
+    else the probability of the predicted class.
+    """
     if not model_path.is_file():
         raise UserError(f"{model_path} is missing: run 'dvc repro' so that every (arm, seed) in params.yaml is trained.")
     model = keras.saving.load_model(model_path)
     # Called eagerly, batch by batch: Model.predict would trace a new graph for every model loaded.
-    scores = np.concatenate([model(images, training=False) for images, _ in image_dataset(paths, names, classes, batch_size)])
-    return (scores[:, 0] > 0.5).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
+    outputs = np.concatenate([model(images, training=False) for images, _ in image_dataset(paths, names, classes, batch_size)])
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0.5).astype(int), outputs[:, 0]
+    return outputs.argmax(axis=1), outputs.max(axis=1)
+
+
+def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.ndarray, classes: list[str]) -> dict:
+    labels = list(range(len(classes)))
+    result = {
+        "test_accuracy": float(np.mean(predicted == truth)),
+        "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        "recall": recall_score(truth, predicted, labels=labels, average=None, zero_division=0).tolist(),
+        "confusion": confusion_matrix(truth, predicted, labels=labels),
+    }
+    if len(classes) == 2 and len(set(truth.tolist())) == 2:
+        result["roc_auc"] = float(roc_auc_score(truth, scores))
+    return result
 
 
 def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
@@ -47,103 +69,67 @@ def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
     return pairs
 
 
-def summarise(accuracies: dict[str, list[float]], budgets: dict[str, dict], seeds: list[int], dataset: dict, confidence: float) -> dict:
-    """metrics.json's content: per-arm accuracy with its interval and budget, and the paired comparisons."""
-    arms = {}
-    for arm, runs in accuracies.items():
-        estimate = mean_ci(runs, confidence)
-        arms[arm] = {"test_accuracy": {"mean": estimate.mean, "ci95": estimate.ci, "runs": runs, "seeds": seeds}, "budget": budgets[arm]}
+def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list[str], budgets: dict, seeds: list[int], dataset: dict, confidence: float) -> dict:
+    """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons."""
+    arms, correct = {}, {}
+    for arm, runs in outcomes.items():
+        per_seed = [classification_scores(truth, predicted, scores, classes) for predicted, scores in runs]
+        arms[arm] = {}
+        for name in SCORES:
+            if name in per_seed[0]:
+                values = [scores[name] for scores in per_seed]
+                estimate = mean_ci(values, confidence)
+                arms[arm][name] = {"mean": estimate.mean, "ci95": estimate.ci, "runs": values, "seeds": seeds}
+        arms[arm]["per_class_recall"] = dict(zip(classes, np.mean([s["recall"] for s in per_seed], axis=0).tolist()))
+        arms[arm]["confusion_matrix"] = {"labels": classes, "counts": sum(s["confusion"] for s in per_seed).tolist(), "pooled_over_seeds": len(seeds)}
+        arms[arm]["budget"] = budgets[arm]
+        correct[arm] = np.concatenate([predicted == truth for predicted, _ in runs])
+    pairs = comparison_pairs(list(outcomes))
+    differences = {key: paired_difference(arms[arm]["test_accuracy"]["runs"], arms[base]["test_accuracy"]["runs"], confidence) for key, (arm, base) in pairs.items()}
+    adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
     comparisons = {}
-    for key, (arm, baseline) in comparison_pairs(list(accuracies)).items():
-        difference = paired_difference(accuracies[arm], accuracies[baseline], confidence)
+    for key, (arm, baseline) in pairs.items():
+        difference = differences[key]
         comparisons[key] = {
             "arm": arm,
             "baseline": baseline,
             "delta_mean": difference.mean,
             "ci95": difference.ci,
             "p_value": difference.p_value,
+            "p_value_holm": adjusted[key],
+            "comparisons": len(pairs),
             "test": "paired t-test over seeds",
-            "verdict": verdict(arm, difference, len(seeds), confidence, baseline),
+            "mcnemar": mcnemar_exact(correct[arm], correct[baseline]) | {"test": "exact McNemar on per-image predictions pooled over seeds"},
+            "verdict": verdict(arm, difference, len(seeds), confidence, baseline, adjusted[key], len(pairs)),
         }
     first = next(iter(comparisons.values()))
     return {"arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence, "dataset": dataset}
-
-
-def percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def interval(ci: list[float] | tuple[float, float] | None, signed: bool = False) -> str:
-    if ci is None:
-        return "n/a (one seed)"
-    template = "{:+.1f}" if signed else "{:.1f}"
-    return " to ".join(template.format(100 * bound) for bound in ci)
-
-
-def verdict_table(metrics: dict) -> str:
-    """The markdown table printed by `make run` and shown in the report and the Prefect UI."""
-    level = f"{100 * metrics['confidence']:g}%"
-    lines = [
-        f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs original (points) | {level} CI | p-value |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for arm, result in metrics["arms"].items():
-        accuracy = result["test_accuracy"]
-        comparison = metrics["comparisons"].get(arm)
-        versus = (
-            [f"{100 * comparison['delta_mean']:+.1f}", interval(comparison["ci95"], signed=True),
-             "n/a" if comparison["p_value"] is None else f"{comparison['p_value']:.3g}"]
-            if comparison else ["(baseline)", "", ""]
-        )  # fmt: skip
-        runs = ", ".join(percent(run) for run in accuracy["runs"])
-        budget = result["budget"]["presentations_per_epoch"]
-        lines.append(f"| {arm} | {budget} | {percent(accuracy['mean'])} | {interval(accuracy['ci95'])} | {runs} | " + " | ".join(versus) + " |")
-    return "\n".join(lines)
-
-
-def report_markdown(metrics: dict) -> str:
-    dataset = metrics["dataset"]
-    verdicts = "\n".join(f"- {comparison['verdict']}" for comparison in metrics["comparisons"].values())
-    return f"""# Does augmentation help?
-
-{verdicts}
-
-{verdict_table(metrics)}
-
-Each arm trains the same CNN once per seed; arms share the seed's initialisation and data order.
-Every model is scored once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}).
-Intervals are two-sided t-intervals over seeds; the comparison is a paired t-test over seeds.
-
-Training images: {dataset['train']} originals; the augmented arm adds {dataset['augmented']} stored copies; the
-online arm, where run, draws as many transformed images on the fly each epoch, so both see the same
-number of images per epoch (the table's second column) for the same number of epochs.
-Validation images (learning curves only): {dataset['val']}.
-
-![Augmentation preview](augment_preview.png)
-"""
 
 
 def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
     paths, names = split_files(test_dir)
     classes = sorted(set(names))
     truth = np.array([classes.index(name) for name in names])
-    accuracies: dict[str, list[float]] = {}
+    outcomes: dict[str, list[tuple]] = {}
     budgets = {}
     for arm in params.train.arms:
         per_epoch = presentations_per_epoch(SETS_DIR / f"{arm}.csv")
         budgets[arm] = {"presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs}
-        predictions = []
+        rows = []
         for seed in params.train.seeds:
-            predicted = predict(models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size)
-            accuracies.setdefault(arm, []).append(float((predicted == truth).mean()))
-            predictions += [{"seed": seed, "actual": classes[a], "predicted": classes[p]} for a, p in zip(truth, predicted)]
-        write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "actual", "predicted"), predictions)
+            predicted, scores = predict(models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size)
+            outcomes.setdefault(arm, []).append((predicted, scores))
+            rows += [
+                {"seed": seed, "image": Path(path).stem, "actual": classes[a], "predicted": classes[p], "score": f"{s:.6f}"}
+                for path, a, p, s in zip(paths, truth, predicted, scores)
+            ]
+        write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "image", "actual", "predicted", "score"), rows)
     manifest = read_csv(MANIFEST)
     dataset = {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
-    dataset |= {"augmented": len(read_csv(AUGMENTED_SET)) - dataset["train"], "classes": classes}
-    metrics = summarise(accuracies, budgets, params.train.seeds, dataset, params.evaluate.confidence)
+    dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented.csv")) - dataset["train"], "classes": classes}
+    metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence)
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
-    write_text_atomic(REPORT, report_markdown(metrics))
+    write_report(metrics)
     return metrics
 
 
@@ -155,7 +141,7 @@ def show(metrics_path: Path = METRICS) -> None:
     print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
     print()
     print(verdict_table(metrics))
-    print(f"\nFull report: {REPORT}   metrics: {metrics_path}   preview: reports/augment_preview.png")
+    print(f"\nFull report: {REPORT} and {REPORT.with_suffix('.html')}   metrics: {metrics_path}")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The statistics behind the verdict: t-intervals over seeds and a paired t-test between arms.
+"""The statistics behind the verdict: t-intervals over seeds, paired tests between arms, Holm's correction.
 
 Seeds are the unit of replication: each seed trains one model per arm on the
 same data, so arms are compared seed by seed (paired), never run against run.
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,27 @@ def paired_difference(treated: list[float], baseline: list[float], confidence: f
     return Estimate(estimate.mean, estimate.ci, p_value)
 
 
-def verdict(arm: str, difference: Estimate, runs: int, confidence: float, baseline: str = "original") -> str:
-    """One sentence that claims a change only when the confidence interval excludes zero."""
+def mcnemar_exact(treated_correct: np.ndarray, baseline_correct: np.ndarray) -> dict:
+    """Exact McNemar test on paired per-image outcomes: only the images the two disagree on count."""
+    treated_only = int(np.sum(treated_correct & ~baseline_correct))
+    baseline_only = int(np.sum(~treated_correct & baseline_correct))
+    p_value = mcnemar([[0, treated_only], [baseline_only, 0]], exact=True).pvalue
+    return {"treated_only_correct": treated_only, "baseline_only_correct": baseline_only, "p_value": float(p_value)}
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values; missing ones (one seed) stay missing."""
+    present = [p for p in p_values if p is not None]
+    adjusted = iter(multipletests(present, method="holm")[1].tolist() if present else [])
+    return [None if p is None else next(adjusted) for p in p_values]
+
+
+def verdict(
+    arm: str, difference: Estimate, runs: int, confidence: float, baseline: str = "original",
+    adjusted_p: float | None = None, comparisons: int = 1,
+) -> str:  # fmt: skip
+    """One sentence that claims a change only when the interval excludes zero and, with several
+    comparisons, the Holm-adjusted p-value stays under 1 - confidence."""
     points = 100 * difference.mean
     level = f"{100 * confidence:g}%"
     if difference.ci is None:
@@ -53,9 +74,12 @@ def verdict(arm: str, difference: Estimate, runs: int, confidence: float, baseli
             "can be given from one run, so no verdict. Add seeds to train.seeds."
         )
     low, high = (100 * bound for bound in difference.ci)
-    interval = f"{level} CI {low:+.1f} to {high:+.1f}, p = {difference.p_value:.3g}, {runs} seeds"
-    if low > 0:
+    p_value = difference.p_value if adjusted_p is None else adjusted_p
+    tested = f"p = {p_value:.3g}" if comparisons == 1 else f"Holm-adjusted p = {p_value:.3g} over {comparisons} comparisons"
+    interval = f"{level} CI {low:+.1f} to {high:+.1f}, {tested}, {runs} seeds"
+    if p_value < 1 - confidence and low > 0:
         return f"{arm} improves test accuracy by {points:.1f} points over {baseline} ({interval})."
-    if high < 0:
+    if p_value < 1 - confidence and high < 0:
         return f"{arm} hurts test accuracy by {-points:.1f} points against {baseline} ({interval})."
-    return f"{arm} vs {baseline}: no detectable difference ({points:+.1f} points, {interval}: the interval includes 0)."
+    reason = "the interval includes 0" if low <= 0 <= high else "not significant after the correction"
+    return f"{arm} vs {baseline}: no detectable difference ({points:+.1f} points, {interval}: {reason})."

@@ -28,6 +28,16 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     assert abs(comparison["delta_mean"] - (runs["augmented"] - runs["original"])) < 1e-12
     assert "no confidence interval" in comparison["verdict"]
     assert set(metrics["comparisons"]) == {"augmented", "online", "online-vs-augmented"}
+    for each in metrics["comparisons"].values():
+        assert each["comparisons"] == 3 and each["p_value_holm"] is None  # one seed: no t-test
+        mcnemar = each["mcnemar"]
+        assert 0 <= mcnemar["treated_only_correct"] + mcnemar["baseline_only_correct"] <= 40 and 0 <= mcnemar["p_value"] <= 1
+    for arm in ARMS:
+        result = metrics["arms"][arm]
+        assert set(result) >= {"balanced_accuracy", "macro_f1", "roc_auc", "per_class_recall", "confusion_matrix"}
+        assert sum(map(sum, result["confusion_matrix"]["counts"])) == 40
+    html = (repo / "reports/report.html").read_text()
+    assert comparison["verdict"] in html and html.count("data:image/png;base64,") == 4 and 'src="plots/' not in html
     budgets = {arm: metrics["arms"][arm]["budget"]["presentations_per_epoch"] for arm in ARMS}
     assert budgets == {"original": 24, "augmented": 72, "online": 72}  # online draws as many images as augmented stores
     assert metrics["dataset"] == {"train": 24, "val": 12, "test": 40, "augmented": 48, "classes": ["coat", "pullover"]}

@@ -1,0 +1,208 @@
+"""The report the evaluate stage writes: verdict first, then tables, plots and the protocol.
+
+reports/report.md links its plots (reports/plots/*.png); reports/report.html is
+the same text rendered from the markdown with every image embedded, so it can
+be mailed or attached as one file.
+"""
+
+import base64
+import csv
+import re
+from pathlib import Path
+
+import markdown
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tasks.files import atomic_path, write_text_atomic  # noqa: E402
+
+REPORTS_DIR = Path("reports")
+REPORT = REPORTS_DIR / "report.md"
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def interval(ci: list[float] | None, signed: bool = False) -> str:
+    if ci is None:
+        return "n/a (one seed)"
+    template = "{:+.1f}" if signed else "{:.1f}"
+    return " to ".join(template.format(100 * bound) for bound in ci)
+
+
+def p_text(p_value: float | None) -> str:
+    return "n/a" if p_value is None else f"{p_value:.3g}"
+
+
+def verdict_table(metrics: dict) -> str:
+    """The table printed by `make run` and shown first in the report and in the Prefect UI."""
+    level = f"{100 * metrics['confidence']:g}%"
+    lines = [
+        f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs original (points) | {level} CI | p-value |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for arm, result in metrics["arms"].items():
+        accuracy = result["test_accuracy"]
+        comparison = metrics["comparisons"].get(arm)
+        versus = (
+            [f"{100 * comparison['delta_mean']:+.1f}", interval(comparison["ci95"], signed=True), p_text(comparison["p_value"])]
+            if comparison else ["(baseline)", "", ""]
+        )  # fmt: skip
+        runs = ", ".join(percent(run) for run in accuracy["runs"])
+        budget = result["budget"]["presentations_per_epoch"]
+        cells = [arm, str(budget), percent(accuracy["mean"]), interval(accuracy["ci95"]), runs, *versus]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scores_table(metrics: dict) -> str:
+    classes = metrics["dataset"]["classes"]
+    names = [name for name in ("balanced_accuracy", "macro_f1", "roc_auc") if name in next(iter(metrics["arms"].values()))]
+    lines = ["| arm | " + " | ".join(names) + " | " + " | ".join(f"recall {name}" for name in classes) + " |"]
+    lines.append("|---" * (1 + len(names) + len(classes)) + "|")
+    for arm, result in metrics["arms"].items():
+        cells = [f"{percent(result[name]['mean'])} ({interval(result[name]['ci95'])})" for name in names]
+        cells += [percent(result["per_class_recall"][name]) for name in classes]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparisons_table(metrics: dict) -> str:
+    lines = [
+        "| comparison | difference (points) | CI | paired t p | Holm-adjusted p | McNemar: only treated right / only baseline right | McNemar p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for comparison in metrics["comparisons"].values():
+        mcnemar = comparison["mcnemar"]
+        lines.append(
+            f"| {comparison['arm']} vs {comparison['baseline']} | {100 * comparison['delta_mean']:+.1f} | "
+            f"{interval(comparison['ci95'], signed=True)} | {p_text(comparison['p_value'])} | {p_text(comparison['p_value_holm'])} | "
+            f"{mcnemar['treated_only_correct']} / {mcnemar['baseline_only_correct']} | {p_text(mcnemar['p_value'])} |"
+        )
+    return "\n".join(lines)
+
+
+def save_figure(figure, path: Path) -> None:
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def plot_accuracy(metrics: dict, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for position, (arm, result) in enumerate(metrics["arms"].items()):
+        accuracy = result["test_accuracy"]
+        axes.scatter([position] * len(accuracy["runs"]), [100 * run for run in accuracy["runs"]], color="grey", zorder=2)
+        low, high = accuracy["ci95"] or (accuracy["mean"], accuracy["mean"])
+        axes.errorbar(position + 0.15, 100 * accuracy["mean"], yerr=[[100 * (accuracy["mean"] - low)], [100 * (high - accuracy["mean"])]], fmt="o", capsize=6)
+    axes.set_xticks(range(len(metrics["arms"])), list(metrics["arms"]))
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title("Each seed (grey) and the mean with its confidence interval")
+    save_figure(figure, path)
+
+
+def plot_confusion(metrics: dict, path: Path) -> None:
+    arms = metrics["arms"]
+    figure, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.4), squeeze=False)
+    for axis, (arm, result) in zip(axes[0], arms.items()):
+        matrix, labels = result["confusion_matrix"]["counts"], result["confusion_matrix"]["labels"]
+        axis.imshow(matrix, cmap="Blues")
+        for row, counts in enumerate(matrix):
+            for column, count in enumerate(counts):
+                axis.text(column, row, str(count), ha="center", va="center")
+        axis.set_xticks(range(len(labels)), labels, rotation=45)
+        axis.set_yticks(range(len(labels)), labels)
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("actual")
+        axis.set_title(f"{arm} (all seeds)")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_learning_curves(metrics: dict, live_dir: Path, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for colour, (arm, result) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], metrics["arms"].items()):
+        for seed in result["test_accuracy"]["seeds"]:
+            curve = live_dir / f"{arm}-seed-{seed}" / "plots/metrics/eval/accuracy.tsv"
+            with open(curve, newline="") as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            label = arm if seed == result["test_accuracy"]["seeds"][0] else None
+            axes.plot([int(row["step"]) + 1 for row in rows], [100 * float(row["accuracy"]) for row in rows], color=colour, label=label)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("validation accuracy (%)")
+    axes.legend()
+    save_figure(figure, path)
+
+
+def report_markdown(metrics: dict) -> str:
+    dataset = metrics["dataset"]
+    verdicts = "\n".join(f"- {comparison['verdict']}" for comparison in metrics["comparisons"].values())
+    count = len(metrics["comparisons"])
+    return f"""# Does augmentation help?
+
+{verdicts}
+
+{verdict_table(metrics)}
+
+![Test accuracy per arm](plots/accuracy.png)
+
+## Comparisons
+
+{comparisons_table(metrics)}
+
+{count} comparison{"s" if count > 1 else ""} made; the verdicts use the confidence interval of the paired
+difference and, with more than one comparison, Holm's correction of the paired t-test p-values.
+McNemar's exact test uses every test image of every seed, paired by image and seed; it treats
+images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level interval.
+
+## Other scores (mean over seeds, with confidence interval)
+
+{scores_table(metrics)}
+
+![Confusion matrices](plots/confusion.png)
+
+## Training
+
+![Validation accuracy per epoch](plots/learning_curves.png)
+
+![Augmentation preview: originals and their copies](augment_preview.png)
+
+## Protocol
+
+- Each arm trains the same CNN once per seed; the seed fixes the initialisation and data order, shared by the arms.
+- Training images: {dataset['train']} originals; the augmented arm adds {dataset['augmented']} stored copies; the
+  online arm, where run, draws as many transformed images on the fly each epoch, so both see the same
+  number of images per epoch for the same number of epochs.
+- Validation ({dataset['val']} images) only feeds the learning curves; nothing is chosen on it yet.
+- Every model is scored once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}).
+- Intervals are two-sided t-intervals over seeds at {100 * metrics['confidence']:g}%.
+"""
+
+
+def embed_images(html: str, folder: Path) -> str:
+    """Replace every relative <img src> by a data: URI of the file, so the page stands alone."""
+
+    def inline(match: re.Match) -> str:
+        data = base64.b64encode((folder / match.group(1)).read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    return re.sub(r'src="([^":]+\.png)"', inline, html)
+
+
+def report_html(markdown_text: str, folder: Path) -> str:
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}img{max-width:100%}"
+    return f'<!doctype html>\n<html><head><meta charset="utf-8"><title>augflow report</title><style>{style}</style></head>\n<body>\n{embed_images(body, folder)}\n</body></html>\n'
+
+
+def write_report(metrics: dict, reports_dir: Path = REPORTS_DIR) -> None:
+    plots = reports_dir / "plots"
+    plot_accuracy(metrics, plots / "accuracy.png")
+    plot_confusion(metrics, plots / "confusion.png")
+    plot_learning_curves(metrics, reports_dir / "train", plots / "learning_curves.png")
+    text = report_markdown(metrics)
+    write_text_atomic(reports_dir / "report.md", text)
+    write_text_atomic(reports_dir / "report.html", report_html(text, reports_dir))
