@@ -1,0 +1,303 @@
+"""What each augmentation policy draws for one copy: one geometric map, then pixel operations.
+
+Every geometric transform becomes a 3x3 matrix mapping output (x, y) pixel
+centres to input ones; a copy's matrices are multiplied into one, so the image
+is resampled once however many geometric transforms a policy holds. Colour,
+blur and erasing follow as pixel operations, in order. The `seed` policy draws
+what ImageDataGenerator draws and builds its matrix the way it does.
+"""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tasks.params import (
+    ColorPolicy,
+    CustomPolicy,
+    FlipPolicy,
+    GeometricPolicy,
+    Policy,
+    RandAugmentPolicy,
+    RandomBrightness,
+    RandomContrast,
+    RandomErasing,
+    RandomFlip,
+    RandomGaussianBlur,
+    RandomHue,
+    RandomPerspective,
+    RandomRotation,
+    RandomSaturation,
+    RandomShear,
+    RandomTranslation,
+    RandomZoom,
+    SeedPolicy,
+)
+
+PixelOp = Callable[[np.ndarray], np.ndarray]
+SWAP = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]])  # (row, col) <-> (x, y)
+
+
+@dataclass(frozen=True)
+class Transform:
+    """One draw of ImageDataGenerator's random transform, in its own parameter names and units."""
+
+    theta: float  # rotation, degrees
+    tx: float  # shift in pixels, drawn from height_shift_range
+    ty: float  # shift in pixels, drawn from width_shift_range
+    shear: float  # degrees
+    zx: float
+    zy: float
+    flip_horizontal: bool
+    flip_vertical: bool = False
+    brightness: float | None = None
+
+
+def affine_matrix(transform: Transform, height: int, width: int) -> np.ndarray:
+    """The 3x3 matrix mapping output (row, col) to input (row, col), composed once.
+
+    Built exactly as ImageDataGenerator builds it (rotation · shift · shear · zoom
+    about the centre, in its (x, y) order, then swapped into array order), so a
+    copy matches ImageDataGenerator's for the same parameters.
+    """
+    theta, shear = np.deg2rad(transform.theta), np.deg2rad(transform.shear)
+    rotation = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    shift = np.array([[1, 0, transform.tx], [0, 1, transform.ty], [0, 0, 1]])
+    shearing = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
+    zoom = np.diag([transform.zx, transform.zy, 1.0])
+    centre_x, centre_y = height / 2 - 0.5, width / 2 - 0.5
+    to_centre = np.array([[1, 0, centre_x], [0, 1, centre_y], [0, 0, 1]])
+    from_centre = np.array([[1, 0, -centre_x], [0, 1, -centre_y], [0, 0, 1]])
+    matrix = to_centre @ rotation @ shift @ shearing @ zoom @ from_centre
+    return SWAP @ matrix @ SWAP
+
+
+def flip_matrix(horizontal: bool, vertical: bool, height: int, width: int) -> np.ndarray:
+    return np.array([[-1.0 if horizontal else 1.0, 0, width - 1 if horizontal else 0], [0, -1.0 if vertical else 1.0, height - 1 if vertical else 0], [0, 0, 1]])
+
+
+def transform_matrix(transform: Transform, height: int, width: int) -> np.ndarray:
+    """ImageDataGenerator's affine map then its flips, as one output-to-input (x, y) matrix."""
+    affine = SWAP @ affine_matrix(transform, height, width) @ SWAP
+    return affine @ flip_matrix(transform.flip_horizontal, transform.flip_vertical, height, width)
+
+
+def random_transform(rng: np.random.Generator, policy: SeedPolicy, height: int, width: int) -> Transform:
+    return Transform(
+        theta=rng.uniform(-policy.rotation_range, policy.rotation_range),
+        tx=rng.uniform(-policy.height_shift_range, policy.height_shift_range) * height,
+        ty=rng.uniform(-policy.width_shift_range, policy.width_shift_range) * width,
+        shear=rng.uniform(-policy.shear_range, policy.shear_range),
+        zx=rng.uniform(1 - policy.zoom_range, 1 + policy.zoom_range),
+        zy=rng.uniform(1 - policy.zoom_range, 1 + policy.zoom_range),
+        flip_horizontal=bool(policy.horizontal_flip and rng.uniform() < 0.5),
+        flip_vertical=bool(policy.vertical_flip and rng.uniform() < 0.5),
+        brightness=rng.uniform(*policy.brightness_range) if policy.brightness_range else None,
+    )
+
+
+def lookup(table: np.ndarray) -> PixelOp:
+    """A per-value pixel operation from a 256-entry float table (rounded and clipped once)."""
+    table = np.clip(np.rint(table), 0, 255).astype(np.uint8)
+    return lambda pixels: table[pixels]
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def about_centre(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    to_centre = np.array([[1, 0, centre_x], [0, 1, centre_y], [0, 0, 1]])
+    from_centre = np.array([[1, 0, -centre_x], [0, 1, -centre_y], [0, 0, 1]])
+    return to_centre @ matrix @ from_centre
+
+
+def symmetric(rng: np.random.Generator, factor: float) -> float:
+    return rng.uniform(-factor, factor)
+
+
+def draw_flip(op: RandomFlip, rng, height, width):
+    horizontal = op.mode != "vertical" and rng.uniform() < 0.5
+    vertical = op.mode != "horizontal" and rng.uniform() < 0.5
+    return flip_matrix(horizontal, vertical, height, width)
+
+
+def draw_rotation(op: RandomRotation, rng, height, width):
+    angle = symmetric(rng, op.factor) * 2 * np.pi
+    cos, sin = np.cos(angle), np.sin(angle)
+    return about_centre(np.array([[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]]), height, width)
+
+
+def draw_zoom(op: RandomZoom, rng, height, width):
+    zoom_y = 1 + symmetric(rng, op.height_factor)
+    zoom_x = zoom_y if op.width_factor is None else 1 + symmetric(rng, op.width_factor)
+    return about_centre(np.diag([zoom_x, zoom_y, 1.0]), height, width)
+
+
+def draw_translation(op: RandomTranslation, rng, height, width):
+    dy, dx = symmetric(rng, op.height_factor) * height, symmetric(rng, op.width_factor) * width
+    return np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1.0]])
+
+
+def draw_shear(op: RandomShear, rng, height, width):
+    sx, sy = symmetric(rng, op.x_factor), symmetric(rng, op.y_factor)
+    return about_centre(np.array([[1, sx, 0], [sy, 1, 0], [0, 0, 1.0]]), height, width)
+
+
+def draw_perspective(op: RandomPerspective, rng, height, width):
+    if rng.uniform() >= op.factor:
+        return None
+    corners = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
+    moved = corners + rng.uniform(-op.scale, op.scale, size=(4, 2)) * np.array([width, height]) / 2
+    return cv2.getPerspectiveTransform(corners, moved.astype(np.float32)).astype(np.float64)
+
+
+def draw_brightness(op: RandomBrightness, rng, height, width):
+    return lookup(np.arange(256) + symmetric(rng, op.factor) * 255)
+
+
+def draw_contrast(op: RandomContrast, rng, height, width):
+    scale = 1 + symmetric(rng, op.factor)
+
+    def contrast(pixels):
+        mean = pixels.mean(axis=(0, 1))
+        return to_uint8((pixels - mean) * scale + mean)
+
+    return contrast
+
+
+def draw_saturation(op: RandomSaturation, rng, height, width):
+    scale = 1 + symmetric(rng, op.factor)
+
+    def saturation(pixels):
+        if pixels.ndim == 2:
+            return pixels
+        grey = (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+        return to_uint8(grey + (pixels - grey) * scale)
+
+    return saturation
+
+
+def draw_hue(op: RandomHue, rng, height, width):
+    turn = symmetric(rng, op.factor) * 180  # degrees
+
+    def hue(pixels):
+        if pixels.ndim == 2:
+            return pixels
+        hsv = cv2.cvtColor(pixels.astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
+        hsv[..., 0] = (hsv[..., 0] + turn) % 360
+        return to_uint8(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255)
+
+    return hue
+
+
+def draw_gaussian_blur(op: RandomGaussianBlur, rng, height, width):
+    if rng.uniform() >= op.factor:
+        return None
+    sigma = op.sigma * (1 - rng.uniform())  # in (0, sigma]
+    return lambda pixels: cv2.GaussianBlur(pixels, (op.kernel_size, op.kernel_size), sigma, sigmaY=sigma)
+
+
+def draw_erasing(op: RandomErasing, rng, height, width):
+    if rng.uniform() >= op.factor:
+        return None
+    area = rng.uniform(*op.scale) * height * width
+    aspect = np.exp(rng.uniform(np.log(0.3), np.log(1 / 0.3)))
+    tall = min(height, max(1, round(np.sqrt(area * aspect))))
+    wide = min(width, max(1, round(np.sqrt(area / aspect))))
+    top, left = rng.integers(0, height - tall + 1), rng.integers(0, width - wide + 1)
+    noise_seed = rng.integers(2**32)
+
+    def erase(pixels):
+        out = pixels.copy()
+        patch = out[top : top + tall, left : left + wide]
+        fill = np.random.default_rng(noise_seed).integers(0, 256, size=patch.shape, dtype=np.uint8)
+        patch[...] = fill if op.fill_value is None else op.fill_value
+        return out
+
+    return erase
+
+
+DRAWS = {
+    "RandomFlip": draw_flip,
+    "RandomRotation": draw_rotation,
+    "RandomZoom": draw_zoom,
+    "RandomTranslation": draw_translation,
+    "RandomShear": draw_shear,
+    "RandomPerspective": draw_perspective,
+    "RandomBrightness": draw_brightness,
+    "RandomContrast": draw_contrast,
+    "RandomSaturation": draw_saturation,
+    "RandomHue": draw_hue,
+    "RandomGaussianBlur": draw_gaussian_blur,
+    "RandomErasing": draw_erasing,
+}
+
+
+@functools.cache
+def randaugment_menu(magnitude: float) -> tuple:
+    """RandAugment's operations at a magnitude in [0, 1]; each draws up to magnitude x its maximum."""
+    return (
+        RandomRotation(name="RandomRotation", factor=magnitude * 30 / 360),
+        RandomShear(name="RandomShear", x_factor=magnitude * 0.3, y_factor=0.0),
+        RandomShear(name="RandomShear", x_factor=0.0, y_factor=magnitude * 0.3),
+        RandomTranslation(name="RandomTranslation", height_factor=0.0, width_factor=magnitude * 0.3),
+        RandomTranslation(name="RandomTranslation", height_factor=magnitude * 0.3, width_factor=0.0),
+        RandomBrightness(name="RandomBrightness", factor=magnitude * 0.3),
+        RandomContrast(name="RandomContrast", factor=magnitude * 0.9),
+        RandomSaturation(name="RandomSaturation", factor=magnitude * 0.9),
+        RandomHue(name="RandomHue", factor=magnitude * 0.1),
+    )
+
+
+def policy_transforms(policy: Policy, rng: np.random.Generator) -> list:
+    """The Keras-style transforms a (non-seed) policy applies to one copy, in order."""
+    if isinstance(policy, FlipPolicy):
+        mode = {(True, False): "horizontal", (False, True): "vertical", (True, True): "horizontal_and_vertical"}
+        chosen = mode.get((policy.horizontal, policy.vertical))
+        return [RandomFlip(name="RandomFlip", mode=chosen)] if chosen else []
+    if isinstance(policy, GeometricPolicy):
+        flip = [RandomFlip(name="RandomFlip", mode="horizontal")] if policy.horizontal_flip else []
+        return [
+            RandomRotation(name="RandomRotation", factor=policy.rotation),
+            RandomZoom(name="RandomZoom", height_factor=policy.zoom),
+            RandomTranslation(name="RandomTranslation", height_factor=policy.translation, width_factor=policy.translation),
+            RandomShear(name="RandomShear", x_factor=policy.shear, y_factor=policy.shear),
+            *flip,
+        ]
+    if isinstance(policy, ColorPolicy):
+        return [
+            RandomBrightness(name="RandomBrightness", factor=policy.brightness),
+            RandomContrast(name="RandomContrast", factor=policy.contrast),
+            RandomSaturation(name="RandomSaturation", factor=policy.saturation),
+            RandomHue(name="RandomHue", factor=policy.hue),
+        ]
+    if isinstance(policy, RandAugmentPolicy):
+        menu = randaugment_menu(policy.magnitude)
+        return [menu[index] for index in rng.integers(0, len(menu), size=policy.num_ops)]
+    assert isinstance(policy, CustomPolicy)
+    return list(policy.transforms)
+
+
+def draw(policy: Policy, rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, list[PixelOp]]:
+    """One copy's fused output-to-input (x, y) matrix and its pixel operations, drawn from `rng`."""
+    if isinstance(policy, SeedPolicy):
+        transform = random_transform(rng, policy, height, width)
+        brightness = [] if transform.brightness is None else [lookup(np.arange(256) * transform.brightness)]
+        return transform_matrix(transform, height, width), brightness
+    matrix, pixel_ops = np.eye(3), []
+    for transform in policy_transforms(policy, rng):
+        step = DRAWS[transform.name](transform, rng, height, width)
+        if isinstance(step, np.ndarray):
+            matrix = matrix @ step
+        elif step is not None:
+            pixel_ops.append(step)
+    return matrix, pixel_ops
+
+
+def fill_mode(policy: Policy) -> str:
+    """How pixels that map outside the input are filled; flip and colour policies never map outside."""
+    return getattr(policy, "fill_mode", "nearest")
