@@ -11,7 +11,6 @@ benchmarks/results/stage_times.json and prints a table.
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -19,17 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import machine  # noqa: E402
 from flows.experiment import pipeline_stages  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 
 RESULTS = Path("benchmarks/results/stage_times.json")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:
@@ -43,7 +36,7 @@ def main() -> None:
     total = round(sum(timings.values()), 1)
     print(f"{'total':<22} {total:>7.1f} s")
     result = {
-        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version()},
+        "machine": machine(),
         "params": Path("params.yaml").read_text(),
         "seconds": timings,
         "total_seconds": total,
