@@ -40,6 +40,7 @@ from tasks.files import (
     png_bytes,
     read_csv,
     read_image,
+    write_bytes_atomic,
     write_csv_atomic,
     write_text_atomic,
 )
@@ -57,6 +58,7 @@ BORDERS = {  # "constant" resamples with replicated edges, then fills what maps 
     "reflect": cv2.BORDER_REFLECT,
     "wrap": cv2.BORDER_WRAP,
 }
+IDENTITY = np.eye(3)
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
 
 
@@ -73,13 +75,20 @@ def outside(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def warp(pixels: np.ndarray, matrix: np.ndarray, fill: str) -> np.ndarray:
-    """Resample once, bilinearly, through an output-to-input (x, y) matrix; uint8 in, uint8 out."""
+    """Resample once, bilinearly, through an output-to-input (x, y) matrix; uint8 in, uint8 out.
+
+    RGB goes through RGBA: OpenCV's bilinear warp has a vectorised path for four
+    channels and not for three, about twice as fast, with the same values.
+    """
     height, width = pixels.shape[:2]
     flags, border = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, BORDERS[fill]
-    if np.array_equal(matrix[2], [0, 0, 1]):
-        out = cv2.warpAffine(pixels, matrix[:2], (width, height), flags=flags, borderMode=border)
+    rgb = pixels.ndim == 3
+    source = cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA) if rgb else pixels
+    if matrix[2, 0] == 0 and matrix[2, 1] == 0 and matrix[2, 2] == 1:
+        out = cv2.warpAffine(source, matrix[:2], (width, height), flags=flags, borderMode=border)
     else:
-        out = cv2.warpPerspective(pixels, matrix, (width, height), flags=flags, borderMode=border)
+        out = cv2.warpPerspective(source, matrix, (width, height), flags=flags, borderMode=border)
+    out = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) if rgb else out
     if fill == "constant":
         out[outside(matrix, height, width)] = 0
     return out
@@ -89,7 +98,7 @@ def make_copy(pixels: np.ndarray, image_sha256: str, copy: int, params: AugmentP
     """Copy `copy` of an image (HxW grey or HxWx3 RGB uint8) under params' seed and policy; same shape and dtype."""
     height, width = pixels.shape[:2]
     matrix, pixel_ops = draw(params.policy, copy_rng(params.seed, image_sha256, copy), height, width)
-    out = pixels.copy() if np.array_equal(matrix, np.eye(3)) else warp(pixels, matrix, fill_mode(params.policy))
+    out = pixels.copy() if (matrix == IDENTITY).all() else warp(pixels, matrix, fill_mode(params.policy))
     for operation in pixel_ops:
         out = operation(out)
     return out
@@ -129,7 +138,7 @@ def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, list[int]]]]) ->
         for copy in copies:
             data, sha256 = encode(make_copy(pixels, row["sha256"], copy, params), params)
             name = copy_name(row, copy, params)
-            files.write_bytes_atomic(out_dir / name, data)
+            write_bytes_atomic(out_dir / name, data)
             entries[name] = {"source": row["sha256"], "sha256": sha256, "file_sha256": hashlib.sha256(data).hexdigest()}
     return entries
 
