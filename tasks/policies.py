@@ -99,10 +99,9 @@ def random_transform(rng: np.random.Generator, policy: SeedPolicy, height: int, 
     )
 
 
-def lookup(table: np.ndarray) -> PixelOp:
-    """A per-value pixel operation from a 256-entry float table (rounded and clipped once)."""
-    table = np.clip(np.rint(table), 0, 255).astype(np.uint8)
-    return lambda pixels: table[pixels]
+def lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Map every value through a float table, 256 entries (per channel: 256 x channels), rounded and clipped once."""
+    return cv2.LUT(pixels, to_uint8(table).reshape(256, 1, -1))
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -157,16 +156,16 @@ def draw_perspective(op: RandomPerspective, rng, height, width):
 
 
 def draw_brightness(op: RandomBrightness, rng, height, width):
-    return lookup(np.arange(256) + symmetric(rng, op.factor) * 255)
+    delta = symmetric(rng, op.factor) * 255
+    return lambda pixels: lookup(pixels, np.arange(256) + delta)
 
 
 def draw_contrast(op: RandomContrast, rng, height, width):
     scale = 1 + symmetric(rng, op.factor)
 
     def contrast(pixels):
-        values = pixels.astype(np.float32)
-        mean = values.mean(axis=(0, 1))
-        return to_uint8((values - mean) * scale + mean)
+        mean = np.array(cv2.mean(pixels)[: 1 if pixels.ndim == 2 else 3])
+        return lookup(pixels, (np.arange(256)[:, None] - mean) * scale + mean)
 
     return contrast
 
@@ -174,11 +173,11 @@ def draw_contrast(op: RandomContrast, rng, height, width):
 def draw_saturation(op: RandomSaturation, rng, height, width):
     scale = 1 + symmetric(rng, op.factor)
 
-    def saturation(pixels):
+    def saturation(pixels):  # a blend with the image's own grey version (luma 0.299 R + 0.587 G + 0.114 B)
         if pixels.ndim == 2:
             return pixels
-        grey = (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
-        return to_uint8(grey + (pixels - grey) * scale)
+        grey = cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        return cv2.addWeighted(pixels, scale, grey, 1 - scale, 0)
 
     return saturation
 
@@ -288,7 +287,8 @@ def draw(policy: Policy, rng: np.random.Generator, height: int, width: int) -> t
     """One copy's fused output-to-input (x, y) matrix and its pixel operations, drawn from `rng`."""
     if isinstance(policy, SeedPolicy):
         transform = random_transform(rng, policy, height, width)
-        brightness = [] if transform.brightness is None else [lookup(np.arange(256) * transform.brightness)]
+        factor = transform.brightness
+        brightness = [] if factor is None else [lambda pixels: lookup(pixels, np.arange(256) * factor)]
         return transform_matrix(transform, height, width), brightness
     matrix, pixel_ops = np.eye(3), []
     for transform in policy_transforms(policy, rng):
