@@ -16,6 +16,7 @@ encoding or engine changes the manifest's signature and regenerates everything.
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 from collections import deque
@@ -74,6 +75,22 @@ def outside(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
     return (sx < 0) | (sx > width - 1) | (sy < 0) | (sy > height - 1)
 
 
+def pad_to_reach(pixels: np.ndarray, matrix: np.ndarray, border: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input padded (with the fill's own rule) as far as an affine `matrix` reaches outside it, and the matrix to match.
+
+    OpenCV's bilinear warp takes a slow per-pixel path for every point whose
+    neighbours are not all inside the input, unless the border is constant;
+    padding first keeps them all inside: a quarter less time for the same
+    values (up to fixed-point rounding: at most one grey level).
+    """
+    height, width = pixels.shape[:2]
+    xs, ys = matrix[:2] @ np.array([[0, width - 1, width - 1, 0], [0, 0, height - 1, height - 1], [1, 1, 1, 1]])
+    left, right = max(0, math.ceil(-xs.min())) + 1, max(0, math.ceil(xs.max() - width + 1)) + 1
+    top, bottom = max(0, math.ceil(-ys.min())) + 1, max(0, math.ceil(ys.max() - height + 1)) + 1
+    shifted = np.array([[1.0, 0, left], [0, 1, top], [0, 0, 1]]) @ matrix
+    return cv2.copyMakeBorder(pixels, top, bottom, left, right, border), shifted
+
+
 def warp(pixels: np.ndarray, matrix: np.ndarray, fill: str) -> np.ndarray:
     """Resample once, bilinearly, through an output-to-input (x, y) matrix; uint8 in, uint8 out.
 
@@ -85,8 +102,9 @@ def warp(pixels: np.ndarray, matrix: np.ndarray, fill: str) -> np.ndarray:
     rgb = pixels.ndim == 3
     source = cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA) if rgb else pixels
     if matrix[2, 0] == 0 and matrix[2, 1] == 0 and matrix[2, 2] == 1:
-        out = cv2.warpAffine(source, matrix[:2], (width, height), flags=flags, borderMode=border)
-    else:
+        source, shifted = pad_to_reach(source, matrix, border)
+        out = cv2.warpAffine(source, shifted[:2], (width, height), flags=flags, borderMode=border)
+    else:  # a perspective map may reach infinitely far: no padding
         out = cv2.warpPerspective(source, matrix, (width, height), flags=flags, borderMode=border)
     out = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) if rgb else out
     if fill == "constant":
