@@ -64,7 +64,9 @@ PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
 
 
 def copy_rng(seed: int, image_sha256: str, copy: int) -> np.random.Generator:
-    return np.random.default_rng([seed, int(image_sha256[:32], 16), copy])
+    """NumPy's default generator seeded by (seed, the hash's first 128 bits as four 32-bit words, copy)."""
+    words = [seed, *(int(image_sha256[start : start + 8], 16) for start in range(0, 32, 8)), copy]
+    return np.random.default_rng(np.array(words, dtype=np.uint32))
 
 
 def outside(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -84,10 +86,12 @@ def pad_to_reach(pixels: np.ndarray, matrix: np.ndarray, border: int) -> tuple[n
     values (up to fixed-point rounding: at most one grey level).
     """
     height, width = pixels.shape[:2]
-    xs, ys = matrix[:2] @ np.array([[0, width - 1, width - 1, 0], [0, 0, height - 1, height - 1], [1, 1, 1, 1]])
-    left, right = max(0, math.ceil(-xs.min())) + 1, max(0, math.ceil(xs.max() - width + 1)) + 1
-    top, bottom = max(0, math.ceil(-ys.min())) + 1, max(0, math.ceil(ys.max() - height + 1)) + 1
-    shifted = np.array([[1.0, 0, left], [0, 1, top], [0, 0, 1]]) @ matrix
+    (a, b, c), (d, e, f) = matrix[:2].tolist()
+    corners = [(0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)]
+    xs, ys = [a * x + b * y + c for x, y in corners], [d * x + e * y + f for x, y in corners]
+    left, right = max(0, math.ceil(-min(xs))) + 1, max(0, math.ceil(max(xs) - width + 1)) + 1
+    top, bottom = max(0, math.ceil(-min(ys))) + 1, max(0, math.ceil(max(ys) - height + 1)) + 1
+    shifted = np.array([[a, b, c + left], [d, e, f + top]])
     return cv2.copyMakeBorder(pixels, top, bottom, left, right, border), shifted
 
 
@@ -103,7 +107,7 @@ def warp(pixels: np.ndarray, matrix: np.ndarray, fill: str) -> np.ndarray:
     source = cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA) if rgb else pixels
     if matrix[2, 0] == 0 and matrix[2, 1] == 0 and matrix[2, 2] == 1:
         source, shifted = pad_to_reach(source, matrix, border)
-        out = cv2.warpAffine(source, shifted[:2], (width, height), flags=flags, borderMode=border)
+        out = cv2.warpAffine(source, shifted, (width, height), flags=flags, borderMode=border)
     else:  # a perspective map may reach infinitely far: no padding
         out = cv2.warpPerspective(source, matrix, (width, height), flags=flags, borderMode=border)
     out = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) if rgb else out

@@ -219,7 +219,7 @@ Policy = Annotated[
 
 class AugmentParams(Strict):
     copies: Annotated[int, Field(ge=0, le=999)] = 20
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     policy: Policy = SeedPolicy()
     format: Literal["png", "jpeg"] = "png"
     png_compress_level: Annotated[int, Field(ge=0, le=9)] = 1  # 1: fast, files ~25% larger than 6 (Pillow's default)
