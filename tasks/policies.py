@@ -70,16 +70,15 @@ def transform_matrix(transform: Transform, height: int, width: int) -> np.ndarra
     centre_x, centre_y = height / 2 - 0.5, width / 2 - 0.5
     offset_x = centre_x + cos * transform.tx - sin * transform.ty - a * centre_x - b * centre_y
     offset_y = centre_y + sin * transform.tx + cos * transform.ty - c * centre_x - d * centre_y
-    flip_x, flip_y = (-1.0, width - 1) if transform.flip_horizontal else (1.0, 0), (-1.0, height - 1) if transform.flip_vertical else (1.0, 0)
-    return np.array([
-        [a * flip_x[0], b * flip_y[0], a * flip_x[1] + b * flip_y[1] + offset_x],
-        [c * flip_x[0], d * flip_y[0], c * flip_x[1] + d * flip_y[1] + offset_y],
-        [0.0, 0.0, 1.0],
-    ])  # fmt: skip
+    affine = np.array([[a, b, offset_x], [c, d, offset_y], [0.0, 0.0, 1.0]])
+    return affine @ flip_matrix(transform.flip_horizontal, transform.flip_vertical, height, width)
 
 
 def flip_matrix(horizontal: bool, vertical: bool, height: int, width: int) -> np.ndarray:
-    return np.array([[-1.0 if horizontal else 1.0, 0, width - 1 if horizontal else 0], [0, -1.0 if vertical else 1.0, height - 1 if vertical else 0], [0, 0, 1]])
+    """Output-to-input map of a left-right and/or top-bottom flip."""
+    x_scale, x_shift = (-1.0, width - 1) if horizontal else (1.0, 0)
+    y_scale, y_shift = (-1.0, height - 1) if vertical else (1.0, 0)
+    return np.array([[x_scale, 0, x_shift], [0, y_scale, y_shift], [0, 0, 1]])
 
 
 def random_transform(rng: np.random.Generator, policy: SeedPolicy, height: int, width: int) -> Transform:
