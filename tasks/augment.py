@@ -3,8 +3,8 @@
 Copy j of an image is `make_copy(pixels, its pixel hash, j, params)`: a function
 of (pixel hash, j, augment.seed, policy) alone, so files are byte-identical
 whatever the order, batch or number of workers that made them, and the online
-arm can call the same function from tf.data. The geometric part of a copy is one
-bilinear resampling through one fused matrix (OpenCV's warp kernel).
+arm can call the same function from tf.data. tasks/policies.py says what each
+policy draws; tasks/warps.py resamples each copy once through its fused matrix.
 
 The stage is incremental: `data/augmented` is a persistent DVC output holding a
 manifest of what made each file. A rerun keeps every file whose source image,
@@ -16,7 +16,6 @@ encoding or engine changes the manifest's signature and regenerates everything.
 import hashlib
 import io
 import json
-import math
 import os
 import sys
 from collections import deque
@@ -28,14 +27,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from tasks import files, policies
+from tasks import files, policies, warps
 from tasks.errors import run_cli
 from tasks.files import (
     SET_COLUMNS,
-    atomic_path,
     jpeg_bytes,
     pixel_sha256,
     png_bytes,
@@ -47,18 +44,14 @@ from tasks.files import (
 )
 from tasks.params import AugmentParams, load_params
 from tasks.policies import draw, fill_mode
+from tasks.preview import draw_preview, preview_rows
+from tasks.warps import warp
 
 ORIGINAL_SET = Path("data/sets/original.csv")
 AUGMENTED_DIR = Path("data/augmented")
 AUGMENTED_SET = Path("data/sets/augmented.csv")
 PREVIEW = Path("reports/augment_preview.png")
 MANIFEST = "manifest.json"
-BORDERS = {  # "constant" resamples with replicated edges, then fills what maps outside (see `warp`)
-    "nearest": cv2.BORDER_REPLICATE,
-    "constant": cv2.BORDER_REPLICATE,
-    "reflect": cv2.BORDER_REFLECT,
-    "wrap": cv2.BORDER_WRAP,
-}
 IDENTITY = np.eye(3)
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
 
@@ -67,53 +60,6 @@ def copy_rng(seed: int, image_sha256: str, copy: int) -> np.random.Generator:
     """NumPy's default generator seeded by (seed, the hash's first 128 bits as four 32-bit words, copy)."""
     words = [seed, *(int(image_sha256[start : start + 8], 16) for start in range(0, 32, 8)), copy]
     return np.random.default_rng(np.array(words, dtype=np.uint32))
-
-
-def outside(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Output pixels whose source point lies outside the input, where ImageDataGenerator's `constant` fills."""
-    xs, ys = np.arange(width, dtype=np.float64)[None, :], np.arange(height, dtype=np.float64)[:, None]
-    sx, sy, sw = (row[0] * xs + row[1] * ys + row[2] for row in matrix)
-    sx, sy = sx / sw, sy / sw
-    return (sx < 0) | (sx > width - 1) | (sy < 0) | (sy > height - 1)
-
-
-def pad_to_reach(pixels: np.ndarray, matrix: np.ndarray, border: int) -> tuple[np.ndarray, np.ndarray]:
-    """The input padded (with the fill's own rule) as far as an affine `matrix` reaches outside it, and the matrix to match.
-
-    OpenCV's bilinear warp takes a slow per-pixel path for every point whose
-    neighbours are not all inside the input, unless the border is constant;
-    padding first keeps them all inside: a quarter less time for the same
-    values (up to fixed-point rounding: at most one grey level).
-    """
-    height, width = pixels.shape[:2]
-    (a, b, c), (d, e, f) = matrix[:2].tolist()
-    corners = [(0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)]
-    xs, ys = [a * x + b * y + c for x, y in corners], [d * x + e * y + f for x, y in corners]
-    left, right = max(0, math.ceil(-min(xs))) + 1, max(0, math.ceil(max(xs) - width + 1)) + 1
-    top, bottom = max(0, math.ceil(-min(ys))) + 1, max(0, math.ceil(max(ys) - height + 1)) + 1
-    shifted = np.array([[a, b, c + left], [d, e, f + top]])
-    return cv2.copyMakeBorder(pixels, top, bottom, left, right, border), shifted
-
-
-def warp(pixels: np.ndarray, matrix: np.ndarray, fill: str) -> np.ndarray:
-    """Resample once, bilinearly, through an output-to-input (x, y) matrix; uint8 in, uint8 out.
-
-    RGB goes through RGBA: OpenCV's bilinear warp has a vectorised path for four
-    channels and not for three, about twice as fast, with the same values.
-    """
-    height, width = pixels.shape[:2]
-    flags, border = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, BORDERS[fill]
-    rgb = pixels.ndim == 3
-    source = cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA) if rgb else pixels
-    if matrix[2, 0] == 0 and matrix[2, 1] == 0 and matrix[2, 2] == 1:
-        source, shifted = pad_to_reach(source, matrix, border)
-        out = cv2.warpAffine(source, shifted, (width, height), flags=flags, borderMode=border)
-    else:  # a perspective map may reach infinitely far: no padding
-        out = cv2.warpPerspective(source, matrix, (width, height), flags=flags, borderMode=border)
-    out = cv2.cvtColor(out, cv2.COLOR_RGBA2RGB) if rgb else out
-    if fill == "constant":
-        out[outside(matrix, height, width)] = 0
-    return out
 
 
 def make_copy(pixels: np.ndarray, image_sha256: str, copy: int, params: AugmentParams) -> np.ndarray:
@@ -131,7 +77,7 @@ def signature(params: AugmentParams) -> str:
     encoding = {"png": params.png_compress_level, "jpeg": params.jpeg_quality}[params.format]
     settings = {"policy": params.policy.model_dump(mode="json"), "seed": params.seed, "format": params.format, "encoding": encoding}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for module in (sys.modules[__name__], policies, files):
+    for module in (sys.modules[__name__], policies, warps, files):
         digest.update(Path(module.__file__).read_bytes())
     for package in ("opencv-python-headless", "pillow", "numpy"):
         digest.update(version(package).encode())
@@ -202,36 +148,6 @@ def still_valid(path: Path, entry: dict | None, source_sha256: str) -> bool:
 def batched(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def preview_rows(training_set: list[dict], count: int) -> list[dict]:
-    """Pick `count` originals for the preview, taking classes in turn so each one shows."""
-    by_class: dict[str, list[dict]] = {}
-    for row in sorted(training_set, key=lambda row: row["path"]):
-        by_class.setdefault(row["class"], []).append(row)
-    chosen: list[dict] = []
-    for rank in range(max((len(rows) for rows in by_class.values()), default=0)):
-        chosen += [rows[rank] for _, rows in sorted(by_class.items()) if rank < len(rows)]
-    return chosen[:count]
-
-
-def draw_preview(examples: list[tuple[str, np.ndarray, list[np.ndarray]]], path: Path, scale: int = 4) -> None:
-    """One row per original: its class, the original, then its copies; labelled like a before/after figure."""
-    height, width = examples[0][1].shape[:2]
-    cell_w, cell_h, label_w, header_h, pad = width * scale, height * scale, 110, 24, 6
-    columns = 1 + max(len(copies) for _, _, copies in examples)
-    sheet = Image.new("RGB", (label_w + columns * (cell_w + pad), header_h + len(examples) * (cell_h + pad)), "white")
-    canvas = ImageDraw.Draw(sheet)
-    for column in range(columns):
-        canvas.text((label_w + column * (cell_w + pad), 4), "original" if column == 0 else f"copy {column}", fill="black")
-    for row, (name, original, copies) in enumerate(examples):
-        top = header_h + row * (cell_h + pad)
-        canvas.text((4, top + cell_h // 2 - 6), name, fill="black")
-        for column, pixels in enumerate([original, *copies]):
-            tile = Image.fromarray(pixels).convert("RGB").resize((cell_w, cell_h), Image.NEAREST)
-            sheet.paste(tile, (label_w + column * (cell_w + pad), top))
-    with atomic_path(path) as temporary:
-        sheet.save(temporary, format="PNG")
 
 
 def augment(

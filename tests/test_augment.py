@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.augment import augment, make_copy, warp
+from tasks.augment import augment, make_copy
 from tasks.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
 from tasks.params import AugmentParams, SeedPolicy
 from tasks.policies import Transform, transform_matrix
+from tasks.warps import warp
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (20, 30, 3), (150, 150, 3)])
