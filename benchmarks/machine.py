@@ -1,4 +1,4 @@
-"""The machine a benchmark ran on, recorded beside its figures."""
+"""The machine a benchmark ran on, recorded beside its figures so they can be compared honestly."""
 
 import os
 import platform

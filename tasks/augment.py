@@ -1,119 +1,75 @@
-"""Stage `augment`: write `augment.copies` transformed copies of every training image.
+"""Stage `augment`: write `augment.copies` copies of every training image under `augment.policy`.
 
-The transforms and their parameters mean what they mean in Keras'
-ImageDataGenerator (the classic demonstration's tool), so existing settings
-carry over: rotation, shift, shear and zoom are composed into one affine
-matrix and the image is resampled once, bilinearly, with the chosen fill mode;
-then an optional horizontal flip.
+Copy j of an image is `make_copy(pixels, its pixel hash, j, params)`: a function
+of (pixel hash, j, augment.seed, policy) alone, so files are byte-identical
+whatever the order, batch or number of workers that made them, and the online
+arm can call the same function from tf.data. tasks/policies.py says what each
+policy draws; tasks/warps.py resamples each copy once through its fused matrix.
 
-Copy j of an image is drawn from a random stream seeded by (augment.seed,
-the image's pixel hash, j) alone, so the files are byte-identical whatever the
-order, batch or number of workers that produced them.
+The stage is incremental: `data/augmented` is a persistent DVC output holding a
+manifest of what made each file. A rerun keeps every file whose source image,
+settings and engine code are unchanged, makes only the missing copies, and
+deletes copies whose source left the training set. A changed policy, seed,
+encoding or engine changes the manifest's signature and regenerates everything.
 """
 
-from dataclasses import dataclass
+import hashlib
+import io
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from importlib.metadata import version
+from multiprocessing import get_context
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, ImageDraw
-from scipy import ndimage
+from tqdm import tqdm
 
+from tasks import files, policies, warps
 from tasks.errors import run_cli
 from tasks.files import (
     SET_COLUMNS,
-    atomic_directory,
-    atomic_path,
+    jpeg_bytes,
     pixel_sha256,
     png_bytes,
     read_csv,
     read_image,
+    write_bytes_atomic,
     write_csv_atomic,
+    write_text_atomic,
 )
 from tasks.params import AugmentParams, load_params
+from tasks.policies import draw, fill_mode
+from tasks.preview import draw_preview, preview_rows
+from tasks.warps import warp
 
 ORIGINAL_SET = Path("data/sets/original.csv")
 AUGMENTED_DIR = Path("data/augmented")
 AUGMENTED_SET = Path("data/sets/augmented.csv")
-ONLINE_SET = Path("data/sets/online.csv")
 PREVIEW = Path("reports/augment_preview.png")
+MANIFEST = "manifest.json"
+IDENTITY = np.eye(3)
+PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
 
 
 def copy_rng(seed: int, image_sha256: str, copy: int) -> np.random.Generator:
-    return np.random.default_rng([seed, int(image_sha256[:32], 16), copy])
-
-
-@dataclass(frozen=True)
-class Transform:
-    """One draw of ImageDataGenerator's random transform, in its own parameter names and units."""
-
-    theta: float  # rotation, degrees
-    tx: float  # shift in pixels, drawn from height_shift_range
-    ty: float  # shift in pixels, drawn from width_shift_range
-    shear: float  # degrees
-    zx: float
-    zy: float
-    flip_horizontal: bool
-
-
-def random_transform(rng: np.random.Generator, params: AugmentParams, height: int, width: int) -> Transform:
-    return Transform(
-        theta=rng.uniform(-params.rotation_range, params.rotation_range),
-        tx=rng.uniform(-params.height_shift_range, params.height_shift_range) * height,
-        ty=rng.uniform(-params.width_shift_range, params.width_shift_range) * width,
-        shear=rng.uniform(-params.shear_range, params.shear_range),
-        zx=rng.uniform(1 - params.zoom_range, 1 + params.zoom_range),
-        zy=rng.uniform(1 - params.zoom_range, 1 + params.zoom_range),
-        flip_horizontal=bool(params.horizontal_flip and rng.uniform() < 0.5),
-    )
-
-
-def affine_matrix(transform: Transform, height: int, width: int) -> np.ndarray:
-    """The 3x3 matrix mapping output (row, col) to input (row, col), composed once.
-
-    Built exactly as ImageDataGenerator builds it (rotation · shift · shear · zoom
-    about the centre, in its (x, y) order, then swapped into array order), so a
-    copy matches ImageDataGenerator's for the same parameters.
-    """
-    theta, shear = np.deg2rad(transform.theta), np.deg2rad(transform.shear)
-    rotation = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
-    shift = np.array([[1, 0, transform.tx], [0, 1, transform.ty], [0, 0, 1]])
-    shearing = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
-    zoom = np.diag([transform.zx, transform.zy, 1.0])
-    centre_x, centre_y = height / 2 - 0.5, width / 2 - 0.5
-    to_centre = np.array([[1, 0, centre_x], [0, 1, centre_y], [0, 0, 1]])
-    from_centre = np.array([[1, 0, -centre_x], [0, 1, -centre_y], [0, 0, 1]])
-    matrix = to_centre @ rotation @ shift @ shearing @ zoom @ from_centre
-    swap = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]])
-    return swap @ matrix @ swap
-
-
-def augment_image(pixels: np.ndarray, matrix: np.ndarray, flip: bool, fill_mode: str) -> np.ndarray:
-    """Resample once through `matrix` (bilinear), then flip left-right if asked; uint8 in, uint8 out."""
-    channels = pixels[..., None] if pixels.ndim == 2 else pixels
-    resampled = np.stack(
-        [
-            ndimage.affine_transform(
-                channel.astype(np.float32), matrix[:2, :2], offset=matrix[:2, 2], order=1, mode=fill_mode, cval=0.0
-            )
-            for channel in np.moveaxis(channels, -1, 0)
-        ],
-        axis=-1,
-    )
-    out = np.clip(np.rint(resampled), 0, 255).astype(np.uint8)
-    if flip:
-        out = out[:, ::-1]
-    return out.reshape(pixels.shape)
+    """NumPy's default generator seeded by (seed, the hash's first 128 bits as four 32-bit words, copy)."""
+    words = [seed, *(int(image_sha256[start : start + 8], 16) for start in range(0, 32, 8)), copy]
+    return np.random.default_rng(np.array(words, dtype=np.uint32))
 
 
 def make_copy(pixels: np.ndarray, image_sha256: str, copy: int, params: AugmentParams) -> np.ndarray:
-    """Copy number `copy` of an image: a function of (augment.seed, its pixel hash, copy, policy) alone."""
+    """Copy `copy` of an image (HxW grey or HxWx3 RGB uint8) under params' seed and policy; same shape and dtype."""
     height, width = pixels.shape[:2]
-    transform = random_transform(copy_rng(params.seed, image_sha256, copy), params, height, width)
-    return augment_image(pixels, affine_matrix(transform, height, width), transform.flip_horizontal, params.fill_mode)
-
-
-def make_copies(pixels: np.ndarray, image_sha256: str, params: AugmentParams) -> list[np.ndarray]:
-    return [make_copy(pixels, image_sha256, copy, params) for copy in range(params.copies)]
+    matrix, pixel_ops = draw(params.policy, copy_rng(params.seed, image_sha256, copy), height, width)
+    out = pixels.copy() if (matrix == IDENTITY).all() else warp(pixels, matrix, fill_mode(params.policy))
+    for operation in pixel_ops:
+        out = operation(out)
+    return out
 
 
 def write_online_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
@@ -123,34 +79,82 @@ def write_online_set(training_set: list[dict], params: AugmentParams, path: Path
     write_csv_atomic(path, (*SET_COLUMNS, "copies", "policy"), sorted(rows, key=lambda row: row["path"]))
 
 
-def preview_rows(training_set: list[dict], count: int) -> set[str]:
-    """Pick `count` originals for the preview, taking classes in turn so each one shows."""
-    by_class: dict[str, list[str]] = {}
-    for row in training_set:
-        by_class.setdefault(row["class"], []).append(row["path"])
-    chosen: list[str] = []
-    for rank in range(max(len(paths) for paths in by_class.values())):
-        chosen += [paths[rank] for _, paths in sorted(by_class.items()) if rank < len(paths)]
-    return set(chosen[:count])
+def signature(params: AugmentParams) -> str:
+    """Everything a copy's bytes depend on besides its source: settings, engine code and kernel versions."""
+    encoding = {"png": params.png_compress_level, "jpeg": params.jpeg_quality}[params.format]
+    settings = {"policy": params.policy.model_dump(mode="json"), "seed": params.seed, "format": params.format, "encoding": encoding}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for module in (sys.modules[__name__], policies, warps, files):
+        digest.update(Path(module.__file__).read_bytes())
+    for package in ("opencv-python-headless", "pillow", "numpy"):
+        digest.update(version(package).encode())
+    return digest.hexdigest()
 
 
-def draw_preview(examples: list[tuple[str, np.ndarray, list[np.ndarray]]], path: Path, scale: int = 4) -> None:
-    """One row per original: its class, the original, then its copies; labelled like a before/after figure."""
-    height, width = examples[0][1].shape[:2]
-    cell_w, cell_h, label_w, header_h, pad = width * scale, height * scale, 110, 24, 6
-    columns = 1 + max(len(copies) for _, _, copies in examples)
-    sheet = Image.new("RGB", (label_w + columns * (cell_w + pad), header_h + len(examples) * (cell_h + pad)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for column in range(columns):
-        draw.text((label_w + column * (cell_w + pad), 4), "original" if column == 0 else f"copy {column}", fill="black")
-    for row, (name, original, copies) in enumerate(examples):
-        top = header_h + row * (cell_h + pad)
-        draw.text((4, top + cell_h // 2 - 6), name, fill="black")
-        for column, pixels in enumerate([original, *copies]):
-            tile = Image.fromarray(pixels).convert("RGB").resize((cell_w, cell_h), Image.NEAREST)
-            sheet.paste(tile, (label_w + column * (cell_w + pad), top))
-    with atomic_path(path) as temporary:
-        sheet.save(temporary, format="PNG")
+def copy_name(row: dict, copy: int, params: AugmentParams) -> str:
+    extension = {"png": "png", "jpeg": "jpg"}[params.format]
+    return f"{row['class']}/{Path(row['path']).stem}-{copy:03d}.{extension}"
+
+
+def encode(pixels: np.ndarray, params: AugmentParams) -> tuple[bytes, str]:
+    """(file bytes, pixel hash of what a reader decodes from them)."""
+    if params.format == "png":
+        return png_bytes(pixels, params.png_compress_level), pixel_sha256(pixels)
+    data = jpeg_bytes(pixels, params.jpeg_quality)
+    return data, pixel_sha256(read_image(io.BytesIO(data)))
+
+
+def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, list[int]]]]) -> dict[str, dict]:
+    """Make and write the listed copies of a batch of source images; return their manifest entries."""
+    params, out_dir, sources = job
+    entries = {}
+    for row, copies in sources:
+        pixels = read_image(Path(row["path"]))
+        for copy in copies:
+            data, sha256 = encode(make_copy(pixels, row["sha256"], copy, params), params)
+            name = copy_name(row, copy, params)
+            write_bytes_atomic(out_dir / name, data)
+            entries[name] = {"source": row["sha256"], "sha256": sha256, "file_sha256": hashlib.sha256(data).hexdigest()}
+    return entries
+
+
+def run_batches(jobs: Iterable, workers: int) -> Iterator[dict[str, dict]]:
+    """make_batch over jobs, on `workers` processes with a bounded queue; results never depend on the count."""
+    if workers <= 1:
+        yield from map(make_batch, jobs)
+        return
+    context = get_context("spawn")  # no fork: OpenCV's thread pool does not survive one
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+        pending = deque()
+        for job in jobs:
+            pending.append(pool.submit(make_batch, job))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def read_manifest(out_dir: Path, expected: str) -> dict[str, dict]:
+    """The previous run's entries, or none if it ran under another signature (or never ran)."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return manifest["copies"] if manifest.get("signature") == expected else {}
+
+
+def still_valid(path: Path, entry: dict | None, source_sha256: str) -> bool:
+    return (
+        entry is not None
+        and entry["source"] == source_sha256
+        and path.is_file()
+        and hashlib.sha256(path.read_bytes()).hexdigest() == entry["file_sha256"]
+    )
+
+
+def batched(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def augment(
@@ -159,29 +163,59 @@ def augment(
     out_dir: Path = AUGMENTED_DIR,
     augmented_set: Path = AUGMENTED_SET,
     preview: Path = PREVIEW,
-    online_set: Path = ONLINE_SET,
+    workers: int | None = None,
+    batch_size: int = 16,
 ) -> int:
-    """Write the copies, the training sets of the augmented and online arms, and the preview; return copies written."""
-    training_set = read_csv(original_set)
-    in_preview = preview_rows(training_set, params.preview_images)
-    examples, rows = [], []
-    with atomic_directory(out_dir) as staging:
-        for row in training_set:
-            pixels = read_image(Path(row["path"]))
-            copies = make_copies(pixels, row["sha256"], params)
-            stem = Path(row["path"]).stem
-            for copy, augmented in enumerate(copies):
-                relative = Path(row["class"]) / f"{stem}-{copy:03d}.png"
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                (staging / relative).write_bytes(png_bytes(augmented))
-                rows.append({"path": str(out_dir / relative), "sha256": pixel_sha256(augmented), "class": row["class"]})
-            if row["path"] in in_preview:
-                examples.append((row["class"], pixels, copies[: params.preview_copies]))
+    """Bring out_dir up to date, write the training sets of the augmented and online arms, and the preview.
+
+    Return how many copies were made (not kept from the last run). `workers` defaults to every usable core.
+    """
+    workers = len(os.sched_getaffinity(0)) if workers is None else workers
+    training_set = sorted(read_csv(original_set), key=lambda row: row["path"])
+    expected = signature(params)
+    previous = read_manifest(out_dir, expected)
+    kept, todo = {}, []
+    for row in training_set:
+        missing = []
+        for copy in range(params.copies):
+            name = copy_name(row, copy, params)
+            if still_valid(out_dir / name, previous.get(name), row["sha256"]):
+                kept[name] = previous[name]
+            else:
+                missing.append(copy)
+        if missing:
+            todo.append((row, missing))
+
+    made = {}
+    total = sum(len(copies) for _, copies in todo)
+    progress = tqdm(total=total, unit="img", desc="augment", disable=None if total >= PROGRESS_FROM else True)
+    jobs = ((params, out_dir, batch) for batch in batched(todo, batch_size))
+    for entries in run_batches(jobs, workers if len(todo) > batch_size else 1):
+        made |= entries
+        progress.update(len(entries))
+    progress.close()
+
+    manifest = kept | made
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(out_dir.rglob("*"), reverse=True):  # files and then emptied folders of removed copies
+        name = path.relative_to(out_dir).as_posix()
+        if path.is_file() and name not in manifest and name != MANIFEST:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    write_text_atomic(out_dir / MANIFEST, json.dumps({"signature": expected, "copies": manifest}, indent=1, sort_keys=True) + "\n")
+
+    rows = [{"path": str(out_dir / name), "sha256": entry["sha256"], "class": name.split("/")[0]} for name, entry in manifest.items()]
     write_csv_atomic(augmented_set, SET_COLUMNS, sorted(training_set + rows, key=lambda row: row["path"]))
-    write_online_set(training_set, params, online_set)
+    write_online_set(training_set, params, augmented_set.with_name("online.csv"))
+    examples = []
+    for row in preview_rows(training_set, params.preview_images):
+        pixels = read_image(Path(row["path"]))
+        copies = [make_copy(pixels, row["sha256"], copy, params) for copy in range(min(params.copies, params.preview_copies))]
+        examples.append((row["class"], pixels, copies))
     draw_preview(examples, preview)
-    print(f"augment: {len(rows)} copies of {len(training_set)} training images in {out_dir}")
-    return len(rows)
+    print(f"augment: {len(manifest)} copies of {len(training_set)} training images in {out_dir} ({len(made)} made, {len(kept)} kept)")
+    return len(made)
 
 
 def main() -> None:

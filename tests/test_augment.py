@@ -1,4 +1,4 @@
-"""The augment stage: faithful to ImageDataGenerator, deterministic, independent of order."""
+"""The augment stage: faithful to ImageDataGenerator, deterministic whatever the workers, incremental."""
 
 import hashlib
 
@@ -6,52 +6,161 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.augment import Transform, affine_matrix, augment, augment_image, make_copies
-from tasks.files import SET_COLUMNS, read_csv, write_csv_atomic
-from tasks.ingest import ingest
-from tasks.params import AugmentParams, IngestParams
+from tasks.augment import augment, make_copy
+from tasks.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
+from tasks.params import AugmentParams, SeedPolicy
+from tasks.policies import Transform, transform_matrix
+from tasks.warps import warp
 
 
-@pytest.mark.parametrize("shape", [(28, 28), (20, 30, 3)])
+@pytest.mark.parametrize("shape", [(28, 28), (20, 30, 3), (150, 150, 3)])
 @pytest.mark.parametrize("fill_mode", ["nearest", "constant", "reflect"])
-def test_a_copy_equals_image_data_generators_for_the_same_parameters(shape, fill_mode):
+def test_a_copy_matches_image_data_generators_for_the_same_parameters(shape, fill_mode):
+    """OpenCV's bilinear weights are fixed-point, SciPy's (under ImageDataGenerator) are not: at most 1 level apart."""
     pixels = np.random.default_rng(7).integers(0, 256, size=shape, dtype=np.uint8)
-    transform = Transform(theta=23.0, tx=3.5, ty=-2.25, shear=12.0, zx=0.85, zy=1.15, flip_horizontal=True)
-    ours = augment_image(pixels, affine_matrix(transform, *shape[:2]), transform.flip_horizontal, fill_mode)
+    transform = Transform(theta=23.0, tx=3.5, ty=-2.25, shear=12.0, zx=0.85, zy=1.15, flip_horizontal=True, flip_vertical=True)
+    ours = warp(pixels, transform_matrix(transform, *shape[:2]), fill_mode)
 
     generator = tf.keras.preprocessing.image.ImageDataGenerator(fill_mode=fill_mode)
     as_array = pixels.reshape(*shape[:2], -1).astype(np.float32)
-    theirs = generator.apply_transform(as_array, {**vars(transform)})
-    np.testing.assert_array_equal(ours.reshape(*shape[:2], -1), np.clip(np.rint(theirs), 0, 255).astype(np.uint8))
+    theirs = np.clip(np.rint(generator.apply_transform(as_array, {**vars(transform)})), 0, 255).reshape(shape)
+    difference = np.abs(ours.astype(int) - theirs.astype(int))
+    assert ours.shape == shape and difference.max() <= 1 and difference.mean() < 0.01
 
 
 def test_copies_depend_only_on_seed_content_and_copy_index():
     pixels = np.random.default_rng(1).integers(0, 256, size=(28, 28), dtype=np.uint8)
     params = AugmentParams(copies=3)
-    first, again = make_copies(pixels, "ab" * 32, params), make_copies(pixels, "ab" * 32, params)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    more = make_copies(pixels, "ab" * 32, AugmentParams(copies=5))
-    assert all(np.array_equal(a, b) for a, b in zip(first, more))  # raising copies keeps the existing ones
-    other_seed = make_copies(pixels, "ab" * 32, AugmentParams(copies=3, seed=1))
-    assert not np.array_equal(first[0], other_seed[0])
+    first = [make_copy(pixels, "ab" * 32, copy, params) for copy in range(3)]
+    again = [make_copy(pixels.copy(), "ab" * 32, copy, AugmentParams(copies=5)) for copy in range(3)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))  # raising copies keeps the existing ones
+    assert not np.array_equal(first[0], make_copy(pixels, "ab" * 32, 0, AugmentParams(seed=1)))
+    assert not np.array_equal(first[0], make_copy(pixels, "cd" * 32, 0, params))
+    assert not np.array_equal(first[0], make_copy(pixels, "ab" * 32, 0, AugmentParams(policy=SeedPolicy(rotation_range=10))))
+
+
+def write_training_set(folder, count, shape=(28, 28), seed=0):
+    """`count` random images in two classes, as ingest would list them in original.csv."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for index in range(count):
+        pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        path = folder / "raw" / ("a" if index % 2 else "b") / f"{seed}-{index}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes(pixels))
+        rows.append({"path": str(path), "sha256": pixel_sha256(pixels), "class": path.parent.name})
+    write_csv_atomic(folder / "original.csv", SET_COLUMNS, rows)
+    return rows
+
+
+def run_stage(folder, params, source="original.csv", **options):
+    return augment(params, folder / source, folder / "augmented", folder / "set.csv", folder / "preview.png", **options)
 
 
 def tree_digest(folder):
-    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*.png"))}
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-def test_the_stage_writes_byte_identical_files_whatever_the_input_order(tmp_path):
-    ingest(IngestParams(train_per_class=4, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets")
-    rows = read_csv(tmp_path / "sets/original.csv")
+def file_identities(folder):
+    """(inode, mtime) of every file: a file rewritten, even with the same bytes, gets new ones."""
+    return {path.relative_to(folder).as_posix(): (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.rglob("*.png")}
+
+
+def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and_workers(tmp_path):
+    rows = write_training_set(tmp_path, 10, shape=(20, 30, 3))
     write_csv_atomic(tmp_path / "reversed.csv", SET_COLUMNS, rows[::-1])
     params = AugmentParams(copies=3, preview_images=2, preview_copies=2)
-    outputs = []
-    for name, source in (("a", "sets/original.csv"), ("b", "reversed.csv"), ("c", "sets/original.csv")):
-        written = augment(params, tmp_path / source, tmp_path / name / "augmented", tmp_path / name / "set.csv", tmp_path / name / "preview.png")
-        assert written == 8 * 3
-        outputs.append(tree_digest(tmp_path / name / "augmented"))
-    assert outputs[0] == outputs[1] == outputs[2] and len(outputs[0]) == 24
-    sets = [(tmp_path / name / "set.csv").read_text().replace(f"/{name}/augmented/", "/") for name in "abc"]
-    assert sets[0] == sets[1] == sets[2]
-    assert (tmp_path / "a/preview.png").read_bytes() == (tmp_path / "c/preview.png").read_bytes()
+    runs = {"a": ("original.csv", 1, 16), "b": ("reversed.csv", 2, 1), "c": ("original.csv", 2, 3)}
+    for name, (source, workers, batch_size) in runs.items():
+        out = tmp_path / name
+        made = augment(params, tmp_path / source, out / "augmented", out / "set.csv", out / "preview.png", workers, batch_size)
+        assert made == 10 * 3
+    digests = [tree_digest(tmp_path / name / "augmented") for name in runs]
+    assert digests[0] == digests[1] == digests[2] and len(digests[0]) == 30 + 1  # copies + manifest
+    sets = [(tmp_path / name / "set.csv").read_text().replace(f"/{name}/augmented/", "/") for name in runs]
+    assert sets[0] == sets[1] == sets[2] and len(sets[0].splitlines()) == 1 + 10 + 30
+    assert len({(tmp_path / name / "preview.png").read_bytes() for name in runs}) == 1
     assert not list(tmp_path.rglob("*.partial*"))
+
+
+def test_a_rerun_makes_only_what_changed(tmp_path):
+    rows = write_training_set(tmp_path, 6)
+    params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
+    write_csv_atomic(tmp_path / "first.csv", SET_COLUMNS, rows[:4])
+    assert run_stage(tmp_path, params, "first.csv") == 8
+    before = file_identities(tmp_path / "augmented")
+
+    assert run_stage(tmp_path, params, "first.csv") == 0  # nothing changed: nothing rewritten
+    assert file_identities(tmp_path / "augmented") == before
+
+    assert run_stage(tmp_path, params) == 4  # two new training images: their copies alone are made
+    after = file_identities(tmp_path / "augmented")
+    assert {name: after[name] for name in before} == before and len(after) == 12
+
+    write_csv_atomic(tmp_path / "fewer.csv", SET_COLUMNS, rows[1:])
+    assert run_stage(tmp_path, params, "fewer.csv") == 0  # a removed image loses its copies, the rest stay
+    removed = {name for name in after if name.split("/")[1].startswith("0-0-")}
+    assert set(file_identities(tmp_path / "augmented")) == set(after) - removed and len(removed) == 2
+    assert len(read_csv(tmp_path / "set.csv")) == 5 + 10
+
+    fewer_copies = AugmentParams(copies=1, preview_images=1, preview_copies=1)
+    assert run_stage(tmp_path, fewer_copies, "fewer.csv") == 0  # lowering copies deletes the extra ones
+    assert {name for name in file_identities(tmp_path / "augmented")} == {name for name in after if name.endswith("-000.png")} - removed
+
+    changed = AugmentParams(copies=1, preview_images=1, preview_copies=1, policy=SeedPolicy(rotation_range=10))
+    assert run_stage(tmp_path, changed, "fewer.csv") == 5  # a changed policy regenerates everything
+    regenerated = file_identities(tmp_path / "augmented")
+    assert all(regenerated[name] != after[name] for name in regenerated)
+
+
+def test_a_damaged_copy_is_made_again(tmp_path):
+    write_training_set(tmp_path, 2)
+    params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
+    run_stage(tmp_path, params)
+    digest = tree_digest(tmp_path / "augmented")
+    damaged = sorted((tmp_path / "augmented").rglob("*.png"))[0]
+    damaged.write_bytes(b"not a png")
+    assert run_stage(tmp_path, params) == 1
+    assert tree_digest(tmp_path / "augmented") == digest
+
+
+POLICIES = [
+    {"name": "seed", "vertical_flip": True, "fill_mode": "constant", "brightness_range": [0.5, 1.5]},
+    {"name": "seed", "fill_mode": "wrap"},
+    {"name": "flip", "vertical": True},
+    {"name": "geometric"},
+    {"name": "color"},
+    {"name": "randaugment", "num_ops": 3, "magnitude": 0.9},
+    {"name": "custom", "fill_mode": "constant", "transforms": [
+        {"name": "RandomFlip", "mode": "horizontal_and_vertical"}, {"name": "RandomRotation", "factor": 0.2},
+        {"name": "RandomZoom", "height_factor": 0.2, "width_factor": 0.1}, {"name": "RandomTranslation"},
+        {"name": "RandomShear", "y_factor": 0.2}, {"name": "RandomPerspective", "scale": 0.3},
+        {"name": "RandomBrightness"}, {"name": "RandomContrast"}, {"name": "RandomSaturation"}, {"name": "RandomHue"},
+        {"name": "RandomGaussianBlur", "kernel_size": 5}, {"name": "RandomErasing", "fill_value": 0},
+    ]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda policy: policy["name"])
+@pytest.mark.parametrize("shape", [(28, 28), (24, 32, 3)])
+def test_every_policy_writes_valid_copies_and_a_preview(tmp_path, policy, shape):
+    rows = write_training_set(tmp_path, 4, shape)
+    params = AugmentParams.model_validate({"copies": 3, "preview_images": 2, "preview_copies": 3, "policy": policy})
+    assert run_stage(tmp_path, params, workers=1) == 12
+    copies = [row for row in read_csv(tmp_path / "set.csv") if "/augmented/" in row["path"]]
+    assert len(copies) == 12
+    for row in copies:
+        pixels = read_image(row["path"])
+        assert pixels.shape == shape and pixels.dtype == np.uint8 and pixel_sha256(pixels) == row["sha256"]
+    originals = {row["sha256"] for row in rows}
+    assert sum(row["sha256"] in originals for row in copies) < 12  # the policy changes images
+    with open(tmp_path / "preview.png", "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_jpeg_output_lists_the_pixels_a_reader_decodes(tmp_path):
+    write_training_set(tmp_path, 2, shape=(24, 32, 3))
+    params = AugmentParams(copies=2, format="jpeg", jpeg_quality=80, preview_images=1, preview_copies=1)
+    assert run_stage(tmp_path, params) == 4
+    copies = [row for row in read_csv(tmp_path / "set.csv") if "/augmented/" in row["path"]]
+    assert all(row["path"].endswith(".jpg") and pixel_sha256(read_image(row["path"])) == row["sha256"] for row in copies)

@@ -18,7 +18,7 @@ def epochs_of(dataset, steps):
 def test_online_epochs_show_each_original_once_plus_fresh_draws(tmp_path):
     ingest(IngestParams(train_per_class=3, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets")
     params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
-    augment(params, tmp_path / "sets/original.csv", tmp_path / "augmented", tmp_path / "sets/augmented.csv", tmp_path / "p.png", tmp_path / "sets/online.csv")
+    augment(params, tmp_path / "sets/original.csv", tmp_path / "augmented", tmp_path / "sets/augmented.csv", tmp_path / "p.png")
     dataset, steps, per_epoch = online_dataset(tmp_path / "sets/online.csv", ["coat", "pullover"], batch_size=4, epochs=2, seed=5)
     assert per_epoch == 6 * 3 and steps == 5  # as many images per epoch as originals plus stored copies
     first, second = epochs_of(dataset, per_epoch)

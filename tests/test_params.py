@@ -25,7 +25,12 @@ def test_the_committed_params_match_the_schema_defaults():
         (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, list each value only once"),
         (("arms: [original, augmented]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
         (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
-        (("fill_mode: nearest", "fill_mode: mirror"), "augment.fill_mode: Input should be"),
+        (("fill_mode: nearest", "fill_mode: mirror"), "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'"),
+        (("    name: seed", "    name: autoaugment"), "augment.policy: unknown name 'autoaugment'; use one of 'seed', 'flip', 'geometric'"),
+        (("rotation_range: 40", "rotation: 40"), "augment.policy.seed.rotation is not a known setting"),
+        (("rotation_range: 40", "rotation_range: 400"), "augment.policy.seed.rotation_range: Input should be less than or equal to 180"),
+        (("brightness_range: null", "brightness_range: [1.2, 0.8]"), "augment.policy.seed.brightness_range: Value error, give [low, high]"),
+        (("format: png", "format: webp"), "augment.format: Input should be 'png' or 'jpeg'"),
         (("train:", "train: ["), "is not valid YAML at line"),
         (("source:", "fashion_mnist_dir:"), "ingest.fashion_mnist_dir is now ingest.source: move its value there"),
         (("split: {val: 0.15, test: 0.15}", "split: {val: 0.5, test: 0.5}"), "must be below 1, to leave images for train"),
@@ -53,3 +58,27 @@ def test_a_stage_reports_a_bad_params_file_without_a_traceback(tmp_path):
 def test_a_missing_params_file_says_where_to_run(tmp_path):
     with pytest.raises(UserError, match="not found: run augflow from the project root"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("{name: custom, transforms: [{name: RandomSolarize}]}", "augment.policy.custom.transforms.0: unknown name 'RandomSolarize'; use one of 'RandomFlip'"),
+        ("{name: custom, transforms: [{name: RandomRotation, factor: 2}]}", "augment.policy.custom.transforms.0.RandomRotation.factor: Input should be less than or equal to 0.5"),
+        ("{name: custom, transforms: [{name: RandomGaussianBlur, kernel_size: 4}]}", "RandomGaussianBlur.kernel_size: Value error, use an odd kernel size"),
+        ("{name: custom, transforms: []}", "augment.policy.custom.transforms: List should have at least 1 item"),
+        ("{name: randaugment, magnitude: 1.5}", "augment.policy.randaugment.magnitude: Input should be less than or equal to 1"),
+        ("{name: flip, fill_mode: nearest}", "augment.policy.flip.fill_mode is not a known setting"),
+    ],
+)
+def test_a_bad_policy_names_the_key_and_what_is_allowed(tmp_path, policy, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"augment:\n  policy: {policy}\n")
+    with pytest.raises(UserError, match=expected.replace("[", r"\[").replace(".", r"\.")):
+        load_params(path)
+
+
+def test_a_policy_without_a_name_is_the_seed_policy(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("augment:\n  policy: {rotation_range: 10}\n")
+    assert load_params(path).augment.policy.rotation_range == 10

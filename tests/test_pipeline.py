@@ -66,9 +66,12 @@ def test_changing_epochs_reruns_only_training_and_evaluation(reproduced):
 
 def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced):
     repo, _ = reproduced
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in (repo / "data/augmented").rglob("*.png")}
     set_params(repo, augment={"copies": 3})
     assert ran_stages(run(repo, "dvc", "repro").stdout) == {"augment", "train@augmented-0", "train@online-0", "evaluate"}
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 72
+    # the output persists across the rerun: the existing copies are kept as they were, only the third ones are new
+    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in before} == before
 
 
 def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):
