@@ -5,8 +5,9 @@ Run from the project root after `make setup` (or `make run`):
     .venv/bin/python benchmarks/stage_times.py
 
 Each stage is reproduced alone with `dvc repro --force --single-item`, upstream
-first, so the figures are what `make run` spends on a cold pipeline. Writes
-benchmarks/results/stage_times.json and prints a table.
+first, so the figures are what `make run` spends on a cold pipeline, except for
+augment, whose persistent output keeps the copies that are still up to date.
+Writes benchmarks/results/stage_times.json and prints a table.
 """
 
 import json
