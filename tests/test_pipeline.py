@@ -50,6 +50,15 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
         assert len((repo / f"reports/predictions/{arm}.csv").read_text().splitlines()) == 1 + 40
 
 
+def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
+    repo, _ = reproduced
+    shown = run(repo, "dvc", "plots", "show")
+    assert "WARNING" not in shown.stdout + shown.stderr
+    page = (repo / "dvc_plots/index.html").read_text()
+    assert "learning_curves.png" in page and "accuracy.png" in page
+    assert all(f"reports/predictions/{arm}.csv" in page for arm in ARMS)
+
+
 def test_second_repro_reruns_nothing_and_status_is_clean(reproduced):
     repo, _ = reproduced
     output = run(repo, "dvc", "repro").stdout
