@@ -30,18 +30,32 @@ def presentations_per_epoch(set_csv: Path) -> int:
     return len(rows) * (1 + int(rows[0].get("copies") or 0))
 
 
+def png_decoder(example: str):
+    """(decode, shape): decode(path tensor) gives a uint8 HxWxC image of the example file's shape.
+
+    Every image of a split or training set shares one shape (ingest normalises them), so the
+    first file fixes the static shape the model is built from.
+    """
+    shape = read_image(Path(example)).shape
+    static = (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+
+    def decode(path):
+        image = tf.io.decode_png(tf.io.read_file(path), channels=static[2])
+        image.set_shape(static)
+        return image
+
+    return decode, static
+
+
 def image_dataset(
     paths: list[str], names: list[str], classes: list[str], batch_size: int, shuffle_seed: int | None = None
 ) -> tf.data.Dataset:
     """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given."""
-    shape = read_image(Path(paths[0])).shape
-    channels = shape[2] if len(shape) == 3 else 1
+    decode, _ = png_decoder(paths[0])
     labels = [classes.index(name) for name in names]
 
     def load(path, label):
-        image = tf.io.decode_png(tf.io.read_file(path), channels=channels)
-        image.set_shape((shape[0], shape[1], channels))
-        return image, label
+        return decode(path), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     if shuffle_seed is not None:

@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.augment import make_copy
-from tasks.files import read_csv, read_image
+from tasks.data import png_decoder
+from tasks.files import read_csv
 from tasks.params import AugmentParams
 
 
@@ -29,8 +30,7 @@ def online_dataset(
     """(batches for all epochs, batches per epoch, presentations per epoch) of the online arm."""
     rows = read_csv(set_csv)
     copies, policy = int(rows[0]["copies"]), AugmentParams.model_validate_json(rows[0]["policy"])
-    shape = read_image(Path(rows[0]["path"])).shape
-    channels = shape[2] if len(shape) == 3 else 1
+    decode, shape = png_decoder(rows[0]["path"])
     paths = tf.constant([row["path"] for row in rows])
     hashes = tf.constant([row["sha256"] for row in rows])
     labels = tf.constant([classes.index(row["class"]) for row in rows])
@@ -39,12 +39,12 @@ def online_dataset(
     def draw(pixels: np.ndarray, image_sha256: bytes, copy: np.int64) -> np.ndarray:
         if copy < 0:  # the original, as it is
             return pixels
-        return make_copy(pixels.reshape(shape), image_sha256.decode(), int(copy), policy).reshape(pixels.shape)
+        flat = pixels[..., 0] if shape[2] == 1 else pixels  # make_copy takes HxW grey or HxWx3
+        return make_copy(flat, image_sha256.decode(), int(copy), policy).reshape(pixels.shape)
 
     def load(index, copy):
-        image = tf.io.decode_png(tf.io.read_file(tf.gather(paths, index)), channels=channels)
-        image = tf.numpy_function(draw, [image, tf.gather(hashes, index), copy], tf.uint8, stateful=False)
-        image.set_shape((shape[0], shape[1], channels))
+        image = tf.numpy_function(draw, [decode(tf.gather(paths, index)), tf.gather(hashes, index), copy], tf.uint8, stateful=False)
+        image.set_shape(shape)
         return image, tf.gather(labels, index)
 
     # Which image and which draw fill each slot of each epoch, in a per-epoch order fixed by the seed.
