@@ -16,7 +16,7 @@ def epochs_of(dataset, steps):
 
 
 def test_online_epochs_show_each_original_once_plus_fresh_draws(tmp_path):
-    ingest(IngestParams(train_per_class=3, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets")
+    ingest(IngestParams(train_per_class=3, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json")
     params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
     augment(params, tmp_path / "sets/original.csv", tmp_path / "augmented", tmp_path / "sets/augmented.csv", tmp_path / "p.png")
     dataset, steps, per_epoch = online_dataset(tmp_path / "sets/online.csv", ["coat", "pullover"], batch_size=4, epochs=2, seed=5)
