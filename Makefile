@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run flow test setup dataset lock clean
+.PHONY: run flow serve test setup dataset lock clean
 
 run: setup  ## the experiment on params.yaml, then the verdict
 	python -m tasks.params
@@ -22,6 +22,11 @@ run: setup  ## the experiment on params.yaml, then the verdict
 flow: setup  ## the same pipeline as a Prefect flow run (no server needed)
 	python -m flows.experiment
 	python -m tasks.evaluate --show
+
+# make serve PORT=4200 REPORTS_PORT=4201 NIGHTLY_CRON="0 2 * * *" NIGHTLY_TIMEZONE=UTC (the defaults)
+serve: setup  ## a Prefect server on 127.0.0.1, the deployments of prefect.yaml and a worker; Ctrl-C stops them
+	python -m flows.serve $(if $(PORT),--port $(PORT)) $(if $(REPORTS_PORT),--reports-port $(REPORTS_PORT)) \
+	  $(if $(NIGHTLY_CRON),--nightly-cron "$(NIGHTLY_CRON)") $(if $(NIGHTLY_TIMEZONE),--nightly-timezone "$(NIGHTLY_TIMEZONE)")
 
 test: setup  ## the whole test suite
 	python -m pytest

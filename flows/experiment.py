@@ -5,6 +5,9 @@ per stage (one per (arm, seed) for training) wired to its upstream stages,
 and each task asks DVC whether its stage changed before reproducing it with
 `dvc repro --single-item`. The repository therefore ends exactly as after
 `dvc repro`. DVC locks the repository, so DVC calls go one at a time.
+
+With overrides (a what-if run) the same stages run in a workspace of their own
+and end as a DVC experiment (tasks/experiments.py); the project is only read.
 """
 
 import json
@@ -16,16 +19,20 @@ from pathlib import Path
 
 from dvc.repo import Repo
 from networkx import topological_sort
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow, get_run_logger, runtime, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
+from tasks import experiments
 from tasks.evaluate import METRICS
+from tasks.files import write_bytes_atomic
 from tasks.params import load_params
-from tasks.report import REPORT
+from tasks.report import REPORT, REPORTS_DIR
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+PUBLISHED_DIR = Path(".augflow/reports")  # each run's HTML report, kept after its workspace is gone
+REPORTS_URL = "AUGFLOW_REPORTS_URL"  # set by `make serve`, which serves PUBLISHED_DIR there
 DVC_CALLS = threading.Lock()
 
 
@@ -66,9 +73,17 @@ def run_stage(stage: str, repo_dir: Path) -> str:
     return "ran"
 
 
+def publish_report_html(workspace: Path, project: Path, run_name: str) -> str:
+    """Copy the run's HTML report where it outlives the run; return the address the UI links to."""
+    published = project / PUBLISHED_DIR / f"{run_name}.html"
+    write_bytes_atomic(published, (workspace / REPORTS_DIR / "report.html").read_bytes())
+    base = os.environ.get(REPORTS_URL)
+    return f"{base.rstrip('/')}/{published.name}" if base else published.as_uri()
+
+
 @task(cache_policy=NO_CACHE)
-def publish_verdict(repo_dir: Path) -> dict:
-    """Show the verdict in the Prefect UI: the table of arms and the markdown report."""
+def publish_verdict(repo_dir: Path, project: Path) -> dict:
+    """Show the verdict in the Prefect UI: the table of arms, the markdown report and a link to the HTML one."""
     metrics = json.loads((repo_dir / METRICS).read_text())
     rows = []
     for arm, result in metrics["arms"].items():
@@ -81,23 +96,63 @@ def publish_verdict(repo_dir: Path) -> dict:
         )  # fmt: skip
     create_table_artifact(key="augflow-verdict", table=rows, description=metrics["comparison"]["verdict"])
     create_markdown_artifact(key="augflow-report", markdown=(repo_dir / REPORT).read_text(), description="augflow report")
+    link = publish_report_html(repo_dir, project, runtime.flow_run.name)
+    create_link_artifact(key="augflow-report-html", link=link, link_text="augflow report (HTML)", description="the report with its plots")
     return metrics
 
 
-@flow(name="augflow-experiment")
-def experiment(repo_dir: str = str(PROJECT_DIR)) -> dict:
-    """Run ingest → augment → train (every arm and seed) → evaluate, skipping what DVC says is up to date."""
-    root = Path(repo_dir).resolve()
-    load_params(root / "params.yaml")  # a bad params.yaml stops the flow before any work
+def run_pipeline(workspace: Path, project: Path) -> dict:
+    """Every stage of dvc.yaml as a task, upstream first, then the verdict."""
     futures = {}
-    for stage, upstream in pipeline_stages(root):
+    for stage, upstream in pipeline_stages(workspace):
         futures[stage] = run_stage.with_options(task_run_name=stage).submit(
-            stage, root, wait_for=[futures[name] for name in upstream]
+            stage, workspace, wait_for=[futures[name] for name in upstream]
         )
     wait(list(futures.values()))
     outcomes = {stage: future.result() for stage, future in futures.items()}
     get_run_logger().info("Stages: %s", outcomes)
-    return {"stages": outcomes, "metrics": publish_verdict(root)}
+    return {"stages": outcomes, "metrics": publish_verdict(workspace, project)}
+
+
+@task(cache_policy=NO_CACHE)
+def open_experiment(project: Path, name: str, overrides: list[str]) -> Path:
+    """A workspace of the run's own, from the project's last results, with the overrides applied and checked."""
+    worktree = experiments.open_workspace(project, name)
+    try:
+        experiments.apply_params(worktree, overrides)
+    except Exception:
+        experiments.close_workspace(project, worktree)
+        raise
+    get_run_logger().info("What-if run %s in %s with %s", name, worktree, overrides)
+    return worktree
+
+
+@task(cache_policy=NO_CACHE)
+def save_experiment(worktree: Path, name: str) -> str:
+    """Record the run as a DVC experiment: `dvc exp show` lists it, `dvc metrics diff NAME` compares it."""
+    experiments.save_experiment(worktree, name)
+    get_run_logger().info("Saved DVC experiment %s: see `dvc exp show` and `dvc metrics diff %s`.", name, name)
+    return name
+
+
+@flow(name="augflow-experiment")
+def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None) -> dict:
+    """Run ingest → augment → train (every arm and seed) → evaluate, skipping what DVC says is up to date.
+
+    overrides: params.yaml settings for a what-if run, as for `dvc exp run --set-param`
+    (e.g. ["train.epochs=20", "augment.copies=40"]). With none, the committed pipeline runs in the project.
+    """
+    project = Path(repo_dir).resolve()
+    load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
+    if not overrides:
+        return run_pipeline(project, project)
+    name = runtime.flow_run.name
+    worktree = open_experiment(project, name, overrides)
+    try:
+        result = run_pipeline(worktree, project)
+        return result | {"experiment": save_experiment(worktree, name)}
+    finally:
+        experiments.close_workspace(project, worktree)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def run_flow(repo):
 def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow_project, tmp_path):
     stages, _, artifacts = run_flow(flow_project)
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
-    assert artifacts == {"augflow-verdict", "augflow-report"}
+    assert artifacts == {"augflow-verdict", "augflow-report", "augflow-report-html"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
     # Data outputs are byte-identical to a plain `dvc repro` of the same stages in another copy.

@@ -1,0 +1,145 @@
+"""`make serve`: a Prefect server on this machine, augflow's deployments and a worker to run them.
+
+One command stands up everything a team needs to run augflow nightly and
+start what-if runs from the UI, and one Ctrl-C stops it all:
+- `prefect server start` on 127.0.0.1, its SQLite database under a
+  project-local PREFECT_HOME (or PostgreSQL, through
+  PREFECT_SERVER_DATABASE_CONNECTION_URL);
+- the process work pool `augflow`, limited to one flow run at a time, since
+  every run works in this one project;
+- the deployments of prefect.yaml (`nightly` on a cron schedule, `what-if`
+  on demand), registered with `prefect deploy --all`;
+- a small web server for the runs' HTML reports, which the UI links to;
+- a worker on the pool, in the foreground.
+"""
+
+import argparse
+import functools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from flows.experiment import PROJECT_DIR, PUBLISHED_DIR, REPORTS_URL
+from tasks.errors import UserError, run_cli
+
+WORK_POOL = "augflow"
+
+
+def server_environment(arguments: argparse.Namespace) -> dict[str, str]:
+    """The environment shared by the server, `prefect deploy`, the worker and the flow runs it starts."""
+    port = arguments.port
+    return {"PREFECT_HOME": str(PROJECT_DIR / ".prefect")} | os.environ | {
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+        REPORTS_URL: f"http://127.0.0.1:{arguments.reports_port}",
+        "AUGFLOW_NIGHTLY_CRON": arguments.nightly_cron,  # read by prefect.yaml
+        "AUGFLOW_NIGHTLY_TIMEZONE": arguments.nightly_timezone,
+        "PWD": str(PROJECT_DIR),  # prefect.yaml's pull step sets each flow run's working directory from it
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def prefect(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "prefect", *arguments]
+
+
+def wait_until_healthy(environment: dict[str, str], server: subprocess.Popen, timeout: float = 300) -> None:
+    """Block until the API answers; the first start migrates the database, which takes a while on 2 cores."""
+    credentials = environment.get("PREFECT_API_AUTH_STRING")
+    auth = httpx.BasicAuth(*credentials.split(":", 1)) if credentials else None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise UserError(f"the Prefect server stopped at start-up (exit status {server.returncode}): see {log_file(environment)}")
+        try:
+            if httpx.get(f"{environment['PREFECT_API_URL']}/health", auth=auth, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise UserError(f"the Prefect server did not answer within {timeout:.0f} s: see {log_file(environment)}")
+
+
+def log_file(environment: dict[str, str]) -> Path:
+    return Path(environment["PREFECT_HOME"]) / "server.log"
+
+
+def serve_reports(port: int) -> ThreadingHTTPServer:
+    """Serve the published HTML reports on 127.0.0.1, in a background thread."""
+    folder = PROJECT_DIR / PUBLISHED_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    try:
+        reports = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        raise UserError(f"cannot serve the HTML reports on 127.0.0.1:{port} ({exc.strerror}): choose another REPORTS_PORT") from None
+    threading.Thread(target=reports.serve_forever, daemon=True).start()
+    return reports
+
+
+def deploy(environment: dict[str, str]) -> None:
+    """Create the work pool (one run at a time) and register prefect.yaml's deployments."""
+    for command in (
+        prefect("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"),
+        prefect("work-pool", "set-concurrency-limit", WORK_POOL, "1"),
+        prefect("--no-prompt", "deploy", "--all"),
+    ):
+        result = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)
+        if result.returncode:
+            raise UserError(f"'{' '.join(command[2:])}' failed: {(result.stdout + result.stderr).strip()}")
+
+
+def serve(arguments: argparse.Namespace) -> None:
+    environment = server_environment(arguments)
+    port = arguments.port
+    Path(environment["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    processes = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the worker and server as Ctrl-C does
+    try:
+        with open(log_file(environment), "ab") as log:
+            server = subprocess.Popen(
+                prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+                cwd=PROJECT_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        processes.append(server)
+        wait_until_healthy(environment, server)
+        serve_reports(arguments.reports_port)
+        deploy(environment)
+        print(
+            f"augflow: Prefect UI at http://127.0.0.1:{port}, HTML reports at {environment[REPORTS_URL]}; "
+            f"deployments 'augflow-experiment/nightly' ({environment['AUGFLOW_NIGHTLY_CRON']}, "
+            f"{environment['AUGFLOW_NIGHTLY_TIMEZONE']}) and 'augflow-experiment/what-if'. Ctrl-C stops everything.",
+            flush=True,
+        )
+        processes.append(subprocess.Popen(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), cwd=PROJECT_DIR, env=environment))
+        processes[-1].wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=4200, help="the Prefect UI and API (default 4200)")
+    parser.add_argument("--reports-port", type=int, default=4201, help="the HTML reports (default 4201)")
+    parser.add_argument("--nightly-cron", default="0 2 * * *", help="when the nightly deployment runs (default '0 2 * * *')")
+    parser.add_argument("--nightly-timezone", default="UTC", help="the cron's time zone, e.g. Europe/Berlin (default UTC)")
+    serve(parser.parse_args())
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,88 @@
+"""What-if runs as DVC experiments, in a workspace of their own.
+
+A run with overrides (`train.epochs=20`, `augment.policy=randaugment`, in the
+syntax of `dvc exp run --set-param`) must never change the project's own
+params.yaml or outputs, even when it is killed half-way. So it runs in a git
+worktree of HEAD beside the project, sharing its DVC cache, starting from the
+project's last results (so stages the overrides do not touch are not rerun),
+and ends as a DVC experiment named after the run: `dvc exp show` lists it,
+`dvc metrics diff <name>` compares it with the workspace.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from dvc.exceptions import DvcException
+from dvc.utils.hydra import apply_overrides
+
+from tasks.errors import UserError
+from tasks.params import PARAMS_FILE, load_params
+
+WORKTREES_DIR = Path(".dvc/tmp/augflow-experiments")  # inside the project, ignored by git and DVC
+
+
+def _run(folder: Path, *command: str) -> str:
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed in {folder}: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
+
+
+def _git(repo: Path, *arguments: str) -> str:
+    return _run(repo, "git", *arguments)
+
+
+def _dvc(repo: Path, *arguments: str) -> str:
+    return _run(repo, sys.executable, "-m", "dvc", *arguments)
+
+
+def untracked_files(repo: Path) -> list[str]:
+    """Files git does not track but does not ignore either: dvc.lock, DVC's uncached outputs (metrics,
+    reports) and the .gitignore files DVC writes beside its outputs: the results a checkout cannot restore."""
+    listed = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted(name for name in listed.split("\0") if name)
+
+
+def open_workspace(repo: Path, name: str) -> Path:
+    """A worktree of HEAD holding the project's last results; the project itself is only read."""
+    worktree = repo / WORKTREES_DIR / name
+    if worktree.exists():
+        raise UserError(f"an experiment workspace named {name} already exists in {worktree.parent}: choose another name")
+    _git(repo, "worktree", "prune")  # forget worktrees of killed runs whose folders are gone
+    _git(repo, "worktree", "add", "--detach", str(worktree), "HEAD")
+    _dvc(worktree, "config", "--local", "cache.dir", str(repo / ".dvc" / "cache"))
+    for name in untracked_files(repo):
+        if not name.startswith(f"{WORKTREES_DIR}/"):
+            (worktree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / name, worktree / name)
+    if (worktree / "dvc.lock").exists():
+        _dvc(worktree, "checkout", "--allow-missing")  # cached outputs, from the shared cache
+    return worktree
+
+
+def apply_params(worktree: Path, overrides: list[str]) -> None:
+    """Apply `key=value` overrides to the worktree's params.yaml, as `dvc exp run --set-param` does, then check them."""
+    params = worktree / PARAMS_FILE
+    try:
+        apply_overrides(str(params), list(overrides))
+    except DvcException as exc:
+        reason = str(exc.__cause__ or exc).splitlines()[0].rstrip(".")
+        raise UserError(f"overrides {list(overrides)}: {reason}. Write each as key=value with a key params.yaml has, e.g. train.epochs=20") from None
+    try:
+        load_params(params)
+    except UserError as exc:
+        raise UserError(f"overrides {list(overrides)} give an invalid {exc}") from None
+
+
+def save_experiment(worktree: Path, name: str) -> str:
+    """Record the worktree as a DVC experiment, its metrics and reports included, and return its name."""
+    untracked = [argument for name in untracked_files(worktree) for argument in ("--include-untracked", name)]
+    _dvc(worktree, "exp", "save", "--name", name, *untracked)
+    return name
+
+
+def close_workspace(repo: Path, worktree: Path) -> None:
+    """Remove the worktree; the experiment lives on in git refs and DVC's cache."""
+    _git(repo, "worktree", "remove", "--force", str(worktree))
