@@ -1,0 +1,151 @@
+"""`make serve` for real: a Prefect server on a free loopback port, the deployments, a worker, runs through the API.
+
+The server runs with basic auth on, as a team would run it, so every call below
+also proves that clients holding the credentials get through.
+"""
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+from conftest import ENV, make_project, run
+
+CREDENTIALS = "augflow:not-a-real-secret"
+PARAMS = {"train": {"arms": ["original", "augmented"], "seeds": [0], "epochs": 1, "batch_size": 8}}
+ARTIFACTS = {"augflow-verdict", "augflow-report", "augflow-report-html"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def served(project: Path, home: Path, environment: dict[str, str] | None = None):
+    """`python -m flows.serve` (what `make serve` runs) in project; yields the API's URL once the deployments exist."""
+    port, reports_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS, "PREFECT_API_AUTH_STRING": CREDENTIALS}
+    log = (home.parent / f"{home.name}-serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port)],
+        cwd=project, env=env | (environment or {}), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 2:
+            assert process.poll() is None, Path(log.name).read_text()
+            assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
+            time.sleep(2)
+        with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: CREDENTIALS}):
+            yield api, env | {"PREFECT_API_URL": api}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def deployments(api: str) -> list[str]:
+    try:
+        response = httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":")), timeout=10)
+    except httpx.HTTPError:
+        return []
+    return [deployment["name"] for deployment in response.json()] if response.status_code == 200 else []
+
+
+def start(env: dict, deployment: str, *params: str) -> str:
+    """Start a deployment's run as the README says, with `prefect deployment run`; return the flow run's id."""
+    arguments = [argument for param in params for argument in ("--param", param)]
+    output = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "run", f"augflow-experiment/{deployment}", *arguments],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return output.split("UUID:")[1].split()[0]
+
+
+def finished(flow_run_id: str, timeout: float = 900):
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + timeout
+        while not (flow_run := client.read_flow_run(flow_run_id)).state.is_final():
+            assert time.monotonic() < deadline, f"flow run {flow_run_id} still {flow_run.state.name} after {timeout} s"
+            time.sleep(3)
+        return flow_run
+
+
+def artifacts(flow_run_id: str) -> dict:
+    with get_client(sync_client=True) as client:
+        listed = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {artifact.key: artifact for artifact in listed}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    project = make_project(tmp_path_factory.mktemp("serve") / "project", PARAMS)
+    with served(project, project.parent / "prefect-home") as (api, env):
+        yield project, api, env
+
+
+def test_the_api_refuses_requests_without_credentials(server):
+    _, api, _ = server
+    assert httpx.post(f"{api}/deployments/filter", json={}).status_code == 401
+    assert httpx.post(f"{api}/deployments/filter", json={}, auth=("augflow", "wrong")).status_code == 401
+    assert httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":"))).status_code == 200
+
+
+def test_deployments_are_registered_with_the_nightly_schedule(server):
+    _, api, _ = server
+    assert sorted(deployments(api)) == ["nightly", "what-if"]
+    with get_client(sync_client=True) as client:
+        nightly = client.read_deployment_by_name("augflow-experiment/nightly")
+        pool = client.read_work_pool("augflow")
+    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [("0 2 * * *", "UTC")]
+    assert pool.concurrency_limit == 1
+
+
+def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(server):
+    project, _, env = server
+    params_before = (project / "params.yaml").read_bytes()
+    flow_run = finished(start(env, "what-if", 'overrides=["train.epochs=2"]'))
+    assert flow_run.state.is_completed(), flow_run.state.message
+    assert set(artifacts(str(flow_run.id))) == ARTIFACTS
+    link = re.fullmatch(r"\[augflow report \(HTML\)\]\((http://127\.0\.0\.1:\d+/[\w-]+\.html)\)", artifacts(str(flow_run.id))["augflow-report-html"].data)
+    assert link, artifacts(str(flow_run.id))["augflow-report-html"].data
+    assert "<title>augflow report</title>" in httpx.get(link[1]).text
+    # The run is a DVC experiment named after the flow run, carrying the override; params.yaml is untouched.
+    shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    experiments = {
+        revision["name"]: revision["data"]["params"]["params.yaml"]["data"]
+        for baseline in shown for experiment in baseline["experiments"] or [] for revision in experiment["revs"]
+    }  # fmt: skip
+    assert experiments[flow_run.name]["train"]["epochs"] == 2
+    assert (project / "params.yaml").read_bytes() == params_before
+    assert run(project, "git", "status", "--porcelain", "params.yaml").stdout == ""
+    assert "metrics.json" in run(project, "dvc", "metrics", "diff", flow_run.name).stdout
+
+
+def test_runs_started_together_take_turns(server):
+    _, _, env = server
+    nightly, what_if = start(env, "nightly"), start(env, "what-if", 'overrides=["augment.copies=3"]')
+    first, second = sorted((finished(nightly), finished(what_if)), key=lambda flow_run: flow_run.start_time)
+    assert first.state.is_completed() and second.state.is_completed(), (first.state.message, second.state.message)
+    assert first.end_time <= second.start_time
+
+
+def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server):
+    project, _, env = server
+    flow_run = finished(start(env, "what-if", 'overrides=["train.epoch=2"]'))
+    assert flow_run.state.is_failed()
+    assert "train.epoch" in flow_run.state.message
+    assert not list((project / ".dvc/tmp/augflow-experiments").glob("*"))
