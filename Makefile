@@ -12,7 +12,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run flow serve test setup dataset lock clean
+.PHONY: run flow serve test test-tools setup dataset lock clean
+
+# Install Debian packages, refreshing the package lists only if the first try fails.
+apt_get = { apt-get install -y -qq $(1) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; }; }
 
 run: setup  ## the experiment on params.yaml, then the verdict
 	python -m tasks.params
@@ -28,8 +31,22 @@ serve: setup  ## a Prefect server on 127.0.0.1, the deployments of prefect.yaml 
 	python -m flows.serve $(if $(PORT),--port $(PORT)) $(if $(REPORTS_PORT),--reports-port $(REPORTS_PORT)) \
 	  $(if $(NIGHTLY_CRON),--nightly-cron "$(NIGHTLY_CRON)") $(if $(NIGHTLY_TIMEZONE),--nightly-timezone "$(NIGHTLY_TIMEZONE)")
 
-test: setup  ## the whole test suite
+test: setup test-tools  ## the whole test suite
 	python -m pytest
+
+# The serve tests start a real PostgreSQL server and drive Debian's Chromium; without them they are skipped.
+test-tools:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing$$missing for the tests (Debian packages)..."; \
+	    $(call apt_get,$$missing) || echo "augflow: could not install$$missing; the tests that need them will be skipped."; \
+	  else \
+	    echo "augflow: run 'sudo apt-get install$$missing' to run the browser and PostgreSQL tests; they are skipped without them."; \
+	  fi; \
+	fi
 
 setup: $(VENV)/.installed dataset
 
@@ -46,8 +63,7 @@ dataset: $(VENV)/.installed
 	if [ "$$folder" = /usr/share/datasets/fashion-mnist ] && [ ! -f "$$folder/train-images-idx3-ubyte.gz" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)..."; \
-	    apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
-	      || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
+	    $(call apt_get,dataset-fashion-mnist) \
 	      || { echo "augflow: could not install dataset-fashion-mnist with apt-get; install it by hand or point ingest.source at your own images."; exit 1; }; \
 	  else \
 	    echo "augflow: Fashion-MNIST is not in $$folder: run 'sudo apt-get install dataset-fashion-mnist', or set ingest.source in params.yaml to your own images."; \

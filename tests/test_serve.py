@@ -4,11 +4,15 @@ The server runs with basic auth on, as a team would run it, so every call below
 also proves that clients holding the credentials get through.
 """
 
+import glob
 import json
+import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,10 +118,17 @@ def test_deployments_are_registered_with_the_nightly_schedule(server):
     assert pool.concurrency_limit == 1
 
 
-def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(server):
+@pytest.fixture(scope="module")
+def what_if(server):
+    """A what-if run with one override, started as a user would; returns it and params.yaml from before it."""
     project, _, env = server
     params_before = (project / "params.yaml").read_bytes()
-    flow_run = finished(start(env, "what-if", 'overrides=["train.epochs=2"]'))
+    return finished(start(env, "what-if", 'overrides=["train.epochs=2"]')), params_before
+
+
+def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(server, what_if):
+    project, _, _ = server
+    flow_run, params_before = what_if
     assert flow_run.state.is_completed(), flow_run.state.message
     assert set(artifacts(str(flow_run.id))) == ARTIFACTS
     link = re.fullmatch(r"\[augflow report \(HTML\)\]\((http://127\.0\.0\.1:\d+/[\w-]+\.html)\)", artifacts(str(flow_run.id))["augflow-report-html"].data)
@@ -149,3 +160,71 @@ def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server
     assert flow_run.state.is_failed()
     assert "train.epoch" in flow_run.state.message
     assert not list((project / ".dvc/tmp/augflow-experiments").glob("*"))
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium; Playwright drives it, never downloading a browser of its own
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed; make test installs it when run as root")
+def test_the_ui_shows_the_flow_runs_verdict_artifact(server, what_if, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    _, api, _ = server
+    flow_run, _ = what_if
+    ui = api.removesuffix("/api")
+    quiet = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=quiet)
+        page = browser.new_page()
+        page.goto(ui)
+        page.locator("input[type=password]").fill(CREDENTIALS)  # the UI's login, for a server with basic auth
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/dashboard**")
+        page.goto(f"{ui}/runs/flow-run/{flow_run.id}")
+        page.get_by_text("Artifacts", exact=True).click()
+        task_runs = page.get_by_text("Task runs", exact=True)
+        task_runs.wait_for()
+        task_runs.scroll_into_view_if_needed()  # the tasks' artifacts load once their section is in view
+        page.get_by_text("augflow-verdict", exact=True).wait_for(timeout=60_000)
+        page.screenshot(path=tmp_path / "artifacts.png")
+        assert page.get_by_text("no confidence interval can be given from one run").first.is_visible()
+        browser.close()
+
+
+POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian's postgresql package
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server on a free loopback port, in a throw-away cluster; yields its database URL for Prefect."""
+    if not POSTGRES_BIN:
+        pytest.skip("Debian's postgresql is not installed; make test installs it when run as root")
+    bin_dir, port = Path(POSTGRES_BIN[-1]), free_port()
+    cluster = Path(tempfile.mkdtemp(prefix="augflow-postgres-"))  # outside pytest's root-only folders
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses to run as root
+    if as_owner:
+        shutil.chown(cluster, "postgres", "postgres")
+    subprocess.run([*as_owner, bin_dir / "initdb", "-D", cluster / "data", "-U", "augflow", "--auth=trust"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-l", cluster / "server.log", "-w", "start",
+         "-o", f"-h 127.0.0.1 -p {port} -k {cluster}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "augflow", "prefect"], check=True)
+        yield f"postgresql+asyncpg://augflow@127.0.0.1:{port}/prefect"
+    finally:
+        subprocess.run([*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
+def test_the_server_keeps_its_state_in_postgresql(tmp_path, postgres):
+    project = make_project(tmp_path / "project", PARAMS)
+    home = tmp_path / "prefect-home"
+    with served(project, home, {"PREFECT_SERVER_DATABASE_CONNECTION_URL": postgres}) as (_, env):
+        flow_run = finished(start(env, "what-if", 'overrides=["augment.copies=3"]'))
+    assert flow_run.state.is_completed(), flow_run.state.message
+    assert not (home / "prefect.db").exists()  # not SQLite: the run is in PostgreSQL's tables
+    url = postgres.replace("postgresql+asyncpg", "postgresql")
+    rows = subprocess.run(["psql", url, "-tAc", f"select state_type from flow_run where name = '{flow_run.name}'"], capture_output=True, text=True, check=True)
+    assert rows.stdout.split() == ["COMPLETED"]
