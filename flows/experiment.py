@@ -139,8 +139,11 @@ def save_experiment(worktree: Path, name: str) -> str:
 def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None) -> dict:
     """Run ingest → augment → train (every arm and seed) → evaluate, skipping what DVC says is up to date.
 
-    overrides: params.yaml settings for a what-if run, as for `dvc exp run --set-param`
-    (e.g. ["train.epochs=20", "augment.copies=40"]). With none, the committed pipeline runs in the project.
+    Args:
+        repo_dir: the augflow project to run.
+        overrides: settings for a what-if run, one key=value each as for `dvc exp run --set-param`
+            (train.epochs=20, augment.copies=40); it runs as a DVC experiment, leaving params.yaml
+            alone. With none, the committed pipeline runs in the project.
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
