@@ -147,11 +147,14 @@ def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(serve
 
 
 def test_runs_started_together_take_turns(server):
-    _, _, env = server
+    project, _, env = server
     nightly, what_if = start(env, "nightly"), start(env, "what-if", 'overrides=["augment.copies=3"]')
     first, second = sorted((finished(nightly), finished(what_if)), key=lambda flow_run: flow_run.start_time)
     assert first.state.is_completed() and second.state.is_completed(), (first.state.message, second.state.message)
     assert first.end_time <= second.start_time
+    # The nightly run reproduced the committed pipeline in the project; the what-if run left it so.
+    assert "up to date" in run(project, "dvc", "status").stdout
+    assert run(project, "git", "status", "--porcelain", "params.yaml", "dvc.yaml").stdout == ""
 
 
 def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server):
