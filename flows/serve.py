@@ -100,36 +100,49 @@ def deploy(environment: dict[str, str]) -> None:
             raise UserError(f"'{' '.join(command[2:])}' failed: {(result.stdout + result.stderr).strip()}")
 
 
+def start(command: list[str], environment: dict[str, str], **options) -> subprocess.Popen:
+    """A child in a process group of its own, so that stopping it also stops the flow runs it started."""
+    return subprocess.Popen(command, cwd=PROJECT_DIR, env=environment, start_new_session=True, **options)
+
+
+def stop(process: subprocess.Popen, grace_seconds: float = 10) -> None:
+    """Ask the process group to stop; kill it if it has not within the grace period (a worker may wait on forever)."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+            process.wait(timeout=grace_seconds)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def serve(arguments: argparse.Namespace) -> None:
     environment = server_environment(arguments)
-    port = arguments.port
     Path(environment["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    processes = []
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the worker and server as Ctrl-C does
+    processes = []
     try:
         with open(log_file(environment), "ab") as log:
-            server = subprocess.Popen(
-                prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)),
-                cwd=PROJECT_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        processes.append(server)
-        wait_until_healthy(environment, server)
+            command = prefect("server", "start", "--host", "127.0.0.1", "--port", str(arguments.port))
+            processes.append(start(command, environment, stdout=log, stderr=subprocess.STDOUT))
+        wait_until_healthy(environment, processes[0])
         serve_reports(arguments.reports_port)
         deploy(environment)
         print(
-            f"augflow: Prefect UI at http://127.0.0.1:{port}, HTML reports at {environment[REPORTS_URL]}; "
-            f"deployments 'augflow-experiment/nightly' ({environment['AUGFLOW_NIGHTLY_CRON']}, "
-            f"{environment['AUGFLOW_NIGHTLY_TIMEZONE']}) and 'augflow-experiment/what-if'. Ctrl-C stops everything.",
+            f"augflow: Prefect UI at http://127.0.0.1:{arguments.port}, HTML reports at {environment[REPORTS_URL]}; "
+            f"deployments 'augflow-experiment/nightly' ({arguments.nightly_cron}, {arguments.nightly_timezone}) "
+            "and 'augflow-experiment/what-if'. Ctrl-C stops everything.",
             flush=True,
         )
-        processes.append(subprocess.Popen(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), cwd=PROJECT_DIR, env=environment))
+        processes.append(start(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), environment))
         processes[-1].wait()
     except KeyboardInterrupt:
         pass
     finally:
         for process in reversed(processes):
-            process.terminate()
-            process.wait()
+            stop(process)
 
 
 def main() -> None:
