@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
+    model_validator,
+)  # fmt: skip
 
 from tasks.errors import UserError
 
@@ -234,12 +237,25 @@ def _policy_name(value: dict | BaseModel) -> str:
     return value.get("name", "seed") if isinstance(value, dict) else value.name
 
 
+def _named(value):
+    """A bare name stands for that policy with its defaults (`dvc exp run -S augment.policy=randaugment`)."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 Policy = Annotated[
     Annotated[SeedPolicy, Tag("seed")] | Annotated[FlipPolicy, Tag("flip")]
     | Annotated[GeometricPolicy, Tag("geometric")] | Annotated[ColorPolicy, Tag("color")]
     | Annotated[RandAugmentPolicy, Tag("randaugment")] | Annotated[CustomPolicy, Tag("custom")],
     Discriminator(_policy_name),
+    BeforeValidator(_named),
 ]  # fmt: skip
+# Policies that can be named alone: custom needs its list of transforms.
+PolicyName = Literal["seed", "flip", "geometric", "color", "randaugment"]
+
+
+def policy_from_name(name: str) -> SeedPolicy | FlipPolicy | GeometricPolicy | ColorPolicy | RandAugmentPolicy:
+    """The policy of that name with its defaults, as `augment.policy: <name>` reads."""
+    return TypeAdapter(Policy).validate_python(name)
 
 
 class AugmentParams(Strict):
@@ -264,9 +280,13 @@ class TrainParams(Strict):
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
     kernel_size: Positive = 3
 
+
 class EvaluateParams(Strict):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     batch_size: Positive = 256
+    # Each listed policy, with its defaults, becomes an arm of its own, compared with original.
+    compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = []
+
 
 
 class Params(Strict):
@@ -274,6 +294,11 @@ class Params(Strict):
     augment: AugmentParams = AugmentParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+
+    @property
+    def arms(self) -> list[str]:
+        """Every trained arm: train.arms, then one per compared policy (named after it)."""
+        return self.train.arms + self.evaluate.compare_policies
 
 
 MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
