@@ -288,12 +288,16 @@ class EvaluateParams(Strict):
     compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = []
 
 
+class StudyParams(Strict):
+    sizes: Annotated[list[Positive], AfterValidator(_no_repeats)] = Field(default=[25, 50, 100, 250, 1000, 5750], min_length=1)
+
 
 class Params(Strict):
     ingest: IngestParams = IngestParams()
     augment: AugmentParams = AugmentParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    study: StudyParams = StudyParams()
 
     @property
     def arms(self) -> list[str]:
@@ -326,7 +330,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path} is not valid YAML{where}: fix its syntax.") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate) to settings.")
+        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate, study) to settings.")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

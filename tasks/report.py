@@ -161,6 +161,36 @@ def policy_choice_text(metrics: dict) -> tuple[str, str]:
     return text, protocol
 
 
+def band(axes, points: list[dict], value: str, label: str) -> None:
+    """A line through the means and, where seeds allow an interval, its confidence band."""
+    sizes = [point["images_per_class"] for point in points]
+    (line,) = axes.plot(sizes, [100 * point[value] for point in points], marker="o", label=label)
+    if all(point["ci95"] for point in points):
+        low, high = zip(*(point["ci95"] for point in points))
+        axes.fill_between(sizes, [100 * bound for bound in low], [100 * bound for bound in high], color=line.get_color(), alpha=0.2)
+
+
+def plot_scaling(scaling: dict, path: Path) -> None:
+    """The scaling study's figure: test accuracy against size per arm, and each arm's gain over original."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for arm, points in scaling["test_accuracy"].items():
+        band(left, points, "mean", arm)
+    for arm, points in scaling["gain_over_original"].items():
+        band(right, points, "delta_mean", f"{arm} - original")
+    right.axhline(0, color="grey", linewidth=1)
+    level = f"{100 * scaling['confidence']:g}%"
+    for axes, label in ((left, "mean test accuracy (%)"), (right, "gain over original (points)")):
+        axes.set_xscale("log")
+        axes.set_xticks(scaling["sizes"], [str(size) for size in scaling["sizes"]], minor=False)
+        axes.minorticks_off()
+        axes.set_xlabel("training images per class")
+        axes.set_ylabel(label)
+        axes.legend()
+    figure.suptitle(f"Mean over {len(scaling['seeds'])} seeds, shaded: {level} confidence interval")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
 def report_markdown(metrics: dict) -> str:
     dataset = metrics["dataset"]
     verdicts = "\n".join(f"- {comparison['verdict']}" for comparison in metrics["comparisons"].values())
