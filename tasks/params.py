@@ -273,7 +273,7 @@ class TrainParams(Strict):
     arms: Annotated[list[Literal["original", "augmented", "online"]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented"], min_length=2
     )
-    seeds: Annotated[list[int], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
     batch_size: Positive = 32
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001

@@ -23,6 +23,7 @@ def test_the_committed_params_match_the_schema_defaults():
         (("classes: [pullover, coat]", "classes: [pullover, jumper]"), "ingest.classes.1: Input should be"),
         (("classes: [pullover, coat]", "classes: [coat]"), "ingest.classes: List should have at least 2 items"),
         (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, list each value only once"),
+        (("seeds: [0, 1, 2]", "seeds: [0, -1]"), "train.seeds.1: Input should be greater than or equal to 0"),
         (("arms: [original, augmented]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
         (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'"),
