@@ -22,6 +22,11 @@ run: setup  ## the experiment on params.yaml, then the verdict
 	dvc repro
 	python -m tasks.evaluate --show
 
+.PHONY: study
+study: setup  ## the scaling study (study/dvc.yaml, a DVC project of its own, not part of run): reports/scaling.json and .png
+	python -m tasks.params
+	cd study && dvc repro
+
 flow: setup  ## the same pipeline as a Prefect flow run (no server needed)
 	python -m flows.experiment
 	python -m tasks.evaluate --show

@@ -95,14 +95,14 @@ def stage_runs(images: list[np.ndarray], folder: Path, copies: int, policy: Seed
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(pixels))
         rows.append({"path": str(path), "sha256": pixel_sha256(pixels), "class": "bench"})
-    write_csv_atomic(folder / "original.csv", SET_COLUMNS, rows)
+    write_csv_atomic(folder / "original/seed-0.csv", SET_COLUMNS, rows)
     runs = {}
     for name, chosen in (("stage", policy), ("floor", FlipPolicy(name="flip", horizontal=False))):
         params = AugmentParams(copies=copies, policy=chosen, preview_images=1, preview_copies=1)
 
         def run(name=name, params=params):
             out = folder / name / str(time.perf_counter_ns())  # a fresh folder: nothing to keep from a last run
-            augment(params, folder / "original.csv", out, out.with_suffix(".csv"), out.with_suffix(".png"))
+            augment(params, folder / "original", out, out.with_suffix(".sets"), out.with_suffix(".png"))
 
         runs[name] = run
     return runs

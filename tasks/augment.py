@@ -6,6 +6,10 @@ whatever the order, batch or number of workers that made them, and the online
 arm can call the same function from tf.data. tasks/policies.py says what each
 policy draws; tasks/warps.py resamples each copy once through its fused matrix.
 
+Every seed has its own training subset (data/sets/original/seed-<s>.csv); a copy
+depends on its image alone, so an image shared by several seeds is copied once.
+`--policy NAME` makes a compared policy's arm the same way, in its own folder.
+
 The stage is incremental: `data/augmented` is a persistent DVC output holding a
 manifest of what made each file. A rerun keeps every file whose source image,
 settings and engine code are unchanged, makes only the missing copies, and
@@ -13,6 +17,7 @@ deletes copies whose source left the training set. A changed policy, seed,
 encoding or engine changes the manifest's signature and regenerates everything.
 """
 
+import argparse
 import hashlib
 import io
 import json
@@ -24,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import version
 from multiprocessing import get_context
 from pathlib import Path
+from typing import get_args
 
 import cv2
 import numpy as np
@@ -33,6 +39,7 @@ from tasks import files, policies, warps
 from tasks.errors import run_cli
 from tasks.files import (
     SET_COLUMNS,
+    atomic_directory,
     jpeg_bytes,
     pixel_sha256,
     png_bytes,
@@ -42,14 +49,15 @@ from tasks.files import (
     write_csv_atomic,
     write_text_atomic,
 )
-from tasks.params import AugmentParams, load_params
+from tasks.params import AugmentParams, PolicyName, load_params, policy_from_name
 from tasks.policies import draw, fill_mode
 from tasks.preview import draw_preview, preview_rows
 from tasks.warps import warp
 
-ORIGINAL_SET = Path("data/sets/original.csv")
+SETS_DIR = Path("data/sets")
+ORIGINAL_SETS = SETS_DIR / "original"  # one training set per seed: seed-<s>.csv
 AUGMENTED_DIR = Path("data/augmented")
-AUGMENTED_SET = Path("data/sets/augmented.csv")
+AUGMENTED_SETS = SETS_DIR / "augmented"
 PREVIEW = Path("reports/augment_preview.png")
 MANIFEST = "manifest.json"
 IDENTITY = np.eye(3)
@@ -157,21 +165,8 @@ def batched(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def augment(
-    params: AugmentParams,
-    original_set: Path = ORIGINAL_SET,
-    out_dir: Path = AUGMENTED_DIR,
-    augmented_set: Path = AUGMENTED_SET,
-    preview: Path = PREVIEW,
-    workers: int | None = None,
-    batch_size: int = 16,
-) -> int:
-    """Bring out_dir up to date, write the training sets of the augmented and online arms, and the preview.
-
-    Return how many copies were made (not kept from the last run). `workers` defaults to every usable core.
-    """
-    workers = len(os.sched_getaffinity(0)) if workers is None else workers
-    training_set = sorted(read_csv(original_set), key=lambda row: row["path"])
+def update_copies(params: AugmentParams, training_set: list[dict], out_dir: Path, workers: int, batch_size: int) -> tuple[dict[str, dict], int]:
+    """Bring out_dir's copies of training_set up to date; return (its manifest entries, how many copies were made)."""
     expected = signature(params)
     previous = read_manifest(out_dir, expected)
     kept, todo = {}, []
@@ -204,22 +199,68 @@ def augment(
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     write_text_atomic(out_dir / MANIFEST, json.dumps({"signature": expected, "copies": manifest}, indent=1, sort_keys=True) + "\n")
+    return manifest, len(made)
 
-    rows = [{"path": str(out_dir / name), "sha256": entry["sha256"], "class": name.split("/")[0]} for name, entry in manifest.items()]
-    write_csv_atomic(augmented_set, SET_COLUMNS, sorted(training_set + rows, key=lambda row: row["path"]))
-    write_online_set(training_set, params, augmented_set.with_name("online.csv"))
-    examples = []
-    for row in preview_rows(training_set, params.preview_images):
-        pixels = read_image(Path(row["path"]))
-        copies = [make_copy(pixels, row["sha256"], copy, params) for copy in range(min(params.copies, params.preview_copies))]
-        examples.append((row["class"], pixels, copies))
-    draw_preview(examples, preview)
-    print(f"augment: {len(manifest)} copies of {len(training_set)} training images in {out_dir} ({len(made)} made, {len(kept)} kept)")
-    return len(made)
+
+def read_sets(folder: Path) -> dict[str, list[dict]]:
+    """Every seed's training set in folder: {"seed-<s>": its rows}."""
+    return {path.stem: read_csv(path) for path in sorted(folder.glob("seed-*.csv"))}
+
+
+def augment(
+    params: AugmentParams,
+    original_sets: Path = ORIGINAL_SETS,
+    out_dir: Path = AUGMENTED_DIR,
+    arm_sets: Path = AUGMENTED_SETS,
+    preview: Path | None = PREVIEW,
+    workers: int | None = None,
+    batch_size: int = 16,
+    online: bool = True,
+) -> int:
+    """Bring out_dir up to date for every seed's training images; write each seed's augmented set into arm_sets,
+    and, with `online`, the online arm's sets beside it; then the preview, if asked for.
+
+    Copies are made once per image, whichever seeds train on it. Return how many copies
+    were made (not kept from the last run). `workers` defaults to every usable core.
+    """
+    workers = len(os.sched_getaffinity(0)) if workers is None else workers
+    seed_sets = read_sets(original_sets)
+    training_set = sorted({row["path"]: row for rows in seed_sets.values() for row in rows}.values(), key=lambda row: row["path"])
+    manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
+
+    with atomic_directory(arm_sets) as staging:
+        for name, rows in seed_sets.items():
+            copies = [
+                {"path": str(out_dir / copy), "sha256": manifest[copy]["sha256"], "class": row["class"]}
+                for row in rows
+                for copy in (copy_name(row, number, params) for number in range(params.copies))
+            ]
+            write_csv_atomic(staging / f"{name}.csv", SET_COLUMNS, sorted(rows + copies, key=lambda row: row["path"]))
+    if online:
+        with atomic_directory(arm_sets.with_name("online")) as staging:
+            for name, rows in seed_sets.items():
+                write_online_set(rows, params, staging / f"{name}.csv")
+    if preview is not None:
+        examples = []
+        for row in preview_rows(training_set, params.preview_images):
+            pixels = read_image(Path(row["path"]))
+            copies = [make_copy(pixels, row["sha256"], copy, params) for copy in range(min(params.copies, params.preview_copies))]
+            examples.append((row["class"], pixels, copies))
+        draw_preview(examples, preview)
+    print(f"augment: {len(manifest)} copies of {len(training_set)} training images in {out_dir} ({made} made, {len(manifest) - made} kept)")
+    return made
 
 
 def main() -> None:
-    augment(load_params().augment)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", choices=get_args(PolicyName), help="make a compared policy's arm (evaluate.compare_policies) instead")
+    name = parser.parse_args().policy
+    params = load_params().augment
+    if name is None:
+        augment(params)
+    else:  # the same copies and seed as the augmented arm, so the arms differ only in the policy
+        policy_params = params.model_copy(update={"policy": policy_from_name(name)})
+        augment(policy_params, out_dir=Path(f"data/augmented-{name}"), arm_sets=SETS_DIR / name, preview=None, online=False)
 
 
 if __name__ == "__main__":

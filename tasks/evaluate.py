@@ -3,7 +3,8 @@
 Outputs: reports/metrics.json (the schema other tools read), the report
 (reports/report.md and a self-contained reports/report.html, see tasks/report.py),
 and reports/predictions/<arm>.csv (every test prediction of every seed, the data
-behind DVC's confusion-matrix plots).
+behind DVC's confusion-matrix plots). When policies are compared, the best is
+chosen on validation accuracy alone; the test split still scores each model once.
 """
 
 import argparse
@@ -18,7 +19,7 @@ from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
-from tasks.report import REPORT, verdict_table, write_report
+from tasks.report import LIVE_DIR, REPORT, validation_curve, verdict_table, write_report
 from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, verdict
 
 TEST_DIR = Path("data/raw/test")
@@ -106,14 +107,27 @@ def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list
     return {"arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence, "dataset": dataset}
 
 
+def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> dict | None:
+    """The compared policy whose models end training with the best mean validation accuracy over seeds.
+
+    Only the validation split decides: test accuracy plays no part in the choice, so the chosen
+    policy's test result is an honest estimate, not the best of several looks at the test split.
+    """
+    if not policies:
+        return None
+    validation = {arm: float(np.mean([validation_curve(live_dir, arm, seed)[-1][1] for seed in seeds])) for arm in policies}
+    return {"chosen": max(validation, key=validation.get), "by": "mean final-epoch validation accuracy over seeds", "validation_accuracy": validation}
+
+
 def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
     paths, names = split_files(test_dir)
     classes = sorted(set(names))
     truth = np.array([classes.index(name) for name in names])
     outcomes: dict[str, list[tuple]] = {}
     budgets = {}
-    for arm in params.train.arms:
-        per_epoch = presentations_per_epoch(SETS_DIR / f"{arm}.csv")
+    first_seed = f"seed-{params.train.seeds[0]}.csv"
+    for arm in params.arms:
+        per_epoch = presentations_per_epoch(SETS_DIR / arm / first_seed)
         budgets[arm] = {"presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs}
         rows = []
         for seed in params.train.seeds:
@@ -125,9 +139,11 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
             ]
         write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "image", "actual", "predicted", "score"), rows)
     manifest = read_csv(MANIFEST)
-    dataset = {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
-    dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented.csv")) - dataset["train"], "classes": classes}
+    dataset = {split: sum(row["split"] == split for row in manifest) for split in ("val", "test")}
+    dataset["train"] = len(read_csv(SETS_DIR / "original" / first_seed))  # each seed's own subset, of this size
+    dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented" / first_seed)) - dataset["train"], "classes": classes}
     metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence)
+    metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
     write_report(metrics)
     return metrics

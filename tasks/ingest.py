@@ -3,8 +3,9 @@
 Fashion-MNIST's IDX files are streamed image by image, so memory stays flat
 whatever the subset size. The subset is drawn per class from `ingest.seed`
 with its own random stream, so adding a class never changes the images picked
-for the others. val comes from the official training images that train did not
-take; test is the official test set.
+for the others. val is drawn first, from the official training images; each
+train seed then draws its own training subset from the rest (see choose_splits);
+test is the official test set.
 
 Any other source is a user's image folder or archive, read file by file
 (tasks/sources.py), normalised through a content-addressed cache
@@ -77,9 +78,19 @@ def iter_idx_images(path: Path, wanted: set[int]) -> Iterator[tuple[int, np.ndar
                     yield start + offset, pixels
 
 
-def choose_splits(train_labels: np.ndarray, test_labels: np.ndarray, params: IngestParams) -> dict[str, dict[int, str]]:
-    """Map each split to {index in its official file: class name}, deterministically from ingest.seed."""
+def choose_splits(
+    train_labels: np.ndarray, test_labels: np.ndarray, params: IngestParams, seeds: list[int] = (0,)
+) -> tuple[dict[str, dict[int, str]], dict[int, list[int]]]:
+    """({split: {index in its official file: class name}}, {train seed: the indices of its training subset}).
+
+    Per class, val is drawn first from ingest.seed alone, so it is the same whatever the seeds.
+    Each train seed then orders the rest with its own stream (ingest.seed, class, seed) and takes
+    the first train_per_class: a training subset per seed, shared by every arm of that seed, and
+    nested across sizes (the scaling study's 25 images are the first 25 of its 50). The train
+    split is the union of the seeds' subsets, so only images some seed uses are written.
+    """
     splits: dict[str, dict[int, str]] = {"train": {}, "val": {}, "test": {}}
+    subsets: dict[int, list[int]] = {seed: [] for seed in seeds}
     for name in params.classes:
         label = FASHION_MNIST_CLASSES.index(name)
         rng = np.random.default_rng([params.seed, label])
@@ -90,11 +101,15 @@ def choose_splits(train_labels: np.ndarray, test_labels: np.ndarray, params: Ing
                 f"Class {name} has {len(pool)} training images but ingest.train_per_class + "
                 f"ingest.val_per_class asks for {needed}: lower them in params.yaml."
             )
-        splits["train"].update(dict.fromkeys(pool[: params.train_per_class].tolist(), name))
-        splits["val"].update(dict.fromkeys(pool[params.train_per_class : needed].tolist(), name))
+        splits["val"].update(dict.fromkeys(pool[: params.val_per_class].tolist(), name))
+        for seed in seeds:
+            order = np.random.default_rng([params.seed, label, seed]).permutation(pool[params.val_per_class :])
+            chosen = order[: params.train_per_class].tolist()
+            subsets[seed] += chosen
+            splits["train"].update(dict.fromkeys(chosen, name))
         test_pool = rng.permutation(np.flatnonzero(test_labels == label))
         splits["test"].update(dict.fromkeys(test_pool[: params.test_per_class].tolist(), name))
-    return splits
+    return splits, subsets
 
 
 def is_fashion_mnist(folder: Path) -> bool:
@@ -102,14 +117,17 @@ def is_fashion_mnist(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for files in IDX_FILES.values() for name in files)
 
 
-def write_training_set(manifest: list[dict], raw_dir: Path, sets_dir: Path) -> dict[str, int]:
-    """Write sets_dir/original.csv (the train split) and return the image count per split."""
-    training_set = [
-        {"path": f"{raw_dir}/train/{row['class']}/{row['id']}.png", "sha256": row["sha256"], "class": row["class"]}
+def write_training_sets(manifest: list[dict], raw_dir: Path, sets_dir: Path, subsets: dict[int, set[str]]) -> dict[str, int]:
+    """Write sets_dir/original/seed-<s>.csv, each seed's training images (by id); return the image count per split."""
+    training = {
+        row["id"]: {"path": f"{raw_dir}/train/{row['class']}/{row['id']}.png", "sha256": row["sha256"], "class": row["class"]}
         for row in manifest
         if row["split"] == "train"
-    ]
-    write_csv_atomic(sets_dir / "original.csv", SET_COLUMNS, training_set)
+    }
+    with atomic_directory(sets_dir / "original") as staging:
+        for seed, ids in subsets.items():
+            rows = sorted((training[image_id] for image_id in ids), key=lambda row: row["path"])
+            write_csv_atomic(staging / f"seed-{seed}.csv", SET_COLUMNS, rows)
     return {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
 
 
@@ -118,10 +136,10 @@ def write_manifest(staging: Path, manifest: list[dict]) -> None:
     write_csv_atomic(staging / "manifest.csv", MANIFEST_COLUMNS, manifest)
 
 
-def ingest_fashion_mnist(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path) -> dict[str, int]:
+def ingest_fashion_mnist(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path, seeds: list[int]) -> dict[str, int]:
     folder = Path(params.source)
     labels = {part: read_idx_labels(_idx_path(folder, files[1])) for part, files in IDX_FILES.items()}
-    splits = choose_splits(labels["train"], labels["t10k"], params)
+    splits, subsets = choose_splits(labels["train"], labels["t10k"], params, seeds)
     wanted: dict[str, dict[int, tuple[str, str]]] = {"train": {}, "t10k": {}}
     for split, chosen in splits.items():
         part = "t10k" if split == "test" else "train"
@@ -140,9 +158,12 @@ def ingest_fashion_mnist(params: IngestParams, raw_dir: Path, sets_dir: Path, re
                      "split": split, "origin": f"fashion-mnist:{part}:{index}"}
                 )  # fmt: skip
         write_manifest(staging, manifest)
-    counts = write_training_set(manifest, raw_dir, sets_dir)
+    counts = write_training_sets(manifest, raw_dir, sets_dir, {seed: {f"train-{i:05d}" for i in chosen} for seed, chosen in subsets.items()})
     write_report(report, {"source": params.source, "kind": "fashion-mnist", "ingested": len(manifest), "splits": counts})
-    print(f"ingest: {counts['train']} train, {counts['val']} val, {counts['test']} test images of {params.classes}")
+    print(
+        f"ingest: {counts['train']} train ({params.train_per_class} per class for each of seeds {list(seeds)}), "
+        f"{counts['val']} val, {counts['test']} test images of {params.classes}"
+    )
     return counts
 
 
@@ -179,7 +200,7 @@ def check_usable(images: list[Sample], source: str, report: Path) -> None:
             raise UserError(f"No image of {source} fell in the {split} split: add images, or give that split a larger share in ingest.split.")
 
 
-def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path, cache_dir: Path) -> dict[str, int]:
+def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path, cache_dir: Path, seeds: list[int]) -> dict[str, int]:
     files, images, refused = read_images(params, cache_dir)
     images, duplicates = collapse_duplicates(images)
     images, small = drop_small_classes(images, params.min_per_class)
@@ -206,7 +227,8 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
             manifest.append({"id": image_id, "sha256": image.sha256[color_mode], "class": image.label,
                              "split": image.split, "origin": image.name})  # fmt: skip
         write_manifest(staging, manifest)
-    counts = write_training_set(manifest, raw_dir, sets_dir)
+    everything = {row["id"] for row in manifest if row["split"] == "train"}  # not subsampled: every seed trains on all
+    counts = write_training_sets(manifest, raw_dir, sets_dir, dict.fromkeys(seeds, everything))
     why = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
     print(
         f"ingest: {counts['train']} train, {counts['val']} val, {counts['test']} test images of "
@@ -219,16 +241,17 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
 
 def ingest(
     params: IngestParams, raw_dir: Path = RAW_DIR, sets_dir: Path = SETS_DIR,
-    report: Path = REPORT, cache_dir: Path = CACHE_DIR,
+    report: Path = REPORT, cache_dir: Path = CACHE_DIR, seeds: list[int] = (0,),
 ) -> dict[str, int]:  # fmt: skip
-    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original.csv and the report."""
+    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed and the report."""
     if is_fashion_mnist(Path(params.source)):
-        return ingest_fashion_mnist(params, raw_dir, sets_dir, report)
-    return ingest_images(params, raw_dir, sets_dir, report, cache_dir)
+        return ingest_fashion_mnist(params, raw_dir, sets_dir, report, seeds)
+    return ingest_images(params, raw_dir, sets_dir, report, cache_dir, seeds)
 
 
 def main() -> None:
-    ingest(load_params().ingest)
+    params = load_params()
+    ingest(params.ingest, seeds=params.train.seeds)
 
 
 if __name__ == "__main__":

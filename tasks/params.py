@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError,
+    model_validator,
+)  # fmt: skip
 
 from tasks.errors import UserError
 
@@ -234,12 +237,25 @@ def _policy_name(value: dict | BaseModel) -> str:
     return value.get("name", "seed") if isinstance(value, dict) else value.name
 
 
+def _named(value):
+    """A bare name stands for that policy with its defaults (`dvc exp run -S augment.policy=randaugment`)."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 Policy = Annotated[
     Annotated[SeedPolicy, Tag("seed")] | Annotated[FlipPolicy, Tag("flip")]
     | Annotated[GeometricPolicy, Tag("geometric")] | Annotated[ColorPolicy, Tag("color")]
     | Annotated[RandAugmentPolicy, Tag("randaugment")] | Annotated[CustomPolicy, Tag("custom")],
     Discriminator(_policy_name),
+    BeforeValidator(_named),
 ]  # fmt: skip
+# Policies that can be named alone: custom needs its list of transforms.
+PolicyName = Literal["seed", "flip", "geometric", "color", "randaugment"]
+
+
+def policy_from_name(name: str) -> SeedPolicy | FlipPolicy | GeometricPolicy | ColorPolicy | RandAugmentPolicy:
+    """The policy of that name with its defaults, as `augment.policy: <name>` reads."""
+    return TypeAdapter(Policy).validate_python(name)
 
 
 class AugmentParams(Strict):
@@ -257,16 +273,23 @@ class TrainParams(Strict):
     arms: Annotated[list[Literal["original", "augmented", "online"]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented"], min_length=2
     )
-    seeds: Annotated[list[int], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
     batch_size: Positive = 32
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
     kernel_size: Positive = 3
 
+
 class EvaluateParams(Strict):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     batch_size: Positive = 256
+    # Each listed policy, with its defaults, becomes an arm of its own, compared with original.
+    compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = []
+
+
+class StudyParams(Strict):
+    sizes: Annotated[list[Positive], AfterValidator(_no_repeats)] = Field(default=[25, 50, 100, 250, 1000, 5750], min_length=1)
 
 
 class Params(Strict):
@@ -274,6 +297,12 @@ class Params(Strict):
     augment: AugmentParams = AugmentParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    study: StudyParams = StudyParams()
+
+    @property
+    def arms(self) -> list[str]:
+        """Every trained arm: train.arms, then one per compared policy (named after it)."""
+        return self.train.arms + self.evaluate.compare_policies
 
 
 MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
@@ -301,7 +330,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path} is not valid YAML{where}: fix its syntax.") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate) to settings.")
+        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate, study) to settings.")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:

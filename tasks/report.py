@@ -20,6 +20,7 @@ from tasks.files import atomic_path, write_text_atomic  # noqa: E402
 
 REPORTS_DIR = Path("reports")
 REPORT = REPORTS_DIR / "report.md"
+LIVE_DIR = REPORTS_DIR / "train"  # the training runs' curves, one folder per (arm, seed)
 
 
 def percent(value: float) -> str:
@@ -122,18 +123,71 @@ def plot_confusion(metrics: dict, path: Path) -> None:
     save_figure(figure, path)
 
 
+def validation_curve(live_dir: Path, arm: str, seed: int) -> list[tuple[int, float]]:
+    """(epoch, validation accuracy) of one training run, from its dvclive log."""
+    with open(live_dir / f"{arm}-seed-{seed}" / "plots/metrics/eval/accuracy.tsv", newline="") as handle:
+        return [(int(row["step"]) + 1, float(row["accuracy"])) for row in csv.DictReader(handle, delimiter="\t")]
+
+
 def plot_learning_curves(metrics: dict, live_dir: Path, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 3.5))
-    for colour, (arm, result) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], metrics["arms"].items()):
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for number, (arm, result) in enumerate(metrics["arms"].items()):
         for seed in result["test_accuracy"]["seeds"]:
-            curve = live_dir / f"{arm}-seed-{seed}" / "plots/metrics/eval/accuracy.tsv"
-            with open(curve, newline="") as handle:
-                rows = list(csv.DictReader(handle, delimiter="\t"))
+            epochs, accuracy = zip(*validation_curve(live_dir, arm, seed))
             label = arm if seed == result["test_accuracy"]["seeds"][0] else None
-            axes.plot([int(row["step"]) + 1 for row in rows], [100 * float(row["accuracy"]) for row in rows], color=colour, label=label)
+            axes.plot(epochs, [100 * value for value in accuracy], color=colours[number % len(colours)], label=label)
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation accuracy (%)")
     axes.legend()
+    save_figure(figure, path)
+
+
+def policy_choice_text(metrics: dict) -> tuple[str, str]:
+    """The compared policy chosen on validation, its test verdict, and the protocol sentence that goes with it."""
+    choice = metrics.get("policy_choice")
+    if not choice:
+        return "", "only feeds the learning curves; nothing is chosen on it."
+    chosen, validation = choice["chosen"], choice["validation_accuracy"]
+    others = ", ".join(f"{arm} {percent(value)}" for arm, value in validation.items() if arm != chosen)
+    text = (
+        f"**Best policy, chosen on validation: {chosen}** (mean validation accuracy {percent(validation[chosen])}"
+        f"{f'; {others}' if others else ''}). On test: {metrics['comparisons'][chosen]['verdict']}\n"
+    )
+    protocol = (
+        f"ranks the compared policies ({', '.join(validation)}) by the mean accuracy of their final-epoch models "
+        "over seeds, and names the best; test accuracy plays no part in the choice."
+    )
+    return text, protocol
+
+
+def band(axes, points: list[dict], value: str, label: str) -> None:
+    """A line through the means and, where seeds allow an interval, its confidence band."""
+    sizes = [point["images_per_class"] for point in points]
+    (line,) = axes.plot(sizes, [100 * point[value] for point in points], marker="o", label=label)
+    if all(point["ci95"] for point in points):
+        low, high = zip(*(point["ci95"] for point in points))
+        axes.fill_between(sizes, [100 * bound for bound in low], [100 * bound for bound in high], color=line.get_color(), alpha=0.2)
+
+
+def plot_scaling(scaling: dict, path: Path) -> None:
+    """The scaling study's figure: test accuracy against size per arm, and each arm's gain over original."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for arm, points in scaling["test_accuracy"].items():
+        band(left, points, "mean", arm)
+    for arm, points in scaling["gain_over_original"].items():
+        band(right, points, "delta_mean", f"{arm} - original")
+    right.axhline(0, color="grey", linewidth=1)
+    level = f"{100 * scaling['confidence']:g}%"
+    for axes, label in ((left, "mean test accuracy (%)"), (right, "gain over original (points)")):
+        axes.set_xscale("log")
+        axes.set_xticks(scaling["sizes"], [str(size) for size in scaling["sizes"]], minor=False)
+        axes.minorticks_off()
+        axes.set_xlabel("training images per class")
+        axes.set_ylabel(label)
+        axes.legend()
+    figure.suptitle(f"Mean over {len(scaling['seeds'])} seeds, shaded: {level} confidence interval")
+    figure.tight_layout()
     save_figure(figure, path)
 
 
@@ -141,9 +195,12 @@ def report_markdown(metrics: dict) -> str:
     dataset = metrics["dataset"]
     verdicts = "\n".join(f"- {comparison['verdict']}" for comparison in metrics["comparisons"].values())
     count = len(metrics["comparisons"])
+    choice, choice_protocol = policy_choice_text(metrics)
     return f"""# Does augmentation help?
 
 {verdicts}
+
+{choice}
 
 {verdict_table(metrics)}
 
@@ -172,12 +229,14 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
 
 ## Protocol
 
-- Each arm trains the same CNN once per seed; the seed fixes the initialisation and data order, shared by the arms.
-- Training images: {dataset['train']} originals; the augmented arm adds {dataset['augmented']} stored copies; the
+- Each arm trains the same CNN once per seed; the seed fixes the initialisation, the data order and, where the
+  source is subsampled, the training subset, all shared by the arms of that seed, so arms are compared seed by seed.
+- Training images: {dataset['train']} originals per seed; the augmented arm adds {dataset['augmented']} stored copies; the
   online arm, where run, draws as many transformed images on the fly each epoch, so both see the same
-  number of images per epoch for the same number of epochs.
-- Validation ({dataset['val']} images) only feeds the learning curves; nothing is chosen on it yet.
-- Every model is scored once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}).
+  number of images per epoch for the same number of epochs. Each compared policy's arm stores as many copies,
+  from the same augmentation seed.
+- Validation ({dataset['val']} images, the same for every seed) {choice_protocol}
+- Every model is scored exactly once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}), after all training.
 - Intervals are two-sided t-intervals over seeds at {100 * metrics['confidence']:g}%.
 """
 

@@ -1,7 +1,7 @@
 """Stage `train`: fit the classic demonstration's CNN for one (arm, seed).
 
 Every arm trains the same model; only its training set differs (the set file
-`data/sets/<arm>.csv`). Keras is seeded and TensorFlow's ops made
+`data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
 deterministic, so a (arm, seed) pair trains the same way on every run.
 """
 
@@ -42,9 +42,12 @@ def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainPar
     return model
 
 
-def train(arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR) -> Path:
-    """Train one model; write models/<arm>/seed-<seed>.keras and its curves under reports/train/."""
-    set_csv = sets_dir / f"{arm}.csv"
+def train(
+    arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR,
+    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR,
+) -> Path:  # fmt: skip
+    """Train one model on sets_dir/<arm>/seed-<seed>.csv; write models_dir/<arm>/seed-<seed>.keras and its curves under live_dir."""
+    set_csv = sets_dir / arm / f"seed-{seed}.csv"
     if not set_csv.is_file():
         raise UserError(f"{set_csv} is missing: arm '{arm}' has no training set; run 'dvc repro' to build it.")
     keras.utils.set_random_seed(seed)
@@ -57,13 +60,13 @@ def train(arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, v
         train_data, steps, per_epoch = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed), None, len(paths)
     val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
-    with Live(str(LIVE_DIR / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
+    with Live(str(live_dir / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params({"arm": arm, "seed": seed, "images": len(paths), "presentations_per_epoch": per_epoch, "classes": classes})
         model.fit(
             train_data, validation_data=val_data, epochs=params.epochs, steps_per_epoch=steps,
             shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live)],
         )  # fmt: skip
-    model_path = MODELS_DIR / arm / f"seed-{seed}.keras"
+    model_path = models_dir / arm / f"seed-{seed}.keras"
     with atomic_path(model_path) as temporary:
         model.save(temporary)
     print(f"train: {arm} seed {seed}, {per_epoch} images per epoch -> {model_path}")
@@ -72,7 +75,7 @@ def train(arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, v
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arm", required=True, help="training set to use: data/sets/<arm>.csv")
+    parser.add_argument("--arm", required=True, help="training set to use: data/sets/<arm>/seed-<seed>.csv")
     parser.add_argument("--seed", required=True, type=int)
     args = parser.parse_args()
     params = load_params().train

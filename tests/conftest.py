@@ -72,7 +72,7 @@ def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:
     listed = run(PROJECT, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
     for name in listed:
         source = PROJECT / name
-        if source.is_file() and not name.startswith(("data/", "models/", "reports/")) and name != "dvc.lock":
+        if source.is_file() and not name.startswith(("data/", "models/", "reports/", "study/runs/")) and not name.endswith("dvc.lock"):
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)

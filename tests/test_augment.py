@@ -40,7 +40,7 @@ def test_copies_depend_only_on_seed_content_and_copy_index():
 
 
 def write_training_set(folder, count, shape=(28, 28), seed=0):
-    """`count` random images in two classes, as ingest would list them in original.csv."""
+    """`count` random images in two classes, as ingest would list them in original/seed-0.csv."""
     rng = np.random.default_rng(seed)
     rows = []
     for index in range(count):
@@ -49,12 +49,18 @@ def write_training_set(folder, count, shape=(28, 28), seed=0):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(pixels))
         rows.append({"path": str(path), "sha256": pixel_sha256(pixels), "class": path.parent.name})
-    write_csv_atomic(folder / "original.csv", SET_COLUMNS, rows)
+    write_csv_atomic(folder / "original/seed-0.csv", SET_COLUMNS, rows)
     return rows
 
 
-def run_stage(folder, params, source="original.csv", **options):
-    return augment(params, folder / source, folder / "augmented", folder / "set.csv", folder / "preview.png", **options)
+def write_sets(folder, **seeds):
+    """Training sets for several seeds, as ingest writes them: original/seed-<s>.csv."""
+    for seed, rows in seeds.items():
+        write_csv_atomic(folder / seed / "seed-0.csv", SET_COLUMNS, rows)
+
+
+def run_stage(folder, params, source="original", **options):
+    return augment(params, folder / source, folder / "augmented", folder / "sets/augmented", folder / "preview.png", **options)
 
 
 def tree_digest(folder):
@@ -68,16 +74,16 @@ def file_identities(folder):
 
 def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and_workers(tmp_path):
     rows = write_training_set(tmp_path, 10, shape=(20, 30, 3))
-    write_csv_atomic(tmp_path / "reversed.csv", SET_COLUMNS, rows[::-1])
+    write_sets(tmp_path, reversed=rows[::-1])
     params = AugmentParams(copies=3, preview_images=2, preview_copies=2)
-    runs = {"a": ("original.csv", 1, 16), "b": ("reversed.csv", 2, 1), "c": ("original.csv", 2, 3)}
+    runs = {"a": ("original", 1, 16), "b": ("reversed", 2, 1), "c": ("original", 2, 3)}
     for name, (source, workers, batch_size) in runs.items():
         out = tmp_path / name
-        made = augment(params, tmp_path / source, out / "augmented", out / "set.csv", out / "preview.png", workers, batch_size)
+        made = augment(params, tmp_path / source, out / "augmented", out / "sets/augmented", out / "preview.png", workers, batch_size)
         assert made == 10 * 3
     digests = [tree_digest(tmp_path / name / "augmented") for name in runs]
     assert digests[0] == digests[1] == digests[2] and len(digests[0]) == 30 + 1  # copies + manifest
-    sets = [(tmp_path / name / "set.csv").read_text().replace(f"/{name}/augmented/", "/") for name in runs]
+    sets = [(tmp_path / name / "sets/augmented/seed-0.csv").read_text().replace(f"/{name}/augmented/", "/") for name in runs]
     assert sets[0] == sets[1] == sets[2] and len(sets[0].splitlines()) == 1 + 10 + 30
     assert len({(tmp_path / name / "preview.png").read_bytes() for name in runs}) == 1
     assert not list(tmp_path.rglob("*.partial*"))
@@ -86,29 +92,28 @@ def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and
 def test_a_rerun_makes_only_what_changed(tmp_path):
     rows = write_training_set(tmp_path, 6)
     params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
-    write_csv_atomic(tmp_path / "first.csv", SET_COLUMNS, rows[:4])
-    assert run_stage(tmp_path, params, "first.csv") == 8
+    write_sets(tmp_path, first=rows[:4], fewer=rows[1:])
+    assert run_stage(tmp_path, params, "first") == 8
     before = file_identities(tmp_path / "augmented")
 
-    assert run_stage(tmp_path, params, "first.csv") == 0  # nothing changed: nothing rewritten
+    assert run_stage(tmp_path, params, "first") == 0  # nothing changed: nothing rewritten
     assert file_identities(tmp_path / "augmented") == before
 
     assert run_stage(tmp_path, params) == 4  # two new training images: their copies alone are made
     after = file_identities(tmp_path / "augmented")
     assert {name: after[name] for name in before} == before and len(after) == 12
 
-    write_csv_atomic(tmp_path / "fewer.csv", SET_COLUMNS, rows[1:])
-    assert run_stage(tmp_path, params, "fewer.csv") == 0  # a removed image loses its copies, the rest stay
+    assert run_stage(tmp_path, params, "fewer") == 0  # a removed image loses its copies, the rest stay
     removed = {name for name in after if name.split("/")[1].startswith("0-0-")}
     assert set(file_identities(tmp_path / "augmented")) == set(after) - removed and len(removed) == 2
-    assert len(read_csv(tmp_path / "set.csv")) == 5 + 10
+    assert len(read_csv(tmp_path / "sets/augmented/seed-0.csv")) == 5 + 10
 
     fewer_copies = AugmentParams(copies=1, preview_images=1, preview_copies=1)
-    assert run_stage(tmp_path, fewer_copies, "fewer.csv") == 0  # lowering copies deletes the extra ones
+    assert run_stage(tmp_path, fewer_copies, "fewer") == 0  # lowering copies deletes the extra ones
     assert {name for name in file_identities(tmp_path / "augmented")} == {name for name in after if name.endswith("-000.png")} - removed
 
     changed = AugmentParams(copies=1, preview_images=1, preview_copies=1, policy=SeedPolicy(rotation_range=10))
-    assert run_stage(tmp_path, changed, "fewer.csv") == 5  # a changed policy regenerates everything
+    assert run_stage(tmp_path, changed, "fewer") == 5  # a changed policy regenerates everything
     regenerated = file_identities(tmp_path / "augmented")
     assert all(regenerated[name] != after[name] for name in regenerated)
 
@@ -147,7 +152,7 @@ def test_every_policy_writes_valid_copies_and_a_preview(tmp_path, policy, shape)
     rows = write_training_set(tmp_path, 4, shape)
     params = AugmentParams.model_validate({"copies": 3, "preview_images": 2, "preview_copies": 3, "policy": policy})
     assert run_stage(tmp_path, params, workers=1) == 12
-    copies = [row for row in read_csv(tmp_path / "set.csv") if "/augmented/" in row["path"]]
+    copies = [row for row in read_csv(tmp_path / "sets/augmented/seed-0.csv") if "/augmented/" in row["path"]]
     assert len(copies) == 12
     for row in copies:
         pixels = read_image(row["path"])
@@ -162,5 +167,5 @@ def test_jpeg_output_lists_the_pixels_a_reader_decodes(tmp_path):
     write_training_set(tmp_path, 2, shape=(24, 32, 3))
     params = AugmentParams(copies=2, format="jpeg", jpeg_quality=80, preview_images=1, preview_copies=1)
     assert run_stage(tmp_path, params) == 4
-    copies = [row for row in read_csv(tmp_path / "set.csv") if "/augmented/" in row["path"]]
+    copies = [row for row in read_csv(tmp_path / "sets/augmented/seed-0.csv") if "/augmented/" in row["path"]]
     assert all(row["path"].endswith(".jpg") and pixel_sha256(read_image(row["path"])) == row["sha256"] for row in copies)

@@ -11,7 +11,7 @@ from flows.experiment import experiment
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
-DATA_OUTPUTS = ("data/raw", "data/augmented", "data/sets/original.csv", "data/sets/augmented.csv")
+DATA_OUTPUTS = ("data/raw", "data/augmented", "data/sets/original", "data/sets/augmented")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -45,15 +45,30 @@ def test_a_missing_dataset_says_how_to_install_it(tmp_path):
 def test_splits_are_disjoint_deterministic_and_stable_when_a_class_is_added():
     rng = np.random.default_rng(0)
     train_labels, test_labels = rng.integers(0, 10, 6000).astype(np.uint8), rng.integers(0, 10, 1000).astype(np.uint8)
-    two = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))
-    assert two == choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))
+    two, _ = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))
+    assert two == choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))[0]
     assert not set(two["train"]) & set(two["val"])
     assert sorted(two["train"].values()).count("coat") == 20
-    three = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat", "bag"], train_per_class=20, val_per_class=30))
+    three, _ = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat", "bag"], train_per_class=20, val_per_class=30))
     assert {i: c for i, c in three["train"].items() if c != "bag"} == two["train"]
     too_many = IngestParams(classes=["pullover", "coat"], train_per_class=600, val_per_class=100)
     with pytest.raises(UserError, match="Class pullover has .* training images but ingest.train_per_class"):
         choose_splits(train_labels, test_labels, too_many)
+
+
+def test_each_seed_draws_its_own_nested_training_subset_and_val_stays_fixed():
+    rng = np.random.default_rng(0)
+    train_labels, test_labels = rng.integers(0, 10, 6000).astype(np.uint8), rng.integers(0, 10, 1000).astype(np.uint8)
+    params = IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30)
+    one, alone = choose_splits(train_labels, test_labels, params, seeds=[0])
+    three, subsets = choose_splits(train_labels, test_labels, params, seeds=[0, 1, 2])
+    assert one["val"] == three["val"] and one["test"] == three["test"]  # adding seeds moves no val or test image
+    assert subsets[0] == alone[0]  # and keeps seed 0's subset as it was
+    assert all(len(subsets[seed]) == len(set(subsets[seed])) == 40 for seed in subsets)
+    assert len({frozenset(subset) for subset in subsets.values()}) == 3  # the seeds' subsets differ
+    assert set(three["train"]) == set().union(*subsets.values()) and not set(three["train"]) & set(three["val"])
+    _, larger = choose_splits(train_labels, test_labels, params.model_copy(update={"train_per_class": 50}), seeds=[1])
+    assert set(subsets[1]) < set(larger[1])  # sizes are nested for a seed: the scaling study's curve grows one subset
 
 
 def test_ingest_writes_pngs_a_manifest_and_the_original_training_set(tmp_path):
@@ -63,5 +78,6 @@ def test_ingest_writes_pngs_a_manifest_and_the_original_training_set(tmp_path):
     assert len(manifest) == 24 and len({row["sha256"] for row in manifest}) == 24
     for row in manifest:
         assert (tmp_path / "raw" / row["split"] / row["class"] / f"{row['id']}.png").is_file()
-    training = read_csv(tmp_path / "sets/original.csv")
+    training = read_csv(tmp_path / "sets/original/seed-0.csv")
     assert sorted(row["sha256"] for row in training) == sorted(row["sha256"] for row in manifest if row["split"] == "train")
+    assert [path.name for path in (tmp_path / "sets/original").iterdir()] == ["seed-0.csv"]

@@ -120,7 +120,7 @@ def test_stored_images_are_normalised_pngs_matching_the_manifest(ingested):
     for row in read_csv(out / "raw/manifest.csv"):
         pixels = read_image(out / "raw" / row["split"] / row["class"] / f"{row['id']}.png")
         assert pixels.shape == (*SIZE, 3) and pixel_sha256(pixels) == row["sha256"]
-    training = read_csv(out / "sets/original.csv")
+    training = read_csv(out / "sets/original/seed-0.csv")
     assert len(training) == sum(report["splits"]["train"].values())
     [deep] = [row for row in read_csv(out / "raw/manifest.csv") if row["origin"] == "dogs/deep.png"]
     grey = read_image(out / "raw" / deep["split"] / deep["class"] / f"{deep['id']}.png")
@@ -162,7 +162,7 @@ def test_same_files_give_byte_identical_outputs_and_new_files_move_no_one(ingest
     ingest(params, again / "raw", again / "sets", again / "report.json", tmp_path / "cold-cache")
     for name in ("raw/manifest.csv", "report.json"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
-    assert (again / "sets/original.csv").read_text().replace(str(again), "") == (out / "sets/original.csv").read_text().replace(str(out), "")
+    assert (again / "sets/original/seed-0.csv").read_text().replace(str(again), "") == (out / "sets/original/seed-0.csv").read_text().replace(str(out), "")
     def pngs(folder):
         return {path.relative_to(folder): path.read_bytes() for path in (folder / "raw").rglob("*.png")}
 

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import PROJECT, run_stage_in
 from tasks.errors import UserError
-from tasks.params import Params, load_params
+from tasks.params import Params, RandAugmentPolicy, load_params, policy_from_name
 
 DEFAULTS = (PROJECT / "params.yaml").read_text()
 
@@ -23,6 +23,7 @@ def test_the_committed_params_match_the_schema_defaults():
         (("classes: [pullover, coat]", "classes: [pullover, jumper]"), "ingest.classes.1: Input should be"),
         (("classes: [pullover, coat]", "classes: [coat]"), "ingest.classes: List should have at least 2 items"),
         (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, list each value only once"),
+        (("seeds: [0, 1, 2]", "seeds: [0, -1]"), "train.seeds.1: Input should be greater than or equal to 0"),
         (("arms: [original, augmented]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
         (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'"),
@@ -36,6 +37,9 @@ def test_the_committed_params_match_the_schema_defaults():
         (("split: {val: 0.15, test: 0.15}", "split: {val: 0.5, test: 0.5}"), "must be below 1, to leave images for train"),
         (("color_mode: null", "color_mode: colour"), "ingest.color_mode: Input should be 'rgb' or 'grayscale'"),
         (("image_size: [64, 64]", "image_size: [64]"), "ingest.image_size.1: Field required"),
+        (("compare_policies: []", "compare_policies: [flip, flip]"), "evaluate.compare_policies: Value error, list each value only once"),
+        (("compare_policies: []", "compare_policies: [custom]"), "evaluate.compare_policies.0: Input should be 'seed', 'flip', 'geometric', 'color' or 'randaugment'"),
+        (("sizes: [25,", "sizes: [0,"), "study.sizes.0: Input should be greater than or equal to 1"),
     ],
 )
 def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected):
@@ -69,6 +73,8 @@ def test_a_missing_params_file_says_where_to_run(tmp_path):
         ("{name: custom, transforms: []}", "augment.policy.custom.transforms: List should have at least 1 item"),
         ("{name: randaugment, magnitude: 1.5}", "augment.policy.randaugment.magnitude: Input should be less than or equal to 1"),
         ("{name: flip, fill_mode: nearest}", "augment.policy.flip.fill_mode is not a known setting"),
+        ("custom", "augment.policy.custom.transforms: Field required"),  # a bare name needs defaults for everything
+        ("autoaugment", "augment.policy: unknown name 'autoaugment'"),
     ],
 )
 def test_a_bad_policy_names_the_key_and_what_is_allowed(tmp_path, policy, expected):
@@ -82,3 +88,11 @@ def test_a_policy_without_a_name_is_the_seed_policy(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("augment:\n  policy: {rotation_range: 10}\n")
     assert load_params(path).augment.policy.rotation_range == 10
+
+
+def test_a_bare_policy_name_is_that_policy_with_its_defaults(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("augment:\n  policy: randaugment\nevaluate:\n  compare_policies: [flip, randaugment]\n")
+    params = load_params(path)
+    assert params.augment.policy == RandAugmentPolicy(name="randaugment") == policy_from_name("randaugment")
+    assert params.arms == ["original", "augmented", "flip", "randaugment"]

@@ -8,6 +8,7 @@ import json
 import shutil
 
 from conftest import lock_hashes, ran_stages, run, set_params
+from tasks.files import read_csv
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
 ARMS = ("original", "augmented", "online")
@@ -90,10 +91,16 @@ def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):
     assert ran_stages(run(repo, "dvc", "repro").stdout) == {"evaluate"}
 
 
-def test_adding_a_seed_trains_only_that_seed_and_gives_intervals(reproduced):
+def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_intervals(reproduced):
     repo, _ = reproduced
+    before = (repo / "data/sets/original/seed-0.csv").read_text()
     set_params(repo, train={"seeds": [0, 1]})
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"train@original-1", "train@augmented-1", "train@online-1", "evaluate"}
+    # ingest draws seed 1's training subset and augment copies its new images; seed 0's runs keep their sets
+    expected = {"ingest", "augment", "train@original-1", "train@augmented-1", "train@online-1", "evaluate"}
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == expected
+    subsets = [{row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
+    assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
+    assert len(subsets[1]) == 24 and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
@@ -114,3 +121,29 @@ def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced):
     assert ran_stages(run(repo, "dvc", "repro", "--force", "--single-item", "augment").stdout) == {"augment"}
     assert lock_hashes(repo) == before
     assert ran_stages(run(repo, "dvc", "repro").stdout) == set()  # identical copies: nothing downstream reruns
+
+
+def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone(reproduced):
+    repo, _ = reproduced
+    set_params(repo, evaluate={"compare_policies": ["flip"]})
+    expected = {"augment-policy@flip", "train-policy@flip-0", "train-policy@flip-1", "evaluate"}
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == expected
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(metrics["comparisons"]) == {"augmented", "online", "flip", "online-vs-augmented"}
+    flip = metrics["comparisons"]["flip"]
+    assert flip["baseline"] == "original" and flip["comparisons"] == 4 and set(flip) >= {"delta_mean", "ci95", "p_value", "p_value_holm", "mcnemar"}
+    assert metrics["policy_choice"]["chosen"] == "flip" and set(metrics["policy_choice"]["validation_accuracy"]) == {"flip"}
+    for seed in (0, 1):  # the same originals as every arm of the seed, plus as many copies as the augmented arm
+        rows = read_csv(repo / f"data/sets/flip/seed-{seed}.csv")
+        originals = {row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")}
+        assert originals <= {row["path"] for row in rows} and len(rows) == 24 * 4
+        assert all(row["path"].startswith("data/augmented-flip/") for row in rows if row["path"] not in originals)
+    assert len((repo / "reports/predictions/flip.csv").read_text().splitlines()) == 1 + 2 * 40  # each model scored once
+    report = (repo / "reports/report.md").read_text()
+    assert "Best policy, chosen on validation: flip" in report and flip["verdict"] in report
+    assert "test accuracy plays no part in the choice" in report
+
+    set_params(repo, augment={"policy": "color"})  # a bare name; the compared flip arm does not depend on it
+    reran = {"augment", "train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == reran
+    assert "up to date" in run(repo, "dvc", "status").stdout
