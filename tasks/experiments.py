@@ -54,7 +54,7 @@ def open_workspace(repo: Path, name: str) -> Path:
     _git(repo, "worktree", "add", "--detach", str(worktree), "HEAD")
     _dvc(worktree, "config", "--local", "cache.dir", str(repo / ".dvc" / "cache"))
     for name in untracked_files(repo):
-        if not name.startswith(f"{WORKTREES_DIR}/"):
+        if not name.startswith((f"{WORKTREES_DIR}/", "study/")):  # other runs, and the scaling study's own DVC project
             (worktree / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo / name, worktree / name)
     if (worktree / "dvc.lock").exists():
