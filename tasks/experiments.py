@@ -53,10 +53,10 @@ def open_workspace(repo: Path, name: str) -> Path:
     _git(repo, "worktree", "prune")  # forget worktrees of killed runs whose folders are gone
     _git(repo, "worktree", "add", "--detach", str(worktree), "HEAD")
     _dvc(worktree, "config", "--local", "cache.dir", str(repo / ".dvc" / "cache"))
-    for name in untracked_files(repo):
-        if not name.startswith((f"{WORKTREES_DIR}/", "study/")):  # other runs, and the scaling study's own DVC project
-            (worktree / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(repo / name, worktree / name)
+    for path in untracked_files(repo):
+        if not path.startswith((f"{WORKTREES_DIR}/", "study/")):  # other runs, and the scaling study's own DVC project
+            (worktree / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / path, worktree / path)
     if (worktree / "dvc.lock").exists():
         _dvc(worktree, "checkout", "--allow-missing")  # cached outputs, from the shared cache
     return worktree
@@ -78,7 +78,7 @@ def apply_params(worktree: Path, overrides: list[str]) -> None:
 
 def save_experiment(worktree: Path, name: str) -> str:
     """Record the worktree as a DVC experiment, its metrics and reports included, and return its name."""
-    untracked = [argument for name in untracked_files(worktree) for argument in ("--include-untracked", name)]
+    untracked = [argument for path in untracked_files(worktree) for argument in ("--include-untracked", path)]
     _dvc(worktree, "exp", "save", "--name", name, *untracked)
     return name
 

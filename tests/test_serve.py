@@ -57,7 +57,8 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
             yield api, env | {"PREFECT_API_URL": api}
     finally:
         process.terminate()
-        process.wait(timeout=60)
+        assert process.wait(timeout=60) == 0  # serve stops its server and worker, even a worker that ignores SIGTERM
+        assert deployments(api) == []  # the server is gone with it
         log.close()
 
 
