@@ -6,6 +6,9 @@ deterministic, so a (arm, seed) pair trains the same way on every run.
 """
 
 import argparse
+import json
+import tempfile
+import zipfile
 from pathlib import Path
 
 import keras
@@ -42,6 +45,40 @@ def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainPar
     return model
 
 
+def _renumber_shared_objects(config, numbers: dict) -> None:
+    """Replace each shared_object_id (a memory address) by its rank of first appearance, in place."""
+    if isinstance(config, dict):
+        if "shared_object_id" in config:
+            config["shared_object_id"] = numbers.setdefault(config["shared_object_id"], len(numbers))
+        for value in config.values():
+            _renumber_shared_objects(value, numbers)
+    elif isinstance(config, list):
+        for value in config:
+            _renumber_shared_objects(value, numbers)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save a .keras archive whose bytes depend on the model alone, so equal runs get equal DVC hashes.
+
+    Keras writes the time of saving (metadata.json's date_saved, the weights member's date) and
+    objects' memory addresses (config.json's shared_object_id) into the archive: the first two are
+    cleared, the addresses renumbered in order. The file appears whole or not at all.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "model.keras"
+        model.save(saved)
+        with atomic_path(path) as temporary:
+            with zipfile.ZipFile(saved) as source, zipfile.ZipFile(temporary, "w") as target:
+                for member in source.infolist():
+                    data = source.read(member)
+                    if member.filename in ("metadata.json", "config.json"):
+                        content = json.loads(data)
+                        content.pop("date_saved", None)
+                        _renumber_shared_objects(content, {})
+                        data = json.dumps(content).encode()
+                    target.writestr(zipfile.ZipInfo(member.filename), data, compress_type=member.compress_type)
+
+
 def train(
     arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR,
     models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR,
@@ -67,8 +104,7 @@ def train(
             shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live)],
         )  # fmt: skip
     model_path = models_dir / arm / f"seed-{seed}.keras"
-    with atomic_path(model_path) as temporary:
-        model.save(temporary)
+    save_model(model, model_path)
     print(f"train: {arm} seed {seed}, {per_epoch} images per epoch -> {model_path}")
     return model_path
 
