@@ -17,18 +17,19 @@ export DVC_NO_ANALYTICS := 1
 # Install Debian packages, refreshing the package lists only if the first try fails.
 apt_get = { apt-get install -y -qq $(1) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; }; }
 
-run: setup  ## the experiment on params.yaml, then the verdict
+# JOBS: stages at once (default: the usable cores); a setting of the machine, the results do not depend on it.
+run: setup  ## the experiment on params.yaml, independent stages at once, then the verdict
 	python -m tasks.params
-	dvc repro
+	python -m tasks.parallel $(if $(JOBS),--jobs $(JOBS))
 	python -m tasks.evaluate --show
 
 .PHONY: study
 study: setup  ## the scaling study (study/dvc.yaml, a DVC project of its own, not part of run): reports/scaling.json and .png
 	python -m tasks.params
-	cd study && dvc repro
+	python -m tasks.parallel --repo study $(if $(JOBS),--jobs $(JOBS))
 
 flow: setup  ## the same pipeline as a Prefect flow run (no server needed)
-	python -m flows.experiment
+	python -m flows.experiment $(if $(JOBS),--jobs $(JOBS))
 	python -m tasks.evaluate --show
 
 # make serve PORT=4200 REPORTS_PORT=4201 NIGHTLY_CRON="0 2 * * *" NIGHTLY_TIMEZONE=UTC (the defaults)

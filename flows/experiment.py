@@ -3,28 +3,25 @@
 The flow restates nothing: it reads the stage graph from DVC, submits one task
 per stage (one per (arm, seed) for training) wired to its upstream stages,
 and each task asks DVC whether its stage changed before reproducing it with
-`dvc repro --single-item`. The repository therefore ends exactly as after
-`dvc repro`. DVC locks the repository, so DVC calls go one at a time.
+`dvc repro --single-item`, at most `jobs` at once (tasks/parallel.py). The
+repository therefore ends exactly as after `dvc repro`.
 
 With overrides (a what-if run) the same stages run in a workspace of their own
 and end as a DVC experiment (tasks/experiments.py); the project is only read.
 """
 
+import argparse
 import json
 import os
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
-from dvc.repo import Repo
-from networkx import topological_sort
 from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks import experiments
+from tasks import experiments, parallel
 from tasks.evaluate import METRICS
 from tasks.files import write_bytes_atomic
 from tasks.params import load_params
@@ -33,44 +30,12 @@ from tasks.report import REPORT, REPORTS_DIR
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PUBLISHED_DIR = Path(".augflow/reports")  # each run's HTML report, kept after its workspace is gone
 REPORTS_URL = "AUGFLOW_REPORTS_URL"  # set by `make serve`, which serves PUBLISHED_DIR there
-DVC_CALLS = threading.Lock()
-
-
-def pipeline_stages(repo_dir: Path) -> list[tuple[str, list[str]]]:
-    """(stage name, upstream stage names) for every stage of dvc.yaml, upstream first."""
-    with Repo(str(repo_dir)) as repo:
-        graph = repo.index.graph  # edges point from a stage to the stages it depends on
-        ordered = reversed(list(topological_sort(graph)))
-        return [(stage.name, [upstream.name for upstream in graph.successors(stage)]) for stage in ordered]
-
-
-def stage_changes(repo_dir: Path, stage: str) -> list:
-    """What DVC sees changed in the stage since dvc.lock (empty when it is up to date)."""
-    with DVC_CALLS, Repo(str(repo_dir)) as repo:
-        changes = repo.status(targets=[f"{repo_dir / 'dvc.yaml'}:{stage}"])  # keyed by a path relative to the cwd
-        return next(iter(changes.values()), [])
 
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def run_stage(stage: str, repo_dir: Path) -> str:
-    """Reproduce one stage if DVC says it changed; log why it ran or why it was skipped."""
-    logger = get_run_logger()
-    changes = stage_changes(repo_dir, stage)
-    if not changes:
-        logger.info("Stage '%s' didn't change since dvc.lock: skipping it, as dvc repro would.", stage)
-        return "skipped"
-    logger.info("Stage '%s' changed (%s): reproducing it.", stage, json.dumps(changes))
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    with DVC_CALLS:
-        process = subprocess.Popen(
-            ["dvc", "repro", "--single-item", stage],
-            cwd=repo_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        for line in process.stdout:
-            logger.info(line.rstrip())
-        if process.wait():
-            raise RuntimeError(f"dvc repro --single-item {stage} failed with exit status {process.returncode}")
-    return "ran"
+def run_stage(stage: str, repo_dir: Path, jobs: int) -> str:
+    """Reproduce one stage if DVC says it changed, holding one of `jobs` slots; log why it ran or why it was skipped."""
+    return parallel.reproduce_stage(repo_dir, stage, jobs, get_run_logger().info)
 
 
 def publish_report_html(workspace: Path, project: Path, run_name: str) -> str:
@@ -101,12 +66,12 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
     return metrics
 
 
-def run_pipeline(workspace: Path, project: Path) -> dict:
-    """Every stage of dvc.yaml as a task, upstream first, then the verdict."""
+def run_pipeline(workspace: Path, project: Path, jobs: int) -> dict:
+    """Every stage of dvc.yaml as a task, each once its upstream stages are done, then the verdict."""
     futures = {}
-    for stage, upstream in pipeline_stages(workspace):
+    for stage, upstream in parallel.pipeline_stages(workspace):
         futures[stage] = run_stage.with_options(task_run_name=stage).submit(
-            stage, workspace, wait_for=[futures[name] for name in upstream]
+            stage, workspace, jobs, wait_for=[futures[name] for name in upstream]
         )
     wait(list(futures.values()))
     outcomes = {stage: future.result() for stage, future in futures.items()}
@@ -135,8 +100,9 @@ def save_experiment(worktree: Path, name: str) -> str:
     return name
 
 
-@flow(name="augflow-experiment")
-def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None) -> dict:
+# A thread per stage task: most only wait for their upstream stages; `jobs` bounds what runs.
+@flow(name="augflow-experiment", task_runner=ThreadPoolTaskRunner(max_workers=64))
+def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None, jobs: int | None = None) -> dict:
     """Run ingest → augment → train (every arm and seed) → evaluate, skipping what DVC says is up to date.
 
     Args:
@@ -144,19 +110,24 @@ def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = N
         overrides: settings for a what-if run, one key=value each as for `dvc exp run --set-param`
             (train.epochs=20, augment.copies=40); it runs as a DVC experiment, leaving params.yaml
             alone. With none, the committed pipeline runs in the project.
+        jobs: stages run at once, at most (default: the usable cores). A setting of the machine:
+            the results are the same for every value.
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
+    jobs = jobs or parallel.default_jobs()
     if not overrides:
-        return run_pipeline(project, project)
+        return run_pipeline(project, project, jobs)
     name = runtime.flow_run.name
     worktree = open_experiment(project, name, overrides)
     try:
-        result = run_pipeline(worktree, project)
+        result = run_pipeline(worktree, project, jobs)
         return result | {"experiment": save_experiment(worktree, name)}
     finally:
         experiments.close_workspace(project, worktree)
 
 
 if __name__ == "__main__":
-    experiment()
+    parser = argparse.ArgumentParser(description="augflow's pipeline as a Prefect flow run (make flow)")
+    parser.add_argument("--jobs", type=int, default=None, help="stages at once (default: the usable cores)")
+    experiment(jobs=parser.parse_args().jobs)

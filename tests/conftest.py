@@ -83,8 +83,13 @@ def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:
     return destination
 
 
+def repro_parallel(repo: Path, jobs: int = 2) -> str:
+    """What `make run JOBS=2` runs: the pipeline with independent stages at once; its output."""
+    return run(repo, sys.executable, "-m", "tasks.parallel", "--jobs", str(jobs)).stdout
+
+
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory) -> tuple[Path, str]:
-    """A tiny project after one full `dvc repro`, with that run's output."""
+    """A tiny project after one full run of `make run`'s parallel path, with that run's output."""
     repo = make_project(tmp_path_factory.mktemp("pipeline"))
-    return repo, run(repo, "dvc", "repro").stdout
+    return repo, repro_parallel(repo)

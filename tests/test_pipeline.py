@@ -1,13 +1,15 @@
-"""The pipeline under real `dvc repro`: outputs, schema, and what reruns when something changes.
+"""The pipeline under real `dvc repro` and `make run`'s parallel path: outputs, schema, what reruns when.
 
 The tests share one tiny project and run in file order: each leaves it
-reproduced and up to date for the next.
+reproduced and up to date for the next. The parallel path (tasks/parallel.py,
+two stages at once) and plain `dvc repro` take turns, so each is checked
+against what the other left.
 """
 
 import json
 import shutil
 
-from conftest import lock_hashes, ran_stages, run, set_params
+from conftest import lock_hashes, ran_stages, repro_parallel, run, set_params
 from tasks.files import read_csv
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
@@ -97,7 +99,7 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     set_params(repo, train={"seeds": [0, 1]})
     # ingest draws seed 1's training subset and augment copies its new images; seed 0's runs keep their sets
     expected = {"ingest", "augment", "train@original-1", "train@augmented-1", "train@online-1", "evaluate"}
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == expected
+    assert ran_stages(repro_parallel(repo)) == expected
     subsets = [{row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
     assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
     assert len(subsets[1]) == 24 and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
@@ -127,7 +129,7 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     repo, _ = reproduced
     set_params(repo, evaluate={"compare_policies": ["flip"]})
     expected = {"augment-policy@flip", "train-policy@flip-0", "train-policy@flip-1", "evaluate"}
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == expected
+    assert ran_stages(repro_parallel(repo)) == expected
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert set(metrics["comparisons"]) == {"augmented", "online", "flip", "online-vs-augmented"}
     flip = metrics["comparisons"]["flip"]
@@ -145,5 +147,5 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
 
     set_params(repo, augment={"policy": "color"})  # a bare name; the compared flip arm does not depend on it
     reran = {"augment", "train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == reran
+    assert ran_stages(repro_parallel(repo)) == reran
     assert "up to date" in run(repo, "dvc", "status").stdout
