@@ -71,7 +71,7 @@ def deployments(api: str) -> list[str]:
 
 
 def start(env: dict, deployment: str, *params: str) -> str:
-    """Start a deployment's run as the README says, with `prefect deployment run`; return the flow run's id."""
+    """Start a deployment's run as docs/prefect.md says, with `prefect deployment run`; return the flow run's id."""
     arguments = [argument for param in params for argument in ("--param", param)]
     output = subprocess.run(
         [sys.executable, "-m", "prefect", "deployment", "run", f"augflow-experiment/{deployment}", *arguments],
