@@ -1,6 +1,8 @@
 """Stage `evaluate`: score every (arm, seed) model once on the test split and judge the arms.
 
-Outputs: reports/metrics.json (the schema other tools read), the report
+Outputs: reports/metrics.json (the schema other tools read), reports/headline.json
+(its headline numbers, the file DVC declares as metrics, so `dvc exp show` stays
+readable), the report
 (reports/report.md and a self-contained reports/report.html, see tasks/report.py),
 and reports/predictions/<arm>.csv (every test prediction of every seed, the data
 behind DVC's confusion-matrix plots). When policies are compared, the best is
@@ -27,6 +29,7 @@ MODELS_DIR = Path("models")
 MANIFEST = Path("data/raw/manifest.csv")
 SETS_DIR = Path("data/sets")
 METRICS = Path("reports/metrics.json")
+HEADLINE = Path("reports/headline.json")
 PREDICTIONS_DIR = Path("reports/predictions")
 BASELINE = "original"
 SCORES = ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
@@ -107,6 +110,25 @@ def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list
     return {"arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence, "dataset": dataset}
 
 
+def headline(metrics: dict) -> dict:
+    """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval and p-values.
+
+    Keys are short so that `dvc exp show` fits them in one terminal row; metrics.json has the same
+    numbers under longer names. A value that does not exist (an interval or p-value from one seed) is None.
+    """
+    numbers = {"accuracy": {arm: result["test_accuracy"]["mean"] for arm, result in metrics["arms"].items()}}
+    for key, comparison in metrics["comparisons"].items():
+        low, high = comparison["ci95"] or (None, None)
+        numbers[key] = {
+            "delta": comparison["delta_mean"],
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": comparison["p_value"],
+            "p_holm": comparison["p_value_holm"],
+        }
+    return numbers
+
+
 def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> dict | None:
     """The compared policy whose models end training with the best mean validation accuracy over seeds.
 
@@ -145,6 +167,7 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence)
     metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(HEADLINE, json.dumps(headline(metrics), indent=2) + "\n")
     write_report(metrics)
     return metrics
 

@@ -53,6 +53,21 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
         assert len((repo / f"reports/predictions/{arm}.csv").read_text().splitlines()) == 1 + 40
 
 
+def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_keys(reproduced):
+    repo, _ = reproduced
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "dataset", "policy_choice"}
+    shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]
+    assert list(shown) == ["reports/headline.json"]  # the full metrics.json is a plain output, not a DVC metric
+    headline = json.loads((repo / "reports/headline.json").read_text())
+    accuracy = {arm: metrics["arms"][arm]["test_accuracy"]["mean"] for arm in ARMS}
+    assert shown["reports/headline.json"]["data"] == {"accuracy": accuracy} | {key: {"delta": each["delta_mean"]} for key, each in metrics["comparisons"].items()}
+    for key, comparison in metrics["comparisons"].items():  # one seed: no interval, no p-value; DVC lists numbers only
+        assert headline[key] == {"delta": comparison["delta_mean"], "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None}
+    table = run(repo, "dvc", "metrics", "show").stdout
+    assert "accuracy.augmented" in table and "online-vs-augmented.delta" in table and "budget" not in table
+
+
 def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
     repo, _ = reproduced
     shown = run(repo, "dvc", "plots", "show")
@@ -113,6 +128,8 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     assert abs(comparison["delta_mean"] - sum(a - o for a, o in zip(augmented, original)) / 2) < 1e-12
     assert comparison["ci95"][0] <= comparison["delta_mean"] <= comparison["ci95"][1]
     assert 0 <= comparison["p_value"] <= 1 and comparison["test"] == "paired t-test over seeds"
+    shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/headline.json"]["data"]
+    assert [shown["augmented"]["ci_low"], shown["augmented"]["ci_high"]] == comparison["ci95"] and shown["augmented"]["p_value"] == comparison["p_value"]
 
 
 def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced):
