@@ -66,17 +66,22 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
     return metrics
 
 
-def run_pipeline(workspace: Path, project: Path, jobs: int) -> dict:
-    """Every stage of dvc.yaml as a task, each once its upstream stages are done, then the verdict."""
+def run_stages(repo_dir: Path, jobs: int) -> dict[str, str]:
+    """Every stage of repo_dir's dvc.yaml as a task, each once its upstream stages are done; stage -> 'ran' | 'skipped'."""
     futures = {}
-    for stage, upstream in parallel.pipeline_stages(workspace):
+    for stage, upstream in parallel.pipeline_stages(repo_dir):
         futures[stage] = run_stage.with_options(task_run_name=stage).submit(
-            stage, workspace, jobs, wait_for=[futures[name] for name in upstream]
+            stage, repo_dir, jobs, wait_for=[futures[name] for name in upstream]
         )
     wait(list(futures.values()))
     outcomes = {stage: future.result() for stage, future in futures.items()}
     get_run_logger().info("Stages: %s", outcomes)
-    return {"stages": outcomes, "metrics": publish_verdict(workspace, project)}
+    return outcomes
+
+
+def run_pipeline(workspace: Path, project: Path, jobs: int) -> dict:
+    """Every stage of dvc.yaml, then the verdict."""
+    return {"stages": run_stages(workspace, jobs), "metrics": publish_verdict(workspace, project)}
 
 
 @task(cache_policy=NO_CACHE)

@@ -8,7 +8,7 @@ start what-if runs from the UI, and one Ctrl-C stops it all:
 - the process work pool `augflow`, limited to one flow run at a time, since
   every run works in this one project;
 - the deployments of prefect.yaml (`nightly` on a cron schedule, `what-if`
-  on demand), registered with `prefect deploy --all`;
+  and the scaling `study` on demand), registered with `prefect deploy --all`;
 - a small web server for the runs' HTML reports, which the UI links to;
 - a worker on the pool, in the foreground.
 """
@@ -133,7 +133,7 @@ def serve(arguments: argparse.Namespace) -> None:
         print(
             f"augflow: Prefect UI at http://127.0.0.1:{arguments.port}, HTML reports at {environment[REPORTS_URL]}; "
             f"deployments 'augflow-experiment/nightly' ({arguments.nightly_cron}, {arguments.nightly_timezone}) "
-            "and 'augflow-experiment/what-if'. Ctrl-C stops everything.",
+            "'augflow-experiment/what-if' and 'augflow-study/study'. Ctrl-C stops everything.",
             flush=True,
         )
         processes.append(start(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), environment))

@@ -49,7 +49,7 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 2:
+        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 3:
             assert process.poll() is None, Path(log.name).read_text()
             assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
             time.sleep(2)
@@ -111,7 +111,7 @@ def test_the_api_refuses_requests_without_credentials(server):
 
 def test_deployments_are_registered_with_the_nightly_schedule(server):
     _, api, _ = server
-    assert sorted(deployments(api)) == ["nightly", "what-if"]
+    assert sorted(deployments(api)) == ["nightly", "study", "what-if"]
     with get_client(sync_client=True) as client:
         nightly = client.read_deployment_by_name("augflow-experiment/nightly")
         pool = client.read_work_pool("augflow")
