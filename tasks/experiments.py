@@ -9,6 +9,7 @@ and ends as a DVC experiment named after the run: `dvc exp show` lists it,
 `dvc metrics diff <name>` compares it with the workspace.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -63,17 +64,21 @@ def open_workspace(repo: Path, name: str) -> Path:
 
 
 def apply_params(worktree: Path, overrides: list[str]) -> None:
-    """Apply `key=value` overrides to the worktree's params.yaml, as `dvc exp run --set-param` does, then check them."""
+    """Apply `key=value` overrides to the worktree's params.yaml, as `dvc exp run --set-param` does, then check them.
+
+    A plain `key=value` is applied as Hydra's `++key=value` (set, adding the key if params.yaml lacks it), so
+    that a misspelt key reaches the schema, whose message names the setting it most likely meant."""
     params = worktree / PARAMS_FILE
+    forced = [f"++{override}" if re.match(r"[\w.]+=", override) else override for override in overrides]
     try:
-        apply_overrides(str(params), list(overrides))
+        apply_overrides(str(params), forced)
     except DvcException as exc:
         reason = str(exc.__cause__ or exc).splitlines()[0].rstrip(".")
         raise UserError(f"overrides {list(overrides)}: {reason}. Write each as key=value with a key params.yaml has, e.g. train.epochs=20") from None
     try:
         load_params(params)
     except UserError as exc:
-        raise UserError(f"overrides {list(overrides)} give an invalid {exc}") from None
+        raise UserError(f"overrides {list(overrides)}: {str(exc).removeprefix(f'{params}: ')}") from None
 
 
 def save_experiment(worktree: Path, name: str) -> str:

@@ -162,7 +162,7 @@ def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server
     project, _, env = server
     flow_run = finished(start(env, "what-if", 'overrides=["train.epoch=2"]'))
     assert flow_run.state.is_failed()
-    assert "train.epoch" in flow_run.state.message
+    assert "train.epoch is not a known setting: did you mean train.epochs?" in flow_run.state.message
     assert not list((project / ".dvc/tmp/augflow-experiments").glob("*"))
 
 
