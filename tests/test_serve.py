@@ -1,7 +1,9 @@
 """`make serve` for real: a Prefect server on a free loopback port, the deployments, a worker, runs through the API.
 
-The server runs with basic auth on, as a team would run it, so every call below
-also proves that clients holding the credentials get through.
+The server runs with basic auth on, as a team would run it, given only the server's
+secret (PREFECT_SERVER_API_AUTH_STRING): every run below also proves that the worker
+and flow runs serve starts get the credentials from it, and every call that clients
+holding the credentials get through.
 """
 
 import glob
@@ -41,7 +43,8 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
     """`python -m flows.serve` (what `make serve` runs) in project; yields the API's URL once the deployments exist."""
     port, reports_port = free_port(), free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS, "PREFECT_API_AUTH_STRING": CREDENTIALS}
+    env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS}  # the one secret serve needs
+    assert "PREFECT_API_AUTH_STRING" not in env  # serve's worker, deploy and flow runs get it from the server's
     log = (home.parent / f"{home.name}-serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port)],
@@ -54,7 +57,7 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
             assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
             time.sleep(2)
         with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: CREDENTIALS}):
-            yield api, env | {"PREFECT_API_URL": api}
+            yield api, env | {"PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": CREDENTIALS}  # the tests' own clients
     finally:
         process.terminate()
         assert process.wait(timeout=60) == 0  # serve stops its server and worker, even a worker that ignores SIGTERM
