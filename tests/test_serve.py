@@ -57,7 +57,9 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
             assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
             time.sleep(2)
         with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: CREDENTIALS}):
-            yield api, env | {"PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": CREDENTIALS}  # the tests' own clients
+            # The tests' own clients, which also learn where the HTML reports are, as serve's flow runs do.
+            reports = f"http://127.0.0.1:{reports_port}"
+            yield api, env | {"PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": CREDENTIALS, "AUGFLOW_REPORTS_URL": reports}
     finally:
         process.terminate()
         assert process.wait(timeout=60) == 0  # serve stops its server and worker, even a worker that ignores SIGTERM
@@ -105,11 +107,26 @@ def server(tmp_path_factory):
         yield project, api, env
 
 
-def test_the_api_refuses_requests_without_credentials(server):
-    _, api, _ = server
+def raw_get(base: str, path: str) -> str:
+    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the response."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        return b"".join(iter(lambda: connection.recv(65536), b"")).decode(errors="replace")
+
+
+def test_the_api_needs_credentials_and_the_report_server_serves_only_its_folder(server):
+    project, api, env = server
     assert httpx.post(f"{api}/deployments/filter", json={}).status_code == 401
     assert httpx.post(f"{api}/deployments/filter", json={}, auth=("augflow", "wrong")).status_code == 401
     assert httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":"))).status_code == 200
+    # The reports folder is .augflow/reports: params.yaml is two folders up.
+    reports, params_yaml = env["AUGFLOW_REPORTS_URL"], (project / "params.yaml").read_text()
+    assert raw_get(reports, "/").split()[1] == "200"
+    for path in ("/../../params.yaml", "/%2e%2e/%2e%2e/params.yaml", "/..%2f..%2fparams.yaml", "/%2E%2E%2F%2E%2E%2Fparams.yaml",
+                 "/..\\..\\params.yaml", "//../../params.yaml", "../../params.yaml", "/./.././../params.yaml"):  # fmt: skip
+        response = raw_get(reports, path)
+        assert response.split()[1] in {"403", "404"} and params_yaml not in response, (path, response)
 
 
 def test_deployments_are_registered_with_the_nightly_schedule(server):
