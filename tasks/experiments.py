@@ -7,6 +7,9 @@ worktree of HEAD beside the project, sharing its DVC cache, starting from the
 project's last results (so stages the overrides do not touch are not rerun),
 and ends as a DVC experiment named after the run: `dvc exp show` lists it,
 `dvc metrics diff <name>` compares it with the workspace.
+
+A run without overrides reproduces the project as it is; dirty_checkout_warning
+says when that is not the committed pipeline.
 """
 
 import re
@@ -44,6 +47,24 @@ def untracked_files(repo: Path) -> list[str]:
     reports) and the .gitignore files DVC writes beside its outputs: the results a checkout cannot restore."""
     listed = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
     return sorted(name for name in listed.split("\0") if name)
+
+
+PIPELINE_FILES = ("params.yaml", "dvc.yaml", "tasks", "flows")  # what decides a run's results, besides its data
+
+
+def dirty_checkout_warning(repo: Path) -> str | None:
+    """A warning naming the pipeline's files that differ from the last commit, or None when none do.
+
+    A run in the project reproduces its files as they are, so a nightly run on a checkout with
+    edits would otherwise report results no commit can reproduce, without a word."""
+    listed = _git(repo, "status", "--porcelain", "--untracked-files=all", "--", *PIPELINE_FILES)
+    changed = sorted(line[3:] for line in listed.splitlines())
+    if not changed:
+        return None
+    return (
+        f"Uncommitted changes in {', '.join(changed)}: this run reproduces these files as they are, not as committed; "
+        "commit or revert them for results a commit can reproduce."
+    )
 
 
 def open_workspace(repo: Path, name: str) -> Path:

@@ -12,6 +12,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from conftest import lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
+from tasks.experiments import dirty_checkout_warning
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
@@ -29,7 +30,7 @@ def flow_project(tmp_path_factory):
 
 
 def run_flow(repo):
-    """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' keys)."""
+    """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' key -> data)."""
     state = experiment(repo_dir=str(repo), jobs=2, return_state=True)
     assert state.is_completed(), state.message
     flow_run_id = state.state_details.flow_run_id
@@ -37,13 +38,13 @@ def run_flow(repo):
     with get_client(sync_client=True) as client:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return state.result()["stages"], [log.message for log in logs], {artifact.key for artifact in artifacts}
+    return state.result()["stages"], [log.message for log in logs], {artifact.key: artifact.data for artifact in artifacts}
 
 
 def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow_project, tmp_path):
     stages, _, artifacts = run_flow(flow_project)
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
-    assert artifacts == {"augflow-verdict", "augflow-report", "augflow-report-html"}
+    assert set(artifacts) == {"augflow-verdict", "augflow-report", "augflow-report-html"}  # a clean checkout: no warning
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
     # Every output, models included, is byte-identical to a serial `dvc repro` of another copy, and so are the metrics.
@@ -65,9 +66,14 @@ def ran(stages: dict) -> set:
 
 
 def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_project):
-    set_params(flow_project, train={"epochs": 2})
-    assert ran(run_flow(flow_project)[0]) == TRAIN_RUNS | {"evaluate"}
+    set_params(flow_project, train={"epochs": 2})  # not committed: the run says so, in its log and its artifacts
+    stages, messages, artifacts = run_flow(flow_project)
+    assert ran(stages) == TRAIN_RUNS | {"evaluate"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
+    warning = dirty_checkout_warning(flow_project)
+    assert warning.startswith("Uncommitted changes in params.yaml: ")
+    assert warning in messages
+    assert warning in artifacts["augflow-dirty-checkout"]
 
 
 def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flow_project):
