@@ -89,7 +89,11 @@ def warn_of_uncommitted_changes(project: Path) -> None:
 
 @task(cache_policy=NO_CACHE)
 def open_experiment(project: Path, name: str, overrides: list[str]) -> Path:
-    """A workspace of the run's own, from the project's last results, with the overrides applied and checked."""
+    """A workspace of the run's own, from the project's last results, with the overrides applied and checked;
+    first, the workspaces of what-if runs that were cancelled or killed are removed."""
+    abandoned = experiments.remove_abandoned_workspaces(project)
+    if abandoned:
+        get_run_logger().info("Removed the workspaces of what-if runs no longer running: %s", ", ".join(abandoned))
     worktree = experiments.open_workspace(project, name)
     try:
         experiments.apply_params(worktree, overrides)

@@ -12,6 +12,7 @@ A run without overrides reproduces the project as it is; dirty_checkout_warning
 says when that is not the committed pipeline.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -67,12 +68,42 @@ def dirty_checkout_warning(repo: Path) -> str | None:
     )
 
 
+def _owner_file(worktree: Path) -> Path:
+    """Beside the worktree, not in it, so that git and the saved experiment never see it."""
+    return worktree.with_name(f"{worktree.name}.pid")
+
+
+def _running(owner_file: Path) -> bool:
+    """Whether the process that opened a workspace still runs. A dead run's pid taken by another
+    process keeps its workspace a while longer: the safe way to be wrong."""
+    try:
+        os.kill(int(owner_file.read_text()), 0)  # signal 0 only asks whether the process exists
+    except PermissionError:  # it does, as another user's
+        return True
+    except (FileNotFoundError, ValueError, ProcessLookupError):  # no owner recorded, or gone
+        return False
+    return True
+
+
+def remove_abandoned_workspaces(repo: Path) -> list[str]:
+    """Remove the workspaces of what-if runs whose process is gone (cancelled, killed, or their worker killed),
+    which nothing else would ever clean; return their names. A running run's workspace is never touched:
+    its owner file is written before its folder exists."""
+    abandoned = sorted(path for path in (repo / WORKTREES_DIR).glob("*/") if not _running(_owner_file(path)))
+    for worktree in abandoned:
+        shutil.rmtree(worktree)
+        _owner_file(worktree).unlink(missing_ok=True)
+    _git(repo, "worktree", "prune")  # forget the worktrees whose folders are gone
+    return [worktree.name for worktree in abandoned]
+
+
 def open_workspace(repo: Path, name: str) -> Path:
-    """A worktree of HEAD holding the project's last results; the project itself is only read."""
+    """A worktree of HEAD holding the project's last results, owned by this process; the project itself is only read."""
     worktree = repo / WORKTREES_DIR / name
     if worktree.exists():
         raise UserError(f"an experiment workspace named {name} already exists in {worktree.parent}: choose another name")
-    _git(repo, "worktree", "prune")  # forget worktrees of killed runs whose folders are gone
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    _owner_file(worktree).write_text(str(os.getpid()))
     _git(repo, "worktree", "add", "--detach", str(worktree), "HEAD")
     _dvc(worktree, "config", "--local", "cache.dir", str(repo / ".dvc" / "cache"))
     for path in untracked_files(repo):
@@ -112,3 +143,4 @@ def save_experiment(worktree: Path, name: str) -> str:
 def close_workspace(repo: Path, worktree: Path) -> None:
     """Remove the worktree; the experiment lives on in git refs and DVC's cache."""
     _git(repo, "worktree", "remove", "--force", str(worktree))
+    _owner_file(worktree).unlink()
