@@ -33,9 +33,15 @@ WORK_POOL = "augflow"
 
 
 def server_environment(arguments: argparse.Namespace) -> dict[str, str]:
-    """The environment shared by the server, `prefect deploy`, the worker and the flow runs it starts."""
+    """The environment shared by the server, `prefect deploy`, the worker and the flow runs it starts.
+
+    With basic auth on, the clients use the server's own credentials unless told otherwise, so that
+    PREFECT_SERVER_API_AUTH_STRING alone is enough: one secret to set, none to keep in step."""
     port = arguments.port
-    return {"PREFECT_HOME": str(PROJECT_DIR / ".prefect")} | os.environ | {
+    defaults = {"PREFECT_HOME": str(PROJECT_DIR / ".prefect")}
+    if "PREFECT_SERVER_API_AUTH_STRING" in os.environ:
+        defaults["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_SERVER_API_AUTH_STRING"]
+    return defaults | os.environ | {
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),

@@ -16,6 +16,7 @@ from prefect.testing.utilities import prefect_test_harness
 from conftest import TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
 from flows.study import study
+from tasks.experiments import dirty_checkout_warning
 from tasks.parallel import pipeline_stages
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
@@ -34,7 +35,7 @@ def flow_project(tmp_path_factory):
 
 
 def run_flow(repo, flow=experiment):
-    """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' keys)."""
+    """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' key -> data)."""
     state = flow(repo_dir=str(repo), jobs=2, return_state=True)
     assert state.is_completed(), state.message
     flow_run_id = state.state_details.flow_run_id
@@ -42,13 +43,13 @@ def run_flow(repo, flow=experiment):
     with get_client(sync_client=True) as client:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return state.result()["stages"], [log.message for log in logs], {artifact.key for artifact in artifacts}
+    return state.result()["stages"], [log.message for log in logs], {artifact.key: artifact.data for artifact in artifacts}
 
 
 def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow_project, tmp_path):
     stages, _, artifacts = run_flow(flow_project)
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
-    assert artifacts == {"augflow-verdict", "augflow-report", "augflow-report-html"}
+    assert set(artifacts) == {"augflow-verdict", "augflow-report", "augflow-report-html"}  # a clean checkout: no warning
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
     # Every output, models included, is byte-identical to a serial `dvc repro` of another copy, and so are the metrics.
@@ -70,9 +71,14 @@ def ran(stages: dict) -> set:
 
 
 def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_project):
-    set_params(flow_project, train={"epochs": 2})
-    assert ran(run_flow(flow_project)[0]) == TRAIN_RUNS | {"evaluate"}
+    set_params(flow_project, train={"epochs": 2})  # not committed: the run says so, in its log and its artifacts
+    stages, messages, artifacts = run_flow(flow_project)
+    assert ran(stages) == TRAIN_RUNS | {"evaluate"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
+    warning = dirty_checkout_warning(flow_project)
+    assert warning.startswith("Uncommitted changes in params.yaml: ")
+    assert warning in messages
+    assert warning in artifacts["augflow-dirty-checkout"]
 
 
 def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flow_project):
@@ -90,7 +96,7 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
     """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to date."""
     repo = make_project(tmp_path, STUDY_PARAMS)
     stages, _, artifacts = run_flow(repo, study)
-    assert stages == dict.fromkeys(STUDY_RUNS | {"scaling"}, "ran") and artifacts == {"augflow-scaling"}
+    assert stages == dict.fromkeys(STUDY_RUNS | {"scaling"}, "ran") and set(artifacts) == {"augflow-scaling"}
     scaling = json.loads((repo / "reports/scaling.json").read_text())
     assert scaling["sizes"] == STUDY_SIZES and set(scaling["test_accuracy"]) == {"original", "augmented"}
     for size, point in zip(STUDY_SIZES, scaling["test_accuracy"]["augmented"]):
