@@ -22,7 +22,7 @@ from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
 from tasks.report import LIVE_DIR, REPORT, validation_curve, verdict_table, write_report
-from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, verdict
+from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
 
 TEST_DIR = Path("data/raw/test")
 MODELS_DIR = Path("models")
@@ -73,8 +73,14 @@ def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
     return pairs
 
 
-def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list[str], budgets: dict, seeds: list[int], dataset: dict, confidence: float) -> dict:
-    """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons."""
+def summarise(
+    truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list[str], budgets: dict, seeds: list[int], dataset: dict,
+    confidence: float, margin: float,
+) -> dict:  # fmt: skip
+    """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons.
+
+    margin is evaluate.equivalence_margin as a fraction (points / 100), like every difference here.
+    """
     arms, correct = {}, {}
     for arm, runs in outcomes.items():
         per_seed = [classification_scores(truth, predicted, scores, classes) for predicted, scores in runs]
@@ -93,7 +99,10 @@ def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list
     adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
     comparisons = {}
     for key, (arm, baseline) in pairs.items():
-        difference = differences[key]
+        treated_runs, baseline_runs = arms[arm]["test_accuracy"]["runs"], arms[baseline]["test_accuracy"]["runs"]
+        difference, equivalence = differences[key], tost(treated_runs, baseline_runs, margin, 1 - confidence)
+        kind = verdict_kind(difference, equivalence, confidence, margin, adjusted[key])
+        needed = seeds_needed(treated_runs, baseline_runs, confidence, margin, len(pairs)) if kind == "inconclusive" else None
         comparisons[key] = {
             "arm": arm,
             "baseline": baseline,
@@ -104,14 +113,22 @@ def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list
             "comparisons": len(pairs),
             "test": "paired t-test over seeds",
             "mcnemar": mcnemar_exact(correct[arm], correct[baseline]) | {"test": "exact McNemar on per-image predictions pooled over seeds"},
-            "verdict": verdict(arm, difference, len(seeds), confidence, baseline, adjusted[key], len(pairs)),
+            "verdict_kind": kind,
+            "tost_p": equivalence.p_value,
+            "ci90": equivalence.ci,
+            "seeds_needed": needed,
+            "verdict": verdict(arm, difference, equivalence, len(seeds), confidence, margin, baseline, adjusted[key], len(pairs), needed),
         }
     first = next(iter(comparisons.values()))
-    return {"arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence, "dataset": dataset}
+    return {
+        "arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence,
+        "equivalence_margin": margin, "dataset": dataset,
+    }  # fmt: skip
 
 
 def headline(metrics: dict) -> dict:
-    """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval and p-values.
+    """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval,
+    p-values and verdict (improves, hurts, equivalent or inconclusive).
 
     Keys are short so that `dvc exp show` fits them in one terminal row; metrics.json has the same
     numbers under longer names. A value that does not exist (an interval or p-value from one seed) is None.
@@ -125,6 +142,7 @@ def headline(metrics: dict) -> dict:
             "ci_high": high,
             "p_value": comparison["p_value"],
             "p_holm": comparison["p_value_holm"],
+            "verdict_kind": comparison["verdict_kind"],
         }
     return numbers
 
@@ -164,7 +182,8 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     dataset = {split: sum(row["split"] == split for row in manifest) for split in ("val", "test")}
     dataset["train"] = len(read_csv(SETS_DIR / "original" / first_seed))  # each seed's own subset, of this size
     dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented" / first_seed)) - dataset["train"], "classes": classes}
-    metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence)
+    margin = params.evaluate.equivalence_margin / 100
+    metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence, margin)
     metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(HEADLINE, json.dumps(headline(metrics), indent=2) + "\n")

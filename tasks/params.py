@@ -283,6 +283,8 @@ class TrainParams(Strict):
 
 class EvaluateParams(Strict):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    # Points of test accuracy: a difference whose equivalence interval lies inside ±margin is "equivalent".
+    equivalence_margin: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     batch_size: Positive = 256
     # Each listed policy, with its defaults, becomes an arm of its own, compared with original.
     compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = []

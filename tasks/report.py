@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tasks.files import atomic_path, write_text_atomic  # noqa: E402
+from tasks.stats import levels  # noqa: E402
 
 REPORTS_DIR = Path("reports")
 REPORT = REPORTS_DIR / "report.md"
@@ -72,15 +73,19 @@ def scores_table(metrics: dict) -> str:
 
 
 def comparisons_table(metrics: dict) -> str:
+    level, equivalence_level = levels(metrics["confidence"])
     lines = [
-        "| comparison | difference (points) | CI | paired t p | Holm-adjusted p | McNemar: only treated right / only baseline right | McNemar p |",
-        "|---|---|---|---|---|---|---|",
+        f"| comparison | verdict | difference (points) | {level} CI | paired t p | Holm-adjusted p | {equivalence_level} CI | TOST p | "
+        "seeds needed | McNemar: only treated right / only baseline right | McNemar p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for comparison in metrics["comparisons"].values():
         mcnemar = comparison["mcnemar"]
+        needed = "" if comparison["seeds_needed"] is None else f"about {comparison['seeds_needed']}"
         lines.append(
-            f"| {comparison['arm']} vs {comparison['baseline']} | {100 * comparison['delta_mean']:+.1f} | "
+            f"| {comparison['arm']} vs {comparison['baseline']} | {comparison['verdict_kind']} | {100 * comparison['delta_mean']:+.1f} | "
             f"{interval(comparison['ci95'], signed=True)} | {p_text(comparison['p_value'])} | {p_text(comparison['p_value_holm'])} | "
+            f"{interval(comparison['ci90'], signed=True)} | {p_text(comparison['tost_p'])} | {needed} | "
             f"{mcnemar['treated_only_correct']} / {mcnemar['baseline_only_correct']} | {p_text(mcnemar['p_value'])} |"
         )
     return "\n".join(lines)
@@ -195,6 +200,8 @@ def report_markdown(metrics: dict) -> str:
     dataset = metrics["dataset"]
     verdicts = "\n".join(f"- {comparison['verdict']}" for comparison in metrics["comparisons"].values())
     count = len(metrics["comparisons"])
+    level, equivalence_level = levels(metrics["confidence"])
+    alpha, margin = f"{1 - metrics['confidence']:.2g}", f"{100 * metrics['equivalence_margin']:.1f}"
     choice, choice_protocol = policy_choice_text(metrics)
     return f"""# Does augmentation help?
 
@@ -210,10 +217,17 @@ def report_markdown(metrics: dict) -> str:
 
 {comparisons_table(metrics)}
 
-{count} comparison{"s" if count > 1 else ""} made; the verdicts use the confidence interval of the paired
-difference and, with more than one comparison, Holm's correction of the paired t-test p-values.
+{count} comparison{"s" if count > 1 else ""} made. Each verdict is one of four. *improves* or *hurts*: the
+paired difference's {level} interval excludes 0 and its paired t-test p-value, Holm-corrected when there is more
+than one comparison, is under {alpha}. *equivalent*: otherwise, if its {equivalence_level} interval lies strictly inside
+±{margin} points, which is two one-sided t-tests at {alpha} (TOST p under {alpha}); this test is not corrected for the
+number of comparisons. *inconclusive*: neither. For an inconclusive comparison, *seeds needed* estimates how many
+seeds in all would decide it if the mean and spread of the paired differences stayed as this run's seeds show
+them: enough for the {level} interval to exclude 0 under Holm's correction whatever the other comparisons give,
+or for the {equivalence_level} interval to fit inside ±{margin} points, whichever comes first: an estimate from this
+run's seeds, whose spread is itself uncertain.
 McNemar's exact test uses every test image of every seed, paired by image and seed; it treats
-images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level interval.
+images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level intervals.
 
 ## Other scores (mean over seeds, with confidence interval)
 

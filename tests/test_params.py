@@ -40,6 +40,8 @@ def test_the_committed_params_match_the_schema_defaults():
         (("compare_policies: []", "compare_policies: [flip, flip]"), "evaluate.compare_policies: Value error, list each value only once"),
         (("compare_policies: []", "compare_policies: [custom]"), "evaluate.compare_policies.0: Input should be 'seed', 'flip', 'geometric', 'color' or 'randaugment'"),
         (("sizes: [25,", "sizes: [0,"), "study.sizes.0: Input should be greater than or equal to 1"),
+        (("equivalence_margin: 1.0", "equivalence_margin: 0"), "evaluate.equivalence_margin: Input should be greater than 0"),
+        (("equivalence_margin: 1.0", "equivalence_margin: one"), "evaluate.equivalence_margin: Input should be a valid number"),
     ],
 )
 def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected):

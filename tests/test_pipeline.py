@@ -33,6 +33,7 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     assert set(metrics["comparisons"]) == {"augmented", "online", "online-vs-augmented"}
     for each in metrics["comparisons"].values():
         assert each["comparisons"] == 3 and each["p_value_holm"] is None  # one seed: no t-test
+        assert each["verdict_kind"] == "inconclusive" and each["tost_p"] is each["ci90"] is each["seeds_needed"] is None
         mcnemar = each["mcnemar"]
         assert 0 <= mcnemar["treated_only_correct"] + mcnemar["baseline_only_correct"] <= 40 and 0 <= mcnemar["p_value"] <= 1
     for arm in ARMS:
@@ -56,14 +57,18 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
 def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_keys(reproduced):
     repo, _ = reproduced
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "dataset", "policy_choice"}
+    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "equivalence_margin", "dataset", "policy_choice"}
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]
     assert list(shown) == ["reports/headline.json"]  # the full metrics.json is a plain output, not a DVC metric
     headline = json.loads((repo / "reports/headline.json").read_text())
     accuracy = {arm: metrics["arms"][arm]["test_accuracy"]["mean"] for arm in ARMS}
-    assert shown["reports/headline.json"]["data"] == {"accuracy": accuracy} | {key: {"delta": each["delta_mean"]} for key, each in metrics["comparisons"].items()}
-    for key, comparison in metrics["comparisons"].items():  # one seed: no interval, no p-value; DVC lists numbers only
-        assert headline[key] == {"delta": comparison["delta_mean"], "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None}
+    assert shown["reports/headline.json"]["data"] == {"accuracy": accuracy} | {
+        key: {"delta": each["delta_mean"], "verdict_kind": "inconclusive"} for key, each in metrics["comparisons"].items()
+    }
+    for key, comparison in metrics["comparisons"].items():  # one seed: no interval, no p-value; DVC leaves out nulls
+        assert headline[key] == {
+            "delta": comparison["delta_mean"], "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None, "verdict_kind": "inconclusive",
+        }  # fmt: skip
     table = run(repo, "dvc", "metrics", "show").stdout
     assert "accuracy.augmented" in table and "online-vs-augmented.delta" in table and "budget" not in table
 
@@ -128,6 +133,9 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     assert abs(comparison["delta_mean"] - sum(a - o for a, o in zip(augmented, original)) / 2) < 1e-12
     assert comparison["ci95"][0] <= comparison["delta_mean"] <= comparison["ci95"][1]
     assert 0 <= comparison["p_value"] <= 1 and comparison["test"] == "paired t-test over seeds"
+    assert comparison["ci90"][0] <= comparison["delta_mean"] <= comparison["ci90"][1] and 0 <= comparison["tost_p"] <= 1
+    assert comparison["verdict_kind"] in {"improves", "hurts", "equivalent", "inconclusive"}
+    assert (comparison["seeds_needed"] is None) == (comparison["verdict_kind"] != "inconclusive")
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/headline.json"]["data"]
     assert [shown["augmented"]["ci_low"], shown["augmented"]["ci_high"]] == comparison["ci95"] and shown["augmented"]["p_value"] == comparison["p_value"]
 
