@@ -23,6 +23,7 @@ from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
 from tasks.report import LIVE_DIR, REPORT, validation_curve, verdict_table, write_report
 from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
+from tasks.times import TIMES_DIR, measured_seconds
 
 TEST_DIR = Path("data/raw/test")
 MODELS_DIR = Path("models")
@@ -191,14 +192,55 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     return metrics
 
 
+def seed_seconds(metrics: dict, models_dir: Path = MODELS_DIR, times_dir: Path = TIMES_DIR) -> float | None:
+    """The training time one more seed costs: the mean measured run time of every arm, summed.
+
+    None when an arm has no measured run (every model restored from DVC's cache).
+    """
+    total = 0.0
+    for arm, result in metrics["arms"].items():
+        seconds = [measured_seconds(models_dir / arm / f"seed-{seed}.keras", times_dir) for seed in result["test_accuracy"]["seeds"]]
+        measured = [value for value in seconds if value is not None]
+        if not measured:
+            return None
+        total += sum(measured) / len(measured)
+    return total
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def seeds_needed_lines(metrics: dict, per_seed: float | None) -> list[str]:
+    """For each inconclusive comparison: the seeds that would decide it and the training time they would add.
+
+    The time is this run's, not evaluate's output: it differs from run to run, the outputs must not.
+    """
+    seeds = len(metrics["arms"][BASELINE]["test_accuracy"]["seeds"])
+    lines = []
+    for comparison in metrics["comparisons"].values():
+        needed = comparison["seeds_needed"]
+        if needed is None:
+            continue
+        cost = (
+            "no run of this machine was timed (models restored from DVC's cache), so no time can be given" if per_seed is None
+            else f"about {duration((needed - seeds) * per_seed)} more training at this run's times ({per_seed:.0f} s a seed for all arms, one run at a time)"
+        )  # fmt: skip
+        lines.append(f"{comparison['arm']} vs {comparison['baseline']}: about {needed} seeds would decide it (an estimate from {seeds}); {cost}.")
+    return lines
+
+
 def show(metrics_path: Path = METRICS) -> None:
-    """Print the verdict and table of the last evaluation."""
+    """Print the verdict and table of the last evaluation, and what deciding its inconclusive comparisons would cost."""
     if not metrics_path.is_file():
         raise UserError(f"{metrics_path} does not exist yet: run 'make run' (or 'dvc repro') first.")
     metrics = json.loads(metrics_path.read_text())
     print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
     print()
     print(verdict_table(metrics))
+    needed = seeds_needed_lines(metrics, seed_seconds(metrics))
+    if needed:
+        print("\nSeeds needed:\n" + "\n".join(needed))
     print(f"\nFull report: {REPORT} and {REPORT.with_suffix('.html')}   metrics: {metrics_path}")
 
 

@@ -3,11 +3,14 @@
 Every arm trains the same model; only its training set differs (the set file
 `data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
 deterministic, so a (arm, seed) pair trains the same way on every run.
+
+Each run's wall time is kept outside its outputs (see tasks/times.py).
 """
 
 import argparse
 import json
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from tasks.errors import UserError, run_cli
 from tasks.files import atomic_path
 from tasks.online import online_dataset
 from tasks.params import TrainParams, load_params
+from tasks.times import TIMES_DIR, record_seconds
 
 SETS_DIR = Path("data/sets")
 VAL_DIR = Path("data/raw/val")
@@ -81,9 +85,11 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def train(
     arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR,
-    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR,
+    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR, times_dir: Path = TIMES_DIR,
 ) -> Path:  # fmt: skip
-    """Train one model on sets_dir/<arm>/seed-<seed>.csv; write models_dir/<arm>/seed-<seed>.keras and its curves under live_dir."""
+    """Train one model on sets_dir/<arm>/seed-<seed>.csv; write models_dir/<arm>/seed-<seed>.keras, its curves under
+    live_dir and its wall time (from reading the set to the saved model) under times_dir."""
+    started = time.perf_counter()
     set_csv = sets_dir / arm / f"seed-{seed}.csv"
     if not set_csv.is_file():
         raise UserError(f"{set_csv} is missing: arm '{arm}' has no training set; run 'dvc repro' to build it.")
@@ -105,7 +111,9 @@ def train(
         )  # fmt: skip
     model_path = models_dir / arm / f"seed-{seed}.keras"
     save_model(model, model_path)
-    print(f"train: {arm} seed {seed}, {per_epoch} images per epoch -> {model_path}")
+    seconds = time.perf_counter() - started
+    record_seconds(model_path, seconds, times_dir)
+    print(f"train: {arm} seed {seed}, {per_epoch} images per epoch, {seconds:.0f} s -> {model_path}")
     return model_path
 
 

@@ -11,6 +11,7 @@ import shutil
 
 from conftest import lock_hashes, ran_stages, repro_parallel, run, set_params
 from tasks.files import read_csv
+from tasks.times import measured_seconds
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
 ARMS = ("original", "augmented", "online")
@@ -50,6 +51,7 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 48
     for arm in ARMS:
         assert (repo / f"models/{arm}/seed-0.keras").is_file()
+        assert measured_seconds(repo / f"models/{arm}/seed-0.keras", repo / ".augflow/times") > 0
         assert (repo / f"reports/train/{arm}-seed-0/plots/metrics/eval/accuracy.tsv").is_file()
         assert len((repo / f"reports/predictions/{arm}.csv").read_text().splitlines()) == 1 + 40
 
