@@ -67,10 +67,12 @@ def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.n
 
 
 def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
-    """Every arm against the baseline, keyed by arm; and the two ways of augmenting against each other."""
+    """Every arm against the baseline, keyed by arm; the two ways of augmenting against each other; and each
+    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation."""
     pairs = {arm: (arm, BASELINE) for arm in arms if arm != BASELINE}
-    if {"online", "augmented"} <= set(arms):
-        pairs["online-vs-augmented"] = ("online", "augmented")
+    for treated, control in (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated")):
+        if {treated, control} <= set(arms):
+            pairs[f"{treated}-vs-{control}"] = (treated, control)
     return pairs
 
 

@@ -270,8 +270,8 @@ class AugmentParams(Strict):
 
 
 class TrainParams(Strict):
-    arms: Annotated[list[Literal["original", "augmented", "online"]], AfterValidator(_no_repeats)] = Field(
-        default=["original", "augmented"], min_length=2
+    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+        default=["original", "augmented", "repeated"], min_length=2
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10

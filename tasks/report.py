@@ -166,6 +166,19 @@ def policy_choice_text(metrics: dict) -> tuple[str, str]:
     return text, protocol
 
 
+def isolation_text(metrics: dict) -> str:
+    """Which comparison tells augmentation from extra training, when the repeated arm ran."""
+    if "augmented-vs-repeated" not in metrics["comparisons"]:
+        return ""
+    per_epoch = {arm: result["budget"]["presentations_per_epoch"] for arm, result in metrics["arms"].items()}
+    return (
+        f"**augmented vs repeated isolates augmentation**: both show {per_epoch['augmented']} images per epoch for as many "
+        "epochs, so they take the same training steps, and repeated shows the originals untransformed. augmented vs "
+        f"original also differs in training steps ({per_epoch['augmented']} against {per_epoch['original']} images per "
+        "epoch), so it cannot tell augmentation from extra training.\n"
+    )
+
+
 def band(axes, points: list[dict], value: str, label: str) -> None:
     """A line through the means and, where seeds allow an interval, its confidence band."""
     sizes = [point["images_per_class"] for point in points]
@@ -207,6 +220,7 @@ def report_markdown(metrics: dict) -> str:
 
 {verdicts}
 
+{isolation_text(metrics)}
 {choice}
 
 {verdict_table(metrics)}
@@ -248,9 +262,9 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
 - Each arm trains the same CNN once per seed; the seed fixes the initialisation, the data order and, where the
   source is subsampled, the training subset, all shared by the arms of that seed, so arms are compared seed by seed.
 - Training images: {dataset['train']} originals per seed; the augmented arm adds {dataset['augmented']} stored copies; the
-  online arm, where run, draws as many transformed images on the fly each epoch, so both see the same
-  number of images per epoch for the same number of epochs. Each compared policy's arm stores as many copies,
-  from the same augmentation seed.
+  online arm, where run, draws as many transformed images on the fly each epoch, and the repeated arm, where run,
+  shows each original 1 + copies times as it is, so all three see the same number of images per epoch for the same
+  number of epochs. Each compared policy's arm stores as many copies, from the same augmentation seed.
 - Validation ({dataset['val']} images, the same for every seed) {choice_protocol}
 - Every model is scored exactly once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}), after all training.
 - Intervals are two-sided t-intervals over seeds at {100 * metrics['confidence']:g}%.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.augment import augment
+from tasks.augment import augment, write_repeated_set
 from tasks.data import split_files
 from tasks.errors import UserError, run_cli
 from tasks.evaluate import BASELINE, predict
@@ -44,7 +44,9 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
         work = Path(scratch)
         subset = params.ingest.model_copy(update={"train_per_class": size})
         ingest(subset, work / "raw", work / "sets", work / "ingest_report.json", seeds=[seed])
-        if arm != BASELINE:
+        if arm == "repeated":  # no copies to make: the originals, listed 1 + copies times
+            write_repeated_set(read_csv(work / f"sets/original/seed-{seed}.csv"), params.augment, work / f"sets/repeated/seed-{seed}.csv")
+        elif arm != BASELINE:
             augment(params.augment, work / "sets/original", work / "augmented", work / "sets/augmented", preview=None)
         model = train(arm, seed, params.train, work / "sets", work / "raw/val", work / "models", work / "live", work / "times")
         paths, names = split_files(work / "raw/test")

@@ -24,8 +24,8 @@ def test_the_committed_params_match_the_schema_defaults():
         (("classes: [pullover, coat]", "classes: [coat]"), "ingest.classes: List should have at least 2 items"),
         (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, list each value only once"),
         (("seeds: [0, 1, 2]", "seeds: [0, -1]"), "train.seeds.1: Input should be greater than or equal to 0"),
-        (("arms: [original, augmented]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
-        (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
+        (("arms: [original, augmented, repeated]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
+        (("arms: [original, augmented, repeated]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'"),
         (("    name: seed", "    name: autoaugment"), "augment.policy: unknown name 'autoaugment'; use one of 'seed', 'flip', 'geometric'"),
         (("rotation_range: 40", "rotation: 40"), "augment.policy.seed.rotation is not a known setting"),
@@ -97,4 +97,4 @@ def test_a_bare_policy_name_is_that_policy_with_its_defaults(tmp_path):
     path.write_text("augment:\n  policy: randaugment\nevaluate:\n  compare_policies: [flip, randaugment]\n")
     params = load_params(path)
     assert params.augment.policy == RandAugmentPolicy(name="randaugment") == policy_from_name("randaugment")
-    assert params.arms == ["original", "augmented", "flip", "randaugment"]
+    assert params.arms == ["original", "augmented", "repeated", "flip", "randaugment"]
