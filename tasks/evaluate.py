@@ -21,7 +21,7 @@ from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
-from tasks.report import LIVE_DIR, REPORT, validation_curve, verdict_table, write_report
+from tasks.report import LIVE_DIR, REPORT, chosen_epoch, verdict_table, write_report
 from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
 from tasks.times import TIMES_DIR, measured_seconds
 
@@ -151,15 +151,15 @@ def headline(metrics: dict) -> dict:
 
 
 def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> dict | None:
-    """The compared policy whose models end training with the best mean validation accuracy over seeds.
+    """The compared policy whose kept models (train.checkpoint) have the best mean validation accuracy over seeds.
 
     Only the validation split decides: test accuracy plays no part in the choice, so the chosen
     policy's test result is an honest estimate, not the best of several looks at the test split.
     """
     if not policies:
         return None
-    validation = {arm: float(np.mean([validation_curve(live_dir, arm, seed)[-1][1] for seed in seeds])) for arm in policies}
-    return {"chosen": max(validation, key=validation.get), "by": "mean final-epoch validation accuracy over seeds", "validation_accuracy": validation}
+    validation = {arm: float(np.mean([chosen_epoch(live_dir, arm, seed)[1] for seed in seeds])) for arm in policies}
+    return {"chosen": max(validation, key=validation.get), "by": "mean validation accuracy of the kept models over seeds", "validation_accuracy": validation}
 
 
 def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
@@ -171,7 +171,10 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     first_seed = f"seed-{params.train.seeds[0]}.csv"
     for arm in params.arms:
         per_epoch = presentations_per_epoch(SETS_DIR / arm / first_seed)
-        budgets[arm] = {"presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs}
+        budgets[arm] = {
+            "presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs,
+            "chosen_epochs": [chosen_epoch(LIVE_DIR, arm, seed)[0] for seed in params.train.seeds],  # by train.checkpoint
+        }  # fmt: skip
         rows = []
         for seed in params.train.seeds:
             predicted, scores = predict(models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size)
@@ -188,6 +191,7 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     margin = params.evaluate.equivalence_margin / 100
     metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence, margin)
     metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
+    metrics["checkpoint"] = params.train.checkpoint
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(HEADLINE, json.dumps(headline(metrics), indent=2) + "\n")
     write_report(metrics)
@@ -226,7 +230,7 @@ def seeds_needed_lines(metrics: dict, per_seed: float | None) -> list[str]:
             continue
         cost = (
             "no run of this machine was timed (models restored from DVC's cache), so no time can be given" if per_seed is None
-            else f"about {duration((needed - seeds) * per_seed)} more training at this run's times ({per_seed:.0f} s a seed for all arms, one run at a time)"
+            else f"about {duration((needed - seeds) * per_seed)} more training, one run after another, at this run's times ({per_seed:.0f} s a seed for all arms)"
         )  # fmt: skip
         lines.append(f"{comparison['arm']} vs {comparison['baseline']}: about {needed} seeds would decide it (an estimate from {seeds}); {cost}.")
     return lines

@@ -275,6 +275,8 @@ class TrainParams(Strict):
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
+    # last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.
+    checkpoint: Literal["last", "best_val"] = "last"
     batch_size: Positive = 32
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import markdown
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -134,6 +135,12 @@ def validation_curve(live_dir: Path, arm: str, seed: int) -> list[tuple[int, flo
         return [(int(row["step"]) + 1, float(row["accuracy"])) for row in csv.DictReader(handle, delimiter="\t")]
 
 
+def chosen_epoch(live_dir: Path, arm: str, seed: int) -> tuple[int, float]:
+    """(the epoch whose weights the run kept, that epoch's validation accuracy), from its dvclive log."""
+    chosen = yaml.safe_load((live_dir / f"{arm}-seed-{seed}" / "params.yaml").read_text())["chosen_epoch"]
+    return chosen, dict(validation_curve(live_dir, arm, seed))[chosen]
+
+
 def plot_learning_curves(metrics: dict, live_dir: Path, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 3.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -148,22 +155,40 @@ def plot_learning_curves(metrics: dict, live_dir: Path, path: Path) -> None:
     save_figure(figure, path)
 
 
-def policy_choice_text(metrics: dict) -> tuple[str, str]:
-    """The compared policy chosen on validation, its test verdict, and the protocol sentence that goes with it."""
+def policy_choice_text(metrics: dict) -> str:
+    """The compared policy chosen on validation and its test verdict."""
     choice = metrics.get("policy_choice")
     if not choice:
-        return "", "only feeds the learning curves; nothing is chosen on it."
+        return ""
     chosen, validation = choice["chosen"], choice["validation_accuracy"]
     others = ", ".join(f"{arm} {percent(value)}" for arm, value in validation.items() if arm != chosen)
-    text = (
+    return (
         f"**Best policy, chosen on validation: {chosen}** (mean validation accuracy {percent(validation[chosen])}"
         f"{f'; {others}' if others else ''}). On test: {metrics['comparisons'][chosen]['verdict']}\n"
     )
-    protocol = (
-        f"ranks the compared policies ({', '.join(validation)}) by the mean accuracy of their final-epoch models "
-        "over seeds, and names the best; test accuracy plays no part in the choice."
-    )
-    return text, protocol
+
+
+def validation_protocol(metrics: dict) -> str:
+    """What the validation split decides: the epoch each run keeps (best_val), the compared policy, or nothing."""
+    uses = []
+    if metrics["checkpoint"] == "best_val":
+        uses.append("picks the epoch whose weights each run keeps (train.checkpoint: best_val)")
+    if metrics.get("policy_choice"):
+        policies = ", ".join(metrics["policy_choice"]["validation_accuracy"])
+        uses.append(f"ranks the compared policies ({policies}) by the mean validation accuracy of their kept models over seeds, and names the best")
+    if not uses:
+        return "only feeds the learning curves; nothing is chosen on it."
+    return f"{' and '.join(uses)}; test accuracy plays no part in the choice."
+
+
+def checkpoint_text(metrics: dict) -> str:
+    """Which epoch's weights each run kept, per arm and seed."""
+    first = next(iter(metrics["arms"].values()))
+    if metrics["checkpoint"] == "last":
+        return f"Each run keeps its final epoch's weights (train.checkpoint: last, epoch {first['budget']['epochs']})."
+    seeds = ", ".join(map(str, first["test_accuracy"]["seeds"]))
+    kept = "; ".join(f"{arm} {', '.join(map(str, result['budget']['chosen_epochs']))}" for arm, result in metrics["arms"].items())
+    return f"Each run keeps the weights of its best validation epoch (train.checkpoint: best_val); epochs kept, seeds {seeds}: {kept}."
 
 
 def isolation_text(metrics: dict) -> str:
@@ -196,6 +221,9 @@ def plot_scaling(scaling: dict, path: Path) -> None:
     for arm, points in scaling["gain_over_original"].items():
         band(right, points, "delta_mean", f"{arm} - original")
     right.axhline(0, color="grey", linewidth=1)
+    margin = 100 * scaling["equivalence_margin"]
+    equivalence = f"±{margin:.1f} points: equivalent if the {levels(scaling['confidence'])[1]} CI lies inside"
+    right.axhspan(-margin, margin, color="grey", alpha=0.15, label=equivalence)
     level = f"{100 * scaling['confidence']:g}%"
     for axes, label in ((left, "mean test accuracy (%)"), (right, "gain over original (points)")):
         axes.set_xscale("log")
@@ -215,7 +243,7 @@ def report_markdown(metrics: dict) -> str:
     count = len(metrics["comparisons"])
     level, equivalence_level = levels(metrics["confidence"])
     alpha, margin = f"{1 - metrics['confidence']:.2g}", f"{100 * metrics['equivalence_margin']:.1f}"
-    choice, choice_protocol = policy_choice_text(metrics)
+    choice = policy_choice_text(metrics)
     return f"""# Does augmentation help?
 
 {verdicts}
@@ -253,6 +281,8 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
 
 ## Training
 
+{checkpoint_text(metrics)}
+
 ![Validation accuracy per epoch](plots/learning_curves.png)
 
 ![Augmentation preview: originals and their copies](augment_preview.png)
@@ -265,7 +295,7 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
   online arm, where run, draws as many transformed images on the fly each epoch, and the repeated arm, where run,
   shows each original 1 + copies times as it is, so all three see the same number of images per epoch for the same
   number of epochs. Each compared policy's arm stores as many copies, from the same augmentation seed.
-- Validation ({dataset['val']} images, the same for every seed) {choice_protocol}
+- Validation ({dataset['val']} images, the same for every seed) {validation_protocol(metrics)}
 - Every model is scored exactly once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}), after all training.
 - Intervals are two-sided t-intervals over seeds at {100 * metrics['confidence']:g}%.
 """

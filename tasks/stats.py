@@ -1,5 +1,6 @@
 """The statistics behind the verdict: t-intervals over seeds, paired tests between arms, Holm's correction,
-equivalence by two one-sided tests, and the seeds an undecided comparison would need.
+equivalence by two one-sided tests, the seeds an undecided comparison would need, and the trend of a gain
+with the size of the training set.
 
 Seeds are the unit of replication: each seed trains one model per arm on the
 same data, so arms are compared seed by seed (paired), never run against run.
@@ -10,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
@@ -175,3 +177,39 @@ def verdict(
         f"{arm} vs {baseline}: inconclusive ({points:+.1f} points). Paired t-test: no detectable difference "
         f"({t_test}: {reason}). Two one-sided tests: not shown equivalent within {bound} ({two_one_sided}).{estimate}"
     )
+
+
+def gain_trend(sizes: list[int], gains: list[list[float]], confidence: float) -> Estimate | None:
+    """The slope of the paired gain against log2(images per class): the change per doubling of the data,
+    its t-interval and p-value. gains[i][j] is seed j's gain at sizes[i].
+
+    A seed's gains at different sizes are not independent (its subsets are nested, its initialisation
+    shared), so each seed has its own intercept, a fixed effect, and the slope is estimated within
+    seeds: ordinary least squares of gain on log2(size) and one indicator per seed. A random effect
+    would need the variance between seeds estimated from a handful of them; fixed effects do not.
+    None with one size (no slope); no interval when no residual degrees of freedom are left.
+    """
+    if len(sizes) < 2:
+        return None
+    seeds = len(gains[0])
+    doublings = np.repeat(np.log2(sizes), seeds)
+    seed_indicators = [np.tile(np.arange(seeds) == seed, len(sizes)) for seed in range(seeds)]
+    fit = sm.OLS(np.concatenate(gains), np.column_stack([doublings, *seed_indicators]).astype(float)).fit()
+    if fit.df_resid < 1:
+        return Estimate(float(fit.params[0]), None)
+    low, high = fit.conf_int(1 - confidence)[0]
+    return Estimate(float(fit.params[0]), (float(low), float(high)), float(fit.pvalues[0]))
+
+
+def trend_sentence(arm: str, trend: Estimate | None, confidence: float, baseline: str = "original") -> str:
+    """Whether the gain shrinks, grows or shows no detectable trend as data grows: a direction is claimed
+    only when the slope's interval excludes 0 (and so its p-value is under 1 - confidence)."""
+    if trend is None or trend.ci is None:
+        return f"{arm} vs {baseline}: too few sizes or seeds to fit a trend of the gain against data size."
+    low, high = (100 * end for end in trend.ci)
+    fitted = (
+        f"{100 * trend.mean:+.2f} points per doubling of the data, {levels(confidence)[0]} CI {low:+.2f} to {high:+.2f}, "
+        f"p = {trend.p_value:.3g}; seeds as fixed effects"
+    )
+    direction = "shrinks" if high < 0 else "grows" if low > 0 else "shows no detectable trend"
+    return f"{arm} vs {baseline}: the gain {direction} as data grows ({fitted})."

@@ -47,7 +47,9 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     assert comparison["verdict"] in html and html.count("data:image/png;base64,") == 4 and 'src="plots/' not in html
     budgets = {arm: metrics["arms"][arm]["budget"]["presentations_per_epoch"] for arm in ARMS}
     assert budgets == {"original": 24, "augmented": 72, "online": 72, "repeated": 72}  # as many images as augmented stores
-    assert "augmented vs repeated isolates augmentation" in (repo / "reports/report.md").read_text()
+    assert all(metrics["arms"][arm]["budget"]["chosen_epochs"] == [1] for arm in ARMS) and metrics["checkpoint"] == "last"
+    report = (repo / "reports/report.md").read_text()
+    assert "augmented vs repeated isolates augmentation" in report and "keeps its final epoch's weights" in report
     assert_repeated_lists_each_original(repo, times=1 + 2)
     assert metrics["dataset"] == {"train": 24, "val": 12, "test": 40, "augmented": 48, "classes": ["coat", "pullover"]}
     assert comparison["verdict"] in (repo / "reports/report.md").read_text()
@@ -71,7 +73,7 @@ def assert_repeated_lists_each_original(repo, times: int) -> None:
 def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_keys(reproduced):
     repo, _ = reproduced
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "equivalence_margin", "dataset", "policy_choice"}
+    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "equivalence_margin", "dataset", "policy_choice", "checkpoint"}
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]
     assert list(shown) == ["reports/headline.json"]  # the full metrics.json is a plain output, not a DVC metric
     headline = json.loads((repo / "reports/headline.json").read_text())

@@ -3,11 +3,15 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.weightstats import ttost_paired
 
-from tasks.stats import Estimate, holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
+from tasks.stats import (
+    Estimate, gain_trend, holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, trend_sentence, verdict, verdict_kind,
+)  # fmt: skip
 
 MARGIN = 0.01  # one point
 WIDE = Estimate(0.05, (-0.03, 0.13), 0.9)  # an equivalence interval far outside the margins
@@ -163,3 +167,24 @@ def test_an_inconclusive_comparison_needs_more_seeds_than_it_has():
     assert needed > 3
     sentence = verdict("augmented", difference, equivalence, 3, 0.95, MARGIN, adjusted_p=adjusted, comparisons=3, needed=needed)
     assert f"About {needed} seeds would decide it at the spread seen (an estimate from 3 seeds)." in sentence
+
+
+def test_the_gain_trend_matches_statsmodels_least_squares_with_a_fixed_effect_per_seed():
+    sizes, seeds = [25, 50, 100, 250, 1000], [0, 1, 2]
+    offsets, noise = [0.01, -0.02, 0.005], np.random.default_rng(0).normal(0, 0.004, (5, 3))
+    gains = [[0.03 - 0.008 * math.log2(size / 25) + offsets[seed] + noise[i, seed] for seed in seeds] for i, size in enumerate(sizes)]
+    trend = gain_trend(sizes, gains, 0.95)
+    rows = pd.DataFrame([{"gain": gains[i][seed], "size": size, "seed": seed} for i, size in enumerate(sizes) for seed in seeds])
+    reference = smf.ols("gain ~ np.log2(size) + C(seed)", rows).fit()
+    assert trend.mean == pytest.approx(reference.params["np.log2(size)"])
+    assert trend.ci == pytest.approx(tuple(reference.conf_int(0.05).loc["np.log2(size)"]))
+    assert trend.p_value == pytest.approx(reference.pvalues["np.log2(size)"])
+    assert trend.mean == pytest.approx(-0.008, abs=0.002)
+    assert trend_sentence("augmented", trend, 0.95).startswith(
+        f"augmented vs original: the gain shrinks as data grows ({100 * trend.mean:+.2f} points per doubling of the data, 95% CI"
+    )
+    centred = np.log2(sizes) - np.log2(sizes).mean()
+    level = noise - np.outer(centred, centred @ noise / (centred @ centred))  # the noise with its slope taken out
+    flat = gain_trend(sizes, [[offsets[seed] + level[i, seed] for seed in seeds] for i in range(len(sizes))], 0.95)
+    assert flat.mean == pytest.approx(0, abs=1e-12) and "shows no detectable trend" in trend_sentence("augmented", flat, 0.95)
+    assert gain_trend([250], [gains[0]], 0.95) is None and "too few sizes" in trend_sentence("augmented", None, 0.95)

@@ -33,8 +33,8 @@ def test_one_more_seed_costs_the_mean_run_time_of_every_arm(tmp_path):
     per_seed = seed_seconds(metrics_with(9), tmp_path / "models", tmp_path / "times")
     assert per_seed == 11 + 105
     assert seeds_needed_lines(metrics_with(9), per_seed) == [
-        "augmented vs original: about 9 seeds would decide it (an estimate from 3); about 12 min more training "
-        "at this run's times (116 s a seed for all arms, one run at a time)."
+        "augmented vs original: about 9 seeds would decide it (an estimate from 3); about 12 min more training, "
+        "one run after another, at this run's times (116 s a seed for all arms)."
     ]
     assert seeds_needed_lines(metrics_with(None), per_seed) == []  # decided: nothing to add
     assert seed_seconds(metrics_with(9), tmp_path / "models", tmp_path / "elsewhere") is None
