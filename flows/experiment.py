@@ -66,22 +66,39 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
     return metrics
 
 
-def run_pipeline(workspace: Path, project: Path, jobs: int) -> dict:
-    """Every stage of dvc.yaml as a task, each once its upstream stages are done, then the verdict."""
+def run_stages(repo_dir: Path, jobs: int) -> dict[str, str]:
+    """Every stage of repo_dir's dvc.yaml as a task, each once its upstream stages are done; stage -> 'ran' | 'skipped'."""
     futures = {}
-    for stage, upstream in parallel.pipeline_stages(workspace):
+    for stage, upstream in parallel.pipeline_stages(repo_dir):
         futures[stage] = run_stage.with_options(task_run_name=stage).submit(
-            stage, workspace, jobs, wait_for=[futures[name] for name in upstream]
+            stage, repo_dir, jobs, wait_for=[futures[name] for name in upstream]
         )
     wait(list(futures.values()))
     outcomes = {stage: future.result() for stage, future in futures.items()}
     get_run_logger().info("Stages: %s", outcomes)
-    return {"stages": outcomes, "metrics": publish_verdict(workspace, project)}
+    return outcomes
+
+
+def run_pipeline(workspace: Path, project: Path, jobs: int) -> dict:
+    """Every stage of dvc.yaml, then the verdict."""
+    return {"stages": run_stages(workspace, jobs), "metrics": publish_verdict(workspace, project)}
+
+
+def warn_of_uncommitted_changes(project: Path) -> None:
+    """Say, in the log and the run's artifacts, when the run reproduces files that differ from the last commit."""
+    warning = experiments.dirty_checkout_warning(project)
+    if warning:
+        get_run_logger().warning(warning)
+        create_markdown_artifact(key="augflow-dirty-checkout", markdown=f"**Uncommitted changes.** {warning}", description="uncommitted changes")
 
 
 @task(cache_policy=NO_CACHE)
 def open_experiment(project: Path, name: str, overrides: list[str]) -> Path:
-    """A workspace of the run's own, from the project's last results, with the overrides applied and checked."""
+    """A workspace of the run's own, from the project's last results, with the overrides applied and checked;
+    first, the workspaces of what-if runs that were cancelled or killed are removed."""
+    abandoned = experiments.remove_abandoned_workspaces(project)
+    if abandoned:
+        get_run_logger().info("Removed the workspaces of what-if runs no longer running: %s", ", ".join(abandoned))
     worktree = experiments.open_workspace(project, name)
     try:
         experiments.apply_params(worktree, overrides)
@@ -117,6 +134,7 @@ def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = N
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
     jobs = jobs or parallel.default_jobs()
     if not overrides:
+        warn_of_uncommitted_changes(project)
         return run_pipeline(project, project, jobs)
     name = runtime.flow_run.name
     worktree = open_experiment(project, name, overrides)

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import PROJECT, run_stage_in
 from tasks.errors import UserError
+from tasks.experiments import apply_params
 from tasks.params import Params, RandAugmentPolicy, load_params, policy_from_name
 
 DEFAULTS = (PROJECT / "params.yaml").read_text()
@@ -49,6 +50,52 @@ def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected
     path.write_text(DEFAULTS.replace(*change, 1))
     with pytest.raises(UserError, match=expected.replace("[", r"\[").replace(".", r"\.")):
         load_params(path)
+
+
+def test_an_unknown_key_names_the_setting_it_most_likely_meant(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS.replace("epochs: 10", "epoch: 10"))
+    result = run_stage_in(tmp_path, "tasks.params")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "augflow: params.yaml: train.epoch is not a known setting: did you mean train.epochs? Remove it or fix its spelling."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("trian: {epochs: 2}", "trian is not a known setting: did you mean train? Remove it or fix its spelling."),
+        ("augment: {policy: {rotation: 10}}",
+         "augment.policy.seed.rotation is not a known setting: did you mean augment.policy.seed.rotation_range? Remove it or fix its spelling."),
+        ("augment: {policy: {name: custom, transforms: [{name: RandomRotation, factr: 0.2}]}}",
+         "augment.policy.custom.transforms.0.RandomRotation.factr is not a known setting: did you mean "
+         "augment.policy.custom.transforms.0.RandomRotation.factor? Remove it or fix its spelling."),
+        ("train: {dropout: 0.5}", "train.dropout is not a known setting; remove it or check its spelling."),  # nothing close
+    ],
+)  # fmt: skip
+def test_a_suggestion_comes_from_the_settings_at_the_keys_own_level(tmp_path, params, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(params)
+    with pytest.raises(UserError) as raised:
+        load_params(path)
+    assert str(raised.value) == f"{path}: {expected}"
+
+
+def test_an_unknown_override_key_names_the_setting_it_most_likely_meant(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS)
+    with pytest.raises(UserError) as raised:
+        apply_params(tmp_path, ["train.epoch=2"])
+    assert str(raised.value) == (
+        "overrides ['train.epoch=2']: train.epoch is not a known setting: did you mean train.epochs? Remove it or fix its spelling."
+    )
+
+
+def test_overrides_of_known_keys_change_only_those_keys(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS)
+    apply_params(tmp_path, ["train.epochs=2", "augment.policy=randaugment"])
+    params = load_params(tmp_path / "params.yaml")
+    assert params.train.epochs == 2 and params.augment.policy == policy_from_name("randaugment")
+    assert params.model_dump(exclude={"train": {"epochs"}, "augment": {"policy"}}) == Params().model_dump(exclude={"train": {"epochs"}, "augment": {"policy"}})
 
 
 def test_a_stage_reports_a_bad_params_file_without_a_traceback(tmp_path):

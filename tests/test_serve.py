@@ -1,7 +1,9 @@
 """`make serve` for real: a Prefect server on a free loopback port, the deployments, a worker, runs through the API.
 
-The server runs with basic auth on, as a team would run it, so every call below
-also proves that clients holding the credentials get through.
+The server runs with basic auth on, as a team would run it, given only the server's
+secret (PREFECT_SERVER_API_AUTH_STRING): every run below also proves that the worker
+and flow runs serve starts get the credentials from it, and every call that clients
+holding the credentials get through.
 """
 
 import glob
@@ -41,7 +43,8 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
     """`python -m flows.serve` (what `make serve` runs) in project; yields the API's URL once the deployments exist."""
     port, reports_port = free_port(), free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS, "PREFECT_API_AUTH_STRING": CREDENTIALS}
+    env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS}  # the one secret serve needs
+    assert "PREFECT_API_AUTH_STRING" not in env  # serve's worker, deploy and flow runs get it from the server's
     log = (home.parent / f"{home.name}-serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port)],
@@ -49,12 +52,14 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 2:
+        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 3:
             assert process.poll() is None, Path(log.name).read_text()
             assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
             time.sleep(2)
         with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: CREDENTIALS}):
-            yield api, env | {"PREFECT_API_URL": api}
+            # The tests' own clients, which also learn where the HTML reports are, as serve's flow runs do.
+            reports = f"http://127.0.0.1:{reports_port}"
+            yield api, env | {"PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": CREDENTIALS, "AUGFLOW_REPORTS_URL": reports}
     finally:
         process.terminate()
         assert process.wait(timeout=60) == 0  # serve stops its server and worker, even a worker that ignores SIGTERM
@@ -102,16 +107,31 @@ def server(tmp_path_factory):
         yield project, api, env
 
 
-def test_the_api_refuses_requests_without_credentials(server):
-    _, api, _ = server
+def raw_get(base: str, path: str) -> str:
+    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the response."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        return b"".join(iter(lambda: connection.recv(65536), b"")).decode(errors="replace")
+
+
+def test_the_api_needs_credentials_and_the_report_server_serves_only_its_folder(server):
+    project, api, env = server
     assert httpx.post(f"{api}/deployments/filter", json={}).status_code == 401
     assert httpx.post(f"{api}/deployments/filter", json={}, auth=("augflow", "wrong")).status_code == 401
     assert httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":"))).status_code == 200
+    # The reports folder is .augflow/reports: params.yaml is two folders up.
+    reports, params_yaml = env["AUGFLOW_REPORTS_URL"], (project / "params.yaml").read_text()
+    assert raw_get(reports, "/").split()[1] == "200"
+    for path in ("/../../params.yaml", "/%2e%2e/%2e%2e/params.yaml", "/..%2f..%2fparams.yaml", "/%2E%2E%2F%2E%2E%2Fparams.yaml",
+                 "/..\\..\\params.yaml", "//../../params.yaml", "../../params.yaml", "/./.././../params.yaml"):  # fmt: skip
+        response = raw_get(reports, path)
+        assert response.split()[1] in {"403", "404"} and params_yaml not in response, (path, response)
 
 
 def test_deployments_are_registered_with_the_nightly_schedule(server):
     _, api, _ = server
-    assert sorted(deployments(api)) == ["nightly", "what-if"]
+    assert sorted(deployments(api)) == ["nightly", "study", "what-if"]
     with get_client(sync_client=True) as client:
         nightly = client.read_deployment_by_name("augflow-experiment/nightly")
         pool = client.read_work_pool("augflow")
@@ -162,7 +182,7 @@ def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server
     project, _, env = server
     flow_run = finished(start(env, "what-if", 'overrides=["train.epoch=2"]'))
     assert flow_run.state.is_failed()
-    assert "train.epoch" in flow_run.state.message
+    assert "train.epoch is not a known setting: did you mean train.epochs?" in flow_run.state.message
     assert not list((project / ".dvc/tmp/augflow-experiments").glob("*"))
 
 
