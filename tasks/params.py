@@ -271,11 +271,13 @@ class AugmentParams(Strict):
 
 
 class TrainParams(Strict):
-    arms: Annotated[list[Literal["original", "augmented", "online"]], AfterValidator(_no_repeats)] = Field(
-        default=["original", "augmented"], min_length=2
+    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+        default=["original", "augmented", "repeated"], min_length=2
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
+    # last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.
+    checkpoint: Literal["last", "best_val"] = "last"
     batch_size: Positive = 32
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
@@ -284,6 +286,8 @@ class TrainParams(Strict):
 
 class EvaluateParams(Strict):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    # Points of test accuracy: a difference whose equivalence interval lies inside ±margin is "equivalent".
+    equivalence_margin: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     batch_size: Positive = 256
     # Each listed policy, with its defaults, becomes an arm of its own, compared with original.
     compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = []

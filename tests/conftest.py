@@ -25,6 +25,8 @@ TINY_PARAMS = {
     "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
     "train": {"arms": ["original", "augmented", "online"], "seeds": [0], "epochs": 1, "batch_size": 8},
 }
+# The pipeline tests also train the budget-matched control, to see it compared and rerun.
+PIPELINE_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": [*TINY_PARAMS["train"]["arms"], "repeated"]}}
 ENV = os.environ | {
     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     "GIT_AUTHOR_NAME": "augflow tests", "GIT_AUTHOR_EMAIL": "tests@augflow.invalid",
@@ -100,5 +102,5 @@ def repro_parallel(repo: Path, jobs: int = 2) -> str:
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory) -> tuple[Path, str]:
     """A tiny project after one full run of `make run`'s parallel path, with that run's output."""
-    repo = make_project(tmp_path_factory.mktemp("pipeline"))
+    repo = make_project(tmp_path_factory.mktemp("pipeline"), PIPELINE_PARAMS)
     return repo, repro_parallel(repo)

@@ -25,8 +25,8 @@ def test_the_committed_params_match_the_schema_defaults():
         (("classes: [pullover, coat]", "classes: [coat]"), "ingest.classes: List should have at least 2 items"),
         (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, list each value only once"),
         (("seeds: [0, 1, 2]", "seeds: [0, -1]"), "train.seeds.1: Input should be greater than or equal to 0"),
-        (("arms: [original, augmented]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
-        (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
+        (("arms: [original, augmented, repeated]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
+        (("arms: [original, augmented, repeated]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'"),
         (("    name: seed", "    name: autoaugment"), "augment.policy: unknown name 'autoaugment'; use one of 'seed', 'flip', 'geometric'"),
         (("rotation_range: 40", "rotation: 40"), "augment.policy.seed.rotation is not a known setting"),
@@ -41,6 +41,8 @@ def test_the_committed_params_match_the_schema_defaults():
         (("compare_policies: []", "compare_policies: [flip, flip]"), "evaluate.compare_policies: Value error, list each value only once"),
         (("compare_policies: []", "compare_policies: [custom]"), "evaluate.compare_policies.0: Input should be 'seed', 'flip', 'geometric', 'color' or 'randaugment'"),
         (("sizes: [25,", "sizes: [0,"), "study.sizes.0: Input should be greater than or equal to 1"),
+        (("equivalence_margin: 1.0", "equivalence_margin: 0"), "evaluate.equivalence_margin: Input should be greater than 0"),
+        (("equivalence_margin: 1.0", "equivalence_margin: one"), "evaluate.equivalence_margin: Input should be a valid number"),
     ],
 )
 def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected):
@@ -142,4 +144,4 @@ def test_a_bare_policy_name_is_that_policy_with_its_defaults(tmp_path):
     path.write_text("augment:\n  policy: randaugment\nevaluate:\n  compare_policies: [flip, randaugment]\n")
     params = load_params(path)
     assert params.augment.policy == RandAugmentPolicy(name="randaugment") == policy_from_name("randaugment")
-    assert params.arms == ["original", "augmented", "flip", "randaugment"]
+    assert params.arms == ["original", "augmented", "repeated", "flip", "randaugment"]
