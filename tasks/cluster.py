@@ -144,8 +144,17 @@ def _check_numeric_setup(expected: dict) -> None:
 
 
 def _git(folder: Path, *arguments: str) -> None:
-    identity = ["-c", "user.name=augflow worker", "-c", "user.email=worker@augflow.invalid"]
+    identity = ["-c", "user.name=augflow", "-c", "user.email=augflow@augflow.invalid"]
     subprocess.run(["git", *identity, *arguments], cwd=folder, check=True, capture_output=True)
+
+
+def rebuild_workspace(snapshot: bytes, folder: Path) -> None:
+    """Unpack a workspace snapshot into folder, a git repository whose one commit is the snapshot (DVC wants an SCM)."""
+    with tarfile.open(fileobj=io.BytesIO(snapshot), mode="r:gz") as archive:
+        archive.extractall(folder, filter="data")
+    _git(folder, "init", "-q")
+    _git(folder, "add", "-A")
+    _git(folder, "commit", "-q", "-m", "augflow: workspace snapshot")
 
 
 def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_setup: dict, log: Log | None = None) -> dict:
@@ -164,11 +173,7 @@ def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_set
     (home / "stages").mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
     try:
-        with tarfile.open(fileobj=io.BytesIO(snapshot), mode="r:gz") as archive:
-            archive.extractall(scratch, filter="data")
-        _git(scratch, "init", "-q")  # DVC wants an SCM; a commit makes the snapshot its clean state
-        _git(scratch, "add", "-A")
-        _git(scratch, "commit", "-q", "-m", f"augflow: workspace snapshot for {stage}")
+        rebuild_workspace(snapshot, scratch)
         with Config(dvc_dir=str(scratch / ".dvc")).edit("local") as local:
             local["cache"] = {"dir": str(home / "cache"), "type": "hardlink,copy"}  # stages replace files, never edit them
         # DVC keeps per-workspace state under its site cache dir; a scratch folder's goes with it.
