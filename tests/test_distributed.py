@@ -26,7 +26,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run
 from flows.experiment import experiment
-from tasks.cluster import check_cluster
+from tasks.cluster import check_cluster, split_pipeline
 from tasks.errors import UserError
 
 PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
@@ -180,3 +180,12 @@ def test_a_cluster_without_a_default_remote_is_refused_in_one_sentence(tmp_path)
 def test_an_address_without_a_scheduler_is_refused_in_one_sentence(flow_project):
     with pytest.raises(UserError, match=r"^no Dask scheduler answers at tcp://127.0.0.1:9 within 10 s: start one"):
         check_cluster(flow_project, "tcp://127.0.0.1:9")
+
+
+def test_training_stages_go_to_the_cluster_and_the_others_run_before_or_after_them():
+    stages = [
+        ("ingest", []), ("augment", ["ingest"]), ("augment-policy@flip", ["ingest"]), ("train@original-0", ["ingest"]),
+        ("train-policy@flip-0", ["augment-policy@flip", "ingest"]), ("evaluate", ["augment", "train@original-0", "train-policy@flip-0"]),
+    ]  # fmt: skip
+    before, remote, after = split_pipeline(stages)
+    assert (before, remote, after) == (["ingest", "augment", "augment-policy@flip"], ["train@original-0", "train-policy@flip-0"], ["evaluate"])
