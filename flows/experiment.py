@@ -73,13 +73,14 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
     return metrics
 
 
-def run_pipeline(workspace: Path, project: Path, jobs: int, dask: str | None = None) -> dict:
-    """Every stage of dvc.yaml as a task, each once its upstream stages are done, then the verdict.
+def run_stages(repo_dir: Path, jobs: int, dask: str | None = None) -> dict:
+    """Every stage of repo_dir's dvc.yaml as a task, each once its upstream stages are done;
+    {"stages": stage -> 'ran' | 'skipped', "workers": training stage -> what its Dask worker reported}.
 
     With a Dask scheduler's address, the training stages run on its workers once every other
     stage they depend on is done, and the stages that depend on them after they are all back.
     """
-    stages = parallel.pipeline_stages(workspace)
+    stages = parallel.pipeline_stages(repo_dir)
     before, remote, after = cluster.split_pipeline(stages) if dask else ([stage for stage, _ in stages], [], [])
     futures, trained = {}, {"stages": {}, "workers": {}}
 
@@ -87,7 +88,7 @@ def run_pipeline(workspace: Path, project: Path, jobs: int, dask: str | None = N
         for stage, upstream in stages:
             if stage in names:
                 futures[stage] = run_stage.with_options(task_run_name=stage).submit(
-                    stage, workspace, jobs, wait_for=[futures[name] for name in upstream if name in futures]
+                    stage, repo_dir, jobs, wait_for=[futures[name] for name in upstream if name in futures]
                 )
 
     submit(before)
@@ -95,17 +96,34 @@ def run_pipeline(workspace: Path, project: Path, jobs: int, dask: str | None = N
         wait(list(futures.values()))
         for future in futures.values():
             future.result()  # a failed stage stops the flow before the cluster gets work
-        trained = train_on_cluster.with_options(task_runner=DaskTaskRunner(address=dask))(workspace, remote)
+        trained = train_on_cluster.with_options(task_runner=DaskTaskRunner(address=dask))(repo_dir, remote)
     submit(after)
     wait(list(futures.values()))
     outcomes = {stage: future.result() for stage, future in futures.items()} | trained["stages"]
     get_run_logger().info("Stages: %s", outcomes)
-    return {"stages": outcomes, "workers": trained["workers"], "metrics": publish_verdict(workspace, project)}
+    return {"stages": outcomes, "workers": trained["workers"]}
+
+
+def run_pipeline(workspace: Path, project: Path, jobs: int, dask: str | None = None) -> dict:
+    """Every stage of dvc.yaml, then the verdict."""
+    return run_stages(workspace, jobs, dask) | {"metrics": publish_verdict(workspace, project)}
+
+
+def warn_of_uncommitted_changes(project: Path) -> None:
+    """Say, in the log and the run's artifacts, when the run reproduces files that differ from the last commit."""
+    warning = experiments.dirty_checkout_warning(project)
+    if warning:
+        get_run_logger().warning(warning)
+        create_markdown_artifact(key="augflow-dirty-checkout", markdown=f"**Uncommitted changes.** {warning}", description="uncommitted changes")
 
 
 @task(cache_policy=NO_CACHE)
 def open_experiment(project: Path, name: str, overrides: list[str]) -> Path:
-    """A workspace of the run's own, from the project's last results, with the overrides applied and checked."""
+    """A workspace of the run's own, from the project's last results, with the overrides applied and checked;
+    first, the workspaces of what-if runs that were cancelled or killed are removed."""
+    abandoned = experiments.remove_abandoned_workspaces(project)
+    if abandoned:
+        get_run_logger().info("Removed the workspaces of what-if runs no longer running: %s", ", ".join(abandoned))
     worktree = experiments.open_workspace(project, name)
     try:
         experiments.apply_params(worktree, overrides)
@@ -149,6 +167,7 @@ def experiment(
     if dask:  # an unreachable scheduler or a missing remote stops the flow before any work
         get_run_logger().info("Dask scheduler %s: %d workers.", dask, cluster.check_cluster(project, dask))
     if not overrides:
+        warn_of_uncommitted_changes(project)
         return run_pipeline(project, project, jobs, dask)
     name = runtime.flow_run.name
     worktree = open_experiment(project, name, overrides)

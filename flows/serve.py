@@ -8,7 +8,7 @@ start what-if runs from the UI, and one Ctrl-C stops it all:
 - the process work pool `augflow`, limited to one flow run at a time, since
   every run works in this one project;
 - the deployments of prefect.yaml (`nightly` on a cron schedule, `what-if`
-  on demand), registered with `prefect deploy --all`;
+  and the scaling `study` on demand), registered with `prefect deploy --all`;
 - a small web server for the runs' HTML reports, which the UI links to;
 - a worker on the pool, in the foreground.
 """
@@ -33,9 +33,15 @@ WORK_POOL = "augflow"
 
 
 def server_environment(arguments: argparse.Namespace) -> dict[str, str]:
-    """The environment shared by the server, `prefect deploy`, the worker and the flow runs it starts."""
+    """The environment shared by the server, `prefect deploy`, the worker and the flow runs it starts.
+
+    With basic auth on, the clients use the server's own credentials unless told otherwise, so that
+    PREFECT_SERVER_API_AUTH_STRING alone is enough: one secret to set, none to keep in step."""
     port = arguments.port
-    return {"PREFECT_HOME": str(PROJECT_DIR / ".prefect")} | os.environ | {
+    defaults = {"PREFECT_HOME": str(PROJECT_DIR / ".prefect")}
+    if "PREFECT_SERVER_API_AUTH_STRING" in os.environ:
+        defaults["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_SERVER_API_AUTH_STRING"]
+    return defaults | os.environ | {
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
@@ -133,7 +139,7 @@ def serve(arguments: argparse.Namespace) -> None:
         print(
             f"augflow: Prefect UI at http://127.0.0.1:{arguments.port}, HTML reports at {environment[REPORTS_URL]}; "
             f"deployments 'augflow-experiment/nightly' ({arguments.nightly_cron}, {arguments.nightly_timezone}) "
-            "and 'augflow-experiment/what-if'. Ctrl-C stops everything.",
+            "'augflow-experiment/what-if' and 'augflow-study/study'. Ctrl-C stops everything.",
             flush=True,
         )
         processes.append(start(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), environment))

@@ -87,6 +87,16 @@ def write_online_set(training_set: list[dict], params: AugmentParams, path: Path
     write_csv_atomic(path, (*SET_COLUMNS, "copies", "policy"), sorted(rows, key=lambda row: row["path"]))
 
 
+def write_repeated_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
+    """The repeated arm's training set: each original listed 1 + copies times, untransformed.
+
+    It shows as many images per epoch as the augmented arm, so it takes as many training
+    steps: what augmented gains over repeated is the transforms', not the extra steps'.
+    """
+    rows = [row for row in training_set for _ in range(1 + params.copies)]
+    write_csv_atomic(path, SET_COLUMNS, sorted(rows, key=lambda row: row["path"]))
+
+
 def signature(params: AugmentParams) -> str:
     """Everything a copy's bytes depend on besides its source: settings, engine code and kernel versions."""
     encoding = {"png": params.png_compress_level, "jpeg": params.jpeg_quality}[params.format]
@@ -215,10 +225,11 @@ def augment(
     preview: Path | None = PREVIEW,
     workers: int | None = None,
     batch_size: int = 16,
-    online: bool = True,
+    matched_arms: bool = True,
 ) -> int:
     """Bring out_dir up to date for every seed's training images; write each seed's augmented set into arm_sets,
-    and, with `online`, the online arm's sets beside it; then the preview, if asked for.
+    and, with `matched_arms`, the sets of the arms shown as many images per epoch beside it (online: the
+    policy drawn on the fly; repeated: the originals as they are); then the preview, if asked for.
 
     Copies are made once per image, whichever seeds train on it. Return how many copies
     were made (not kept from the last run). `workers` defaults to every usable core.
@@ -236,10 +247,11 @@ def augment(
                 for copy in (copy_name(row, number, params) for number in range(params.copies))
             ]
             write_csv_atomic(staging / f"{name}.csv", SET_COLUMNS, sorted(rows + copies, key=lambda row: row["path"]))
-    if online:
-        with atomic_directory(arm_sets.with_name("online")) as staging:
-            for name, rows in seed_sets.items():
-                write_online_set(rows, params, staging / f"{name}.csv")
+    if matched_arms:
+        for arm, write_set in (("online", write_online_set), ("repeated", write_repeated_set)):
+            with atomic_directory(arm_sets.with_name(arm)) as staging:
+                for name, rows in seed_sets.items():
+                    write_set(rows, params, staging / f"{name}.csv")
     if preview is not None:
         examples = []
         for row in preview_rows(training_set, params.preview_images):
@@ -260,7 +272,7 @@ def main() -> None:
         augment(params)
     else:  # the same copies and seed as the augmented arm, so the arms differ only in the policy
         policy_params = params.model_copy(update={"policy": policy_from_name(name)})
-        augment(policy_params, out_dir=Path(f"data/augmented-{name}"), arm_sets=SETS_DIR / name, preview=None, online=False)
+        augment(policy_params, out_dir=Path(f"data/augmented-{name}"), arm_sets=SETS_DIR / name, preview=None, matched_arms=False)
 
 
 if __name__ == "__main__":

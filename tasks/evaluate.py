@@ -21,8 +21,9 @@ from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
-from tasks.report import LIVE_DIR, REPORT, validation_curve, verdict_table, write_report
-from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, verdict
+from tasks.report import LIVE_DIR, REPORT, chosen_epoch, verdict_table, write_report
+from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
+from tasks.times import TIMES_DIR, measured_seconds
 
 TEST_DIR = Path("data/raw/test")
 MODELS_DIR = Path("models")
@@ -66,15 +67,23 @@ def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.n
 
 
 def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
-    """Every arm against the baseline, keyed by arm; and the two ways of augmenting against each other."""
+    """Every arm against the baseline, keyed by arm; the two ways of augmenting against each other; and each
+    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation."""
     pairs = {arm: (arm, BASELINE) for arm in arms if arm != BASELINE}
-    if {"online", "augmented"} <= set(arms):
-        pairs["online-vs-augmented"] = ("online", "augmented")
+    for treated, control in (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated")):
+        if {treated, control} <= set(arms):
+            pairs[f"{treated}-vs-{control}"] = (treated, control)
     return pairs
 
 
-def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list[str], budgets: dict, seeds: list[int], dataset: dict, confidence: float) -> dict:
-    """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons."""
+def summarise(
+    truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list[str], budgets: dict, seeds: list[int], dataset: dict,
+    confidence: float, margin: float,
+) -> dict:  # fmt: skip
+    """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons.
+
+    margin is evaluate.equivalence_margin as a fraction (points / 100), like every difference here.
+    """
     arms, correct = {}, {}
     for arm, runs in outcomes.items():
         per_seed = [classification_scores(truth, predicted, scores, classes) for predicted, scores in runs]
@@ -93,7 +102,10 @@ def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list
     adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
     comparisons = {}
     for key, (arm, baseline) in pairs.items():
-        difference = differences[key]
+        treated_runs, baseline_runs = arms[arm]["test_accuracy"]["runs"], arms[baseline]["test_accuracy"]["runs"]
+        difference, equivalence = differences[key], tost(treated_runs, baseline_runs, margin, 1 - confidence)
+        kind = verdict_kind(difference, equivalence, confidence, margin, adjusted[key])
+        needed = seeds_needed(treated_runs, baseline_runs, confidence, margin, len(pairs)) if kind == "inconclusive" else None
         comparisons[key] = {
             "arm": arm,
             "baseline": baseline,
@@ -104,14 +116,22 @@ def summarise(truth: np.ndarray, outcomes: dict[str, list[tuple]], classes: list
             "comparisons": len(pairs),
             "test": "paired t-test over seeds",
             "mcnemar": mcnemar_exact(correct[arm], correct[baseline]) | {"test": "exact McNemar on per-image predictions pooled over seeds"},
-            "verdict": verdict(arm, difference, len(seeds), confidence, baseline, adjusted[key], len(pairs)),
+            "verdict_kind": kind,
+            "tost_p": equivalence.p_value,
+            "ci90": equivalence.ci,
+            "seeds_needed": needed,
+            "verdict": verdict(arm, difference, equivalence, len(seeds), confidence, margin, baseline, adjusted[key], len(pairs), needed),
         }
     first = next(iter(comparisons.values()))
-    return {"arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence, "dataset": dataset}
+    return {
+        "arms": arms, "comparison": first, "comparisons": comparisons, "confidence": confidence,
+        "equivalence_margin": margin, "dataset": dataset,
+    }  # fmt: skip
 
 
 def headline(metrics: dict) -> dict:
-    """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval and p-values.
+    """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval,
+    p-values and verdict (improves, hurts, equivalent or inconclusive).
 
     Keys are short so that `dvc exp show` fits them in one terminal row; metrics.json has the same
     numbers under longer names. A value that does not exist (an interval or p-value from one seed) is None.
@@ -125,20 +145,21 @@ def headline(metrics: dict) -> dict:
             "ci_high": high,
             "p_value": comparison["p_value"],
             "p_holm": comparison["p_value_holm"],
+            "verdict_kind": comparison["verdict_kind"],
         }
     return numbers
 
 
 def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> dict | None:
-    """The compared policy whose models end training with the best mean validation accuracy over seeds.
+    """The compared policy whose kept models (train.checkpoint) have the best mean validation accuracy over seeds.
 
     Only the validation split decides: test accuracy plays no part in the choice, so the chosen
     policy's test result is an honest estimate, not the best of several looks at the test split.
     """
     if not policies:
         return None
-    validation = {arm: float(np.mean([validation_curve(live_dir, arm, seed)[-1][1] for seed in seeds])) for arm in policies}
-    return {"chosen": max(validation, key=validation.get), "by": "mean final-epoch validation accuracy over seeds", "validation_accuracy": validation}
+    validation = {arm: float(np.mean([chosen_epoch(live_dir, arm, seed)[1] for seed in seeds])) for arm in policies}
+    return {"chosen": max(validation, key=validation.get), "by": "mean validation accuracy of the kept models over seeds", "validation_accuracy": validation}
 
 
 def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
@@ -150,7 +171,10 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     first_seed = f"seed-{params.train.seeds[0]}.csv"
     for arm in params.arms:
         per_epoch = presentations_per_epoch(SETS_DIR / arm / first_seed)
-        budgets[arm] = {"presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs}
+        budgets[arm] = {
+            "presentations_per_epoch": per_epoch, "epochs": params.train.epochs, "presentations": per_epoch * params.train.epochs,
+            "chosen_epochs": [chosen_epoch(LIVE_DIR, arm, seed)[0] for seed in params.train.seeds],  # by train.checkpoint
+        }  # fmt: skip
         rows = []
         for seed in params.train.seeds:
             predicted, scores = predict(models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size)
@@ -164,22 +188,65 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     dataset = {split: sum(row["split"] == split for row in manifest) for split in ("val", "test")}
     dataset["train"] = len(read_csv(SETS_DIR / "original" / first_seed))  # each seed's own subset, of this size
     dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented" / first_seed)) - dataset["train"], "classes": classes}
-    metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence)
+    margin = params.evaluate.equivalence_margin / 100
+    metrics = summarise(truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence, margin)
     metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
+    metrics["checkpoint"] = params.train.checkpoint
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(HEADLINE, json.dumps(headline(metrics), indent=2) + "\n")
     write_report(metrics)
     return metrics
 
 
+def seed_seconds(metrics: dict, models_dir: Path = MODELS_DIR, times_dir: Path = TIMES_DIR) -> float | None:
+    """The training time one more seed costs: the mean measured run time of every arm, summed.
+
+    None when an arm has no measured run (every model restored from DVC's cache).
+    """
+    total = 0.0
+    for arm, result in metrics["arms"].items():
+        seconds = [measured_seconds(models_dir / arm / f"seed-{seed}.keras", times_dir) for seed in result["test_accuracy"]["seeds"]]
+        measured = [value for value in seconds if value is not None]
+        if not measured:
+            return None
+        total += sum(measured) / len(measured)
+    return total
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def seeds_needed_lines(metrics: dict, per_seed: float | None) -> list[str]:
+    """For each inconclusive comparison: the seeds that would decide it and the training time they would add.
+
+    The time is this run's, not evaluate's output: it differs from run to run, the outputs must not.
+    """
+    seeds = len(metrics["arms"][BASELINE]["test_accuracy"]["seeds"])
+    lines = []
+    for comparison in metrics["comparisons"].values():
+        needed = comparison["seeds_needed"]
+        if needed is None:
+            continue
+        cost = (
+            "no run of this machine was timed (models restored from DVC's cache), so no time can be given" if per_seed is None
+            else f"about {duration((needed - seeds) * per_seed)} more training, one run after another, at this run's times ({per_seed:.0f} s a seed for all arms)"
+        )  # fmt: skip
+        lines.append(f"{comparison['arm']} vs {comparison['baseline']}: about {needed} seeds would decide it (an estimate from {seeds}); {cost}.")
+    return lines
+
+
 def show(metrics_path: Path = METRICS) -> None:
-    """Print the verdict and table of the last evaluation."""
+    """Print the verdict and table of the last evaluation, and what deciding its inconclusive comparisons would cost."""
     if not metrics_path.is_file():
         raise UserError(f"{metrics_path} does not exist yet: run 'make run' (or 'dvc repro') first.")
     metrics = json.loads(metrics_path.read_text())
     print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
     print()
     print(verdict_table(metrics))
+    needed = seeds_needed_lines(metrics, seed_seconds(metrics))
+    if needed:
+        print("\nSeeds needed:\n" + "\n".join(needed))
     print(f"\nFull report: {REPORT} and {REPORT.with_suffix('.html')}   metrics: {metrics_path}")
 
 

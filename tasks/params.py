@@ -5,8 +5,9 @@ out-of-range value stops the run with one sentence naming the key, never
 half-way through an hour of training.
 """
 
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -270,11 +271,13 @@ class AugmentParams(Strict):
 
 
 class TrainParams(Strict):
-    arms: Annotated[list[Literal["original", "augmented", "online"]], AfterValidator(_no_repeats)] = Field(
-        default=["original", "augmented"], min_length=2
+    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+        default=["original", "augmented", "repeated"], min_length=2
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(default=[0, 1, 2], min_length=1)
     epochs: Positive = 10
+    # last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.
+    checkpoint: Literal["last", "best_val"] = "last"
     batch_size: Positive = 32
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.001
     conv_filters: list[Positive] = Field(default=[32, 64], min_length=1)
@@ -283,6 +286,8 @@ class TrainParams(Strict):
 
 class EvaluateParams(Strict):
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    # Points of test accuracy: a difference whose equivalence interval lies inside ±margin is "equivalent".
+    equivalence_margin: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     batch_size: Positive = 256
     # Each listed policy, with its defaults, becomes an arm of its own, compared with original.
     compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = []
@@ -308,11 +313,39 @@ class Params(Strict):
 MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
 
 
+def _models(annotation) -> list[type[BaseModel]]:
+    """The models a field can hold: the field's own, or those inside its union, list or Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models(argument)]
+
+
+def _settings_beside(loc: tuple) -> list[str]:
+    """The settings the schema knows at an error's level, following its location down from Params.
+
+    A location also holds list indices, and union tags (a policy's or transform's name), which pick
+    the union's member of that name."""
+    models = [Params]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        holders = [model for model in models if part in model.model_fields]
+        if holders:
+            models = [inner for model in holders for inner in _models(model.model_fields[part].annotation)]
+        else:
+            models = [model for model in models if "name" in model.model_fields and get_args(model.model_fields["name"].annotation) == (part,)]
+    return sorted({name for model in models for name in model.model_fields})
+
+
 def _describe(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden" and key in MOVED:
         return f"{key} is now {MOVED[key]}: move its value there"
     if error["type"] == "extra_forbidden":
+        *parents, unknown = (str(part) for part in error["loc"])
+        likely = get_close_matches(unknown, _settings_beside(error["loc"]), n=1)
+        if likely:
+            return f"{key} is not a known setting: did you mean {'.'.join([*parents, likely[0]])}? Remove it or fix its spelling"
         return f"{key} is not a known setting; remove it or check its spelling"
     if error["type"] == "union_tag_invalid":
         return f"{key}: unknown name {error['ctx']['tag']!r}; use one of {error['ctx']['expected_tags']}"

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import markdown
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tasks.files import atomic_path, write_text_atomic  # noqa: E402
+from tasks.stats import levels  # noqa: E402
 
 REPORTS_DIR = Path("reports")
 REPORT = REPORTS_DIR / "report.md"
@@ -72,15 +74,19 @@ def scores_table(metrics: dict) -> str:
 
 
 def comparisons_table(metrics: dict) -> str:
+    level, equivalence_level = levels(metrics["confidence"])
     lines = [
-        "| comparison | difference (points) | CI | paired t p | Holm-adjusted p | McNemar: only treated right / only baseline right | McNemar p |",
-        "|---|---|---|---|---|---|---|",
+        f"| comparison | verdict | difference (points) | {level} CI | paired t p | Holm-adjusted p | {equivalence_level} CI | TOST p | "
+        "seeds needed | McNemar: only treated right / only baseline right | McNemar p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for comparison in metrics["comparisons"].values():
         mcnemar = comparison["mcnemar"]
+        needed = "" if comparison["seeds_needed"] is None else f"about {comparison['seeds_needed']}"
         lines.append(
-            f"| {comparison['arm']} vs {comparison['baseline']} | {100 * comparison['delta_mean']:+.1f} | "
+            f"| {comparison['arm']} vs {comparison['baseline']} | {comparison['verdict_kind']} | {100 * comparison['delta_mean']:+.1f} | "
             f"{interval(comparison['ci95'], signed=True)} | {p_text(comparison['p_value'])} | {p_text(comparison['p_value_holm'])} | "
+            f"{interval(comparison['ci90'], signed=True)} | {p_text(comparison['tost_p'])} | {needed} | "
             f"{mcnemar['treated_only_correct']} / {mcnemar['baseline_only_correct']} | {p_text(mcnemar['p_value'])} |"
         )
     return "\n".join(lines)
@@ -129,6 +135,12 @@ def validation_curve(live_dir: Path, arm: str, seed: int) -> list[tuple[int, flo
         return [(int(row["step"]) + 1, float(row["accuracy"])) for row in csv.DictReader(handle, delimiter="\t")]
 
 
+def chosen_epoch(live_dir: Path, arm: str, seed: int) -> tuple[int, float]:
+    """(the epoch whose weights the run kept, that epoch's validation accuracy), from its dvclive log."""
+    chosen = yaml.safe_load((live_dir / f"{arm}-seed-{seed}" / "params.yaml").read_text())["chosen_epoch"]
+    return chosen, dict(validation_curve(live_dir, arm, seed))[chosen]
+
+
 def plot_learning_curves(metrics: dict, live_dir: Path, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6, 3.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -143,22 +155,53 @@ def plot_learning_curves(metrics: dict, live_dir: Path, path: Path) -> None:
     save_figure(figure, path)
 
 
-def policy_choice_text(metrics: dict) -> tuple[str, str]:
-    """The compared policy chosen on validation, its test verdict, and the protocol sentence that goes with it."""
+def policy_choice_text(metrics: dict) -> str:
+    """The compared policy chosen on validation and its test verdict."""
     choice = metrics.get("policy_choice")
     if not choice:
-        return "", "only feeds the learning curves; nothing is chosen on it."
+        return ""
     chosen, validation = choice["chosen"], choice["validation_accuracy"]
     others = ", ".join(f"{arm} {percent(value)}" for arm, value in validation.items() if arm != chosen)
-    text = (
+    return (
         f"**Best policy, chosen on validation: {chosen}** (mean validation accuracy {percent(validation[chosen])}"
         f"{f'; {others}' if others else ''}). On test: {metrics['comparisons'][chosen]['verdict']}\n"
     )
-    protocol = (
-        f"ranks the compared policies ({', '.join(validation)}) by the mean accuracy of their final-epoch models "
-        "over seeds, and names the best; test accuracy plays no part in the choice."
+
+
+def validation_protocol(metrics: dict) -> str:
+    """What the validation split decides: the epoch each run keeps (best_val), the compared policy, or nothing."""
+    uses = []
+    if metrics["checkpoint"] == "best_val":
+        uses.append("picks the epoch whose weights each run keeps (train.checkpoint: best_val)")
+    if metrics.get("policy_choice"):
+        policies = ", ".join(metrics["policy_choice"]["validation_accuracy"])
+        uses.append(f"ranks the compared policies ({policies}) by the mean validation accuracy of their kept models over seeds, and names the best")
+    if not uses:
+        return "only feeds the learning curves; nothing is chosen on it."
+    return f"{' and '.join(uses)}; test accuracy plays no part in the choice."
+
+
+def checkpoint_text(metrics: dict) -> str:
+    """Which epoch's weights each run kept, per arm and seed."""
+    first = next(iter(metrics["arms"].values()))
+    if metrics["checkpoint"] == "last":
+        return f"Each run keeps its final epoch's weights (train.checkpoint: last, epoch {first['budget']['epochs']})."
+    seeds = ", ".join(map(str, first["test_accuracy"]["seeds"]))
+    kept = "; ".join(f"{arm} {', '.join(map(str, result['budget']['chosen_epochs']))}" for arm, result in metrics["arms"].items())
+    return f"Each run keeps the weights of its best validation epoch (train.checkpoint: best_val); epochs kept, seeds {seeds}: {kept}."
+
+
+def isolation_text(metrics: dict) -> str:
+    """Which comparison tells augmentation from extra training, when the repeated arm ran."""
+    if "augmented-vs-repeated" not in metrics["comparisons"]:
+        return ""
+    per_epoch = {arm: result["budget"]["presentations_per_epoch"] for arm, result in metrics["arms"].items()}
+    return (
+        f"**augmented vs repeated isolates augmentation**: both show {per_epoch['augmented']} images per epoch for as many "
+        "epochs, so they take the same training steps, and repeated shows the originals untransformed. augmented vs "
+        f"original also differs in training steps ({per_epoch['augmented']} against {per_epoch['original']} images per "
+        "epoch), so it cannot tell augmentation from extra training.\n"
     )
-    return text, protocol
 
 
 def band(axes, points: list[dict], value: str, label: str) -> None:
@@ -178,6 +221,9 @@ def plot_scaling(scaling: dict, path: Path) -> None:
     for arm, points in scaling["gain_over_original"].items():
         band(right, points, "delta_mean", f"{arm} - original")
     right.axhline(0, color="grey", linewidth=1)
+    margin = 100 * scaling["equivalence_margin"]
+    equivalence = f"±{margin:.1f} points: equivalent if the {levels(scaling['confidence'])[1]} CI lies inside"
+    right.axhspan(-margin, margin, color="grey", alpha=0.15, label=equivalence)
     level = f"{100 * scaling['confidence']:g}%"
     for axes, label in ((left, "mean test accuracy (%)"), (right, "gain over original (points)")):
         axes.set_xscale("log")
@@ -195,11 +241,14 @@ def report_markdown(metrics: dict) -> str:
     dataset = metrics["dataset"]
     verdicts = "\n".join(f"- {comparison['verdict']}" for comparison in metrics["comparisons"].values())
     count = len(metrics["comparisons"])
-    choice, choice_protocol = policy_choice_text(metrics)
+    level, equivalence_level = levels(metrics["confidence"])
+    alpha, margin = f"{1 - metrics['confidence']:.2g}", f"{100 * metrics['equivalence_margin']:.1f}"
+    choice = policy_choice_text(metrics)
     return f"""# Does augmentation help?
 
 {verdicts}
 
+{isolation_text(metrics)}
 {choice}
 
 {verdict_table(metrics)}
@@ -210,10 +259,19 @@ def report_markdown(metrics: dict) -> str:
 
 {comparisons_table(metrics)}
 
-{count} comparison{"s" if count > 1 else ""} made; the verdicts use the confidence interval of the paired
-difference and, with more than one comparison, Holm's correction of the paired t-test p-values.
+{count} comparison{"s" if count > 1 else ""} made. Each verdict is one of four. *improves* or *hurts*: the
+paired difference's {level} interval excludes 0 and its paired t-test p-value, Holm-corrected when there is more
+than one comparison, is under {alpha}. *equivalent*: otherwise, if its {equivalence_level} interval lies strictly inside
+±{margin} points, which is two one-sided t-tests at {alpha} (TOST p under {alpha}); this test is not corrected for the
+number of comparisons. *inconclusive*: neither. For an inconclusive comparison, *seeds needed* estimates how many
+seeds in all would decide it if the mean and spread of the paired differences stayed as this run's seeds show
+them: enough for the {level} interval to exclude 0 under Holm's correction whatever the other comparisons give,
+or for the {equivalence_level} interval to fit inside ±{margin} points, whichever comes first: an estimate from this
+run's seeds, whose spread is itself uncertain. `python -m tasks.evaluate --show` (the end of `make run`) adds the
+training time those seeds would take at this run's measured times, which this report leaves out so that it stays the
+same from run to run.
 McNemar's exact test uses every test image of every seed, paired by image and seed; it treats
-images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level interval.
+images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level intervals.
 
 ## Other scores (mean over seeds, with confidence interval)
 
@@ -222,6 +280,8 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
 ![Confusion matrices](plots/confusion.png)
 
 ## Training
+
+{checkpoint_text(metrics)}
 
 ![Validation accuracy per epoch](plots/learning_curves.png)
 
@@ -232,10 +292,10 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
 - Each arm trains the same CNN once per seed; the seed fixes the initialisation, the data order and, where the
   source is subsampled, the training subset, all shared by the arms of that seed, so arms are compared seed by seed.
 - Training images: {dataset['train']} originals per seed; the augmented arm adds {dataset['augmented']} stored copies; the
-  online arm, where run, draws as many transformed images on the fly each epoch, so both see the same
-  number of images per epoch for the same number of epochs. Each compared policy's arm stores as many copies,
-  from the same augmentation seed.
-- Validation ({dataset['val']} images, the same for every seed) {choice_protocol}
+  online arm, where run, draws as many transformed images on the fly each epoch, and the repeated arm, where run,
+  shows each original 1 + copies times as it is, so all three see the same number of images per epoch for the same
+  number of epochs. Each compared policy's arm stores as many copies, from the same augmentation seed.
+- Validation ({dataset['val']} images, the same for every seed) {validation_protocol(metrics)}
 - Every model is scored exactly once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}), after all training.
 - Intervals are two-sided t-intervals over seeds at {100 * metrics['confidence']:g}%.
 """

@@ -17,19 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.augment import augment
+from tasks.augment import augment, write_repeated_set
 from tasks.data import split_files
 from tasks.errors import UserError, run_cli
 from tasks.evaluate import BASELINE, predict
 from tasks.files import read_csv, write_text_atomic
 from tasks.ingest import ingest, is_fashion_mnist
 from tasks.params import Params, load_params
-from tasks.report import plot_scaling, validation_curve
-from tasks.stats import mean_ci, paired_difference
+from tasks.report import chosen_epoch, plot_scaling
+from tasks.stats import gain_trend, holm, mean_ci, paired_difference, tost, trend_sentence, verdict_kind
 from tasks.train import train
 
 RUNS_DIR = Path("study/runs")
 SCALING = Path("reports/scaling.json")
+TREND_MODEL = "least squares of the paired gain on log2(images per class), one intercept per seed (seeds as fixed effects)"
 
 
 def run_name(size: int, arm: str, seed: int) -> str:
@@ -44,9 +45,11 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
         work = Path(scratch)
         subset = params.ingest.model_copy(update={"train_per_class": size})
         ingest(subset, work / "raw", work / "sets", work / "ingest_report.json", seeds=[seed])
-        if arm != BASELINE:
+        if arm == "repeated":  # no copies to make: the originals, listed 1 + copies times
+            write_repeated_set(read_csv(work / f"sets/original/seed-{seed}.csv"), params.augment, work / f"sets/repeated/seed-{seed}.csv")
+        elif arm != BASELINE:
             augment(params.augment, work / "sets/original", work / "augmented", work / "sets/augmented", preview=None)
-        model = train(arm, seed, params.train, work / "sets", work / "raw/val", work / "models", work / "live")
+        model = train(arm, seed, params.train, work / "sets", work / "raw/val", work / "models", work / "live", work / "times")
         paths, names = split_files(work / "raw/test")
         classes = sorted(set(names))
         predicted, _ = predict(model, paths, names, classes, params.evaluate.batch_size)
@@ -54,7 +57,7 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
             "size": size, "arm": arm, "seed": seed,
             "train_images": len(read_csv(work / f"sets/original/seed-{seed}.csv")),
             "test_accuracy": float(np.mean(predicted == np.array([classes.index(name) for name in names]))),
-            "val_accuracy": validation_curve(work / "live", arm, seed)[-1][1],
+            "val_accuracy": chosen_epoch(work / "live", arm, seed)[1],
         }  # fmt: skip
     write_text_atomic(runs_dir / f"{run_name(size, arm, seed)}.json", json.dumps(result, indent=2) + "\n")
     return result
@@ -62,7 +65,8 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
 
 def summarise(params: Params, runs_dir: Path = RUNS_DIR, out: Path = SCALING) -> dict:
     """reports/scaling.json (per arm and size: mean test accuracy over seeds with its interval; each arm's
-    paired gain over original) and reports/scaling.png (both against size)."""
+    paired gain over original with its verdict, Holm-corrected over every arm and size; per arm, the gain's
+    trend against log2(size)) and reports/scaling.png (both against size, the gains with the equivalence band)."""
     confidence, seeds = params.evaluate.confidence, params.train.seeds
     accuracy = {}
     for size in params.study.sizes:
@@ -75,16 +79,30 @@ def summarise(params: Params, runs_dir: Path = RUNS_DIR, out: Path = SCALING) ->
         for size in params.study.sizes:
             estimate = mean_ci(accuracy[size, arm], confidence)
             arms[arm].append({"images_per_class": size, "mean": estimate.mean, "ci95": estimate.ci, "runs": accuracy[size, arm]})
-    gains = {}
-    for arm in params.train.arms:
-        if arm != BASELINE:
-            gains[arm] = []
-            for size in params.study.sizes:
-                difference = paired_difference(accuracy[size, arm], accuracy[size, BASELINE], confidence)
-                gains[arm].append({"images_per_class": size, "delta_mean": difference.mean, "ci95": difference.ci, "p_value": difference.p_value})
-    scaling = {"confidence": confidence, "seeds": seeds, "sizes": params.study.sizes, "test_accuracy": arms, "gain_over_original": gains}
+    margin = params.evaluate.equivalence_margin / 100
+    pairs = [(arm, size) for arm in params.train.arms if arm != BASELINE for size in params.study.sizes]
+    differences = {pair: paired_difference(accuracy[pair[1], pair[0]], accuracy[pair[1], BASELINE], confidence) for pair in pairs}
+    adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
+    gains, trends = {}, {}
+    for arm, size in pairs:
+        difference, equivalence = differences[arm, size], tost(accuracy[size, arm], accuracy[size, BASELINE], margin, 1 - confidence)
+        gains.setdefault(arm, []).append({
+            "images_per_class": size, "delta_mean": difference.mean, "ci95": difference.ci, "p_value": difference.p_value,
+            "p_value_holm": adjusted[arm, size], "ci90": equivalence.ci, "tost_p": equivalence.p_value,
+            "verdict_kind": verdict_kind(difference, equivalence, confidence, margin, adjusted[arm, size]),
+        })  # fmt: skip
+    for arm in gains:
+        per_seed = [[treated - base for treated, base in zip(accuracy[size, arm], accuracy[size, BASELINE])] for size in params.study.sizes]
+        trend = gain_trend(params.study.sizes, per_seed, confidence)
+        fitted = {} if trend is None else {"slope_per_doubling": trend.mean, "ci95": trend.ci, "p_value": trend.p_value}
+        trends[arm] = fitted | {"model": TREND_MODEL, "sentence": trend_sentence(arm, trend, confidence)}
+    scaling = {
+        "confidence": confidence, "equivalence_margin": margin, "seeds": seeds, "sizes": params.study.sizes, "test_accuracy": arms,
+        "gain_over_original": gains, "trend": trends,
+    }  # fmt: skip
     write_text_atomic(out, json.dumps(scaling, indent=2) + "\n")
     plot_scaling(scaling, out.with_suffix(".png"))
+    print("\n".join(trend["sentence"] for trend in trends.values()))
     return scaling
 
 

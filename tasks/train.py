@@ -3,11 +3,14 @@
 Every arm trains the same model; only its training set differs (the set file
 `data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
 deterministic, so a (arm, seed) pair trains the same way on every run.
+
+Each run's wall time is kept outside its outputs (see tasks/times.py).
 """
 
 import argparse
 import json
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from tasks.errors import UserError, run_cli
 from tasks.files import atomic_path
 from tasks.online import online_dataset
 from tasks.params import TrainParams, load_params
+from tasks.times import TIMES_DIR, record_seconds
 
 SETS_DIR = Path("data/sets")
 VAL_DIR = Path("data/raw/val")
@@ -81,9 +85,12 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def train(
     arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR,
-    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR,
+    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR, times_dir: Path = TIMES_DIR,
 ) -> Path:  # fmt: skip
-    """Train one model on sets_dir/<arm>/seed-<seed>.csv; write models_dir/<arm>/seed-<seed>.keras and its curves under live_dir."""
+    """Train one model on sets_dir/<arm>/seed-<seed>.csv; write models_dir/<arm>/seed-<seed>.keras (the last epoch's
+    weights, or with train.checkpoint best_val its best validation epoch's), its curves and chosen epoch under
+    live_dir and its wall time (from reading the set to the saved model) under times_dir."""
+    started = time.perf_counter()
     set_csv = sets_dir / arm / f"seed-{seed}.csv"
     if not set_csv.is_file():
         raise UserError(f"{set_csv} is missing: arm '{arm}' has no training set; run 'dvc repro' to build it.")
@@ -97,15 +104,22 @@ def train(
         train_data, steps, per_epoch = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed), None, len(paths)
     val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
+    keep_best = params.checkpoint == "best_val"
+    # Keeps the weights of the epoch with the best validation accuracy (the earliest of equal ones) and restores
+    # them at the end; a patience of every epoch means it never stops training early.
+    best_val = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=params.epochs, restore_best_weights=True)
     with Live(str(live_dir / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params({"arm": arm, "seed": seed, "images": len(paths), "presentations_per_epoch": per_epoch, "classes": classes})
         model.fit(
             train_data, validation_data=val_data, epochs=params.epochs, steps_per_epoch=steps,
-            shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live)],
+            shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live), *([best_val] if keep_best else [])],
         )  # fmt: skip
+        live.log_params({"checkpoint": params.checkpoint, "chosen_epoch": best_val.best_epoch + 1 if keep_best else params.epochs})
     model_path = models_dir / arm / f"seed-{seed}.keras"
     save_model(model, model_path)
-    print(f"train: {arm} seed {seed}, {per_epoch} images per epoch -> {model_path}")
+    seconds = time.perf_counter() - started
+    record_seconds(model_path, seconds, times_dir)
+    print(f"train: {arm} seed {seed}, {per_epoch} images per epoch, {seconds:.0f} s -> {model_path}")
     return model_path
 
 

@@ -25,12 +25,23 @@ TINY_PARAMS = {
     "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
     "train": {"arms": ["original", "augmented", "online"], "seeds": [0], "epochs": 1, "batch_size": 8},
 }
+# The pipeline tests also train the budget-matched control, to see it compared and rerun.
+PIPELINE_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": [*TINY_PARAMS["train"]["arms"], "repeated"]}}
 ENV = os.environ | {
     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     "GIT_AUTHOR_NAME": "augflow tests", "GIT_AUTHOR_EMAIL": "tests@augflow.invalid",
     "GIT_COMMITTER_NAME": "augflow tests", "GIT_COMMITTER_EMAIL": "tests@augflow.invalid",
     "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
 }  # fmt: skip
+
+
+LONGEST_FIRST = ("test_serve.py", "test_pipeline.py", "test_flow.py", "test_distributed.py", "test_serve_postgres.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Start the files that take longest first, so the suite's processes finish together."""
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -91,5 +102,5 @@ def repro_parallel(repo: Path, jobs: int = 2) -> str:
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory) -> tuple[Path, str]:
     """A tiny project after one full run of `make run`'s parallel path, with that run's output."""
-    repo = make_project(tmp_path_factory.mktemp("pipeline"))
+    repo = make_project(tmp_path_factory.mktemp("pipeline"), PIPELINE_PARAMS)
     return repo, repro_parallel(repo)

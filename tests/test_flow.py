@@ -4,14 +4,20 @@ The flow runs independent stages at once (two here, on tiny params); a plain ser
 `dvc repro` of another copy must end with the same dvc.lock hashes and metrics.
 """
 
+import json
+import sys
+
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import lock_hashes, make_project, ran_stages, run, set_params
+from conftest import TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
+from flows.study import study
+from tasks.experiments import dirty_checkout_warning
+from tasks.parallel import pipeline_stages
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
@@ -28,22 +34,22 @@ def flow_project(tmp_path_factory):
     return make_project(tmp_path_factory.mktemp("flow"))
 
 
-def run_flow(repo):
-    """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' keys)."""
-    state = experiment(repo_dir=str(repo), jobs=2, return_state=True)
+def run_flow(repo, flow=experiment):
+    """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' key -> data)."""
+    state = flow(repo_dir=str(repo), jobs=2, return_state=True)
     assert state.is_completed(), state.message
     flow_run_id = state.state_details.flow_run_id
     APILogHandler().flush()  # logs reach the server in background batches: send what is queued
     with get_client(sync_client=True) as client:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return state.result()["stages"], [log.message for log in logs], {artifact.key for artifact in artifacts}
+    return state.result()["stages"], [log.message for log in logs], {artifact.key: artifact.data for artifact in artifacts}
 
 
 def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow_project, tmp_path):
     stages, _, artifacts = run_flow(flow_project)
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
-    assert artifacts == {"augflow-verdict", "augflow-report", "augflow-report-html"}
+    assert set(artifacts) == {"augflow-verdict", "augflow-report", "augflow-report-html"}  # a clean checkout: no warning
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
     # Every output, models included, is byte-identical to a serial `dvc repro` of another copy, and so are the metrics.
@@ -65,12 +71,50 @@ def ran(stages: dict) -> set:
 
 
 def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_project):
-    set_params(flow_project, train={"epochs": 2})
-    assert ran(run_flow(flow_project)[0]) == TRAIN_RUNS | {"evaluate"}
+    set_params(flow_project, train={"epochs": 2})  # not committed: the run says so, in its log and its artifacts
+    stages, messages, artifacts = run_flow(flow_project)
+    assert ran(stages) == TRAIN_RUNS | {"evaluate"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
+    warning = dirty_checkout_warning(flow_project)
+    assert warning.startswith("Uncommitted changes in params.yaml: ")
+    assert warning in messages
+    assert warning in artifacts["augflow-dirty-checkout"]
 
 
 def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flow_project):
     set_params(flow_project, augment={"copies": 3})
     assert ran(run_flow(flow_project)[0]) == {"augment", "train@augmented-0", "train@online-0", "evaluate"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
+
+
+STUDY_SIZES = [3, 6]
+STUDY_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"], "seeds": [0, 1]}, "study": {"sizes": STUDY_SIZES}}
+STUDY_RUNS = {f"run@{size}-{arm}-{seed}" for size in STUDY_SIZES for arm in ("original", "augmented") for seed in (0, 1)}
+
+
+def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path):
+    """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to date."""
+    repo = make_project(tmp_path, STUDY_PARAMS)
+    stages, _, artifacts = run_flow(repo, study)
+    assert stages == dict.fromkeys(STUDY_RUNS | {"scaling"}, "ran") and set(artifacts) == {"augflow-scaling"}
+    scaling = json.loads((repo / "reports/scaling.json").read_text())
+    assert scaling["sizes"] == STUDY_SIZES and set(scaling["test_accuracy"]) == {"original", "augmented"}
+    for size, point in zip(STUDY_SIZES, scaling["test_accuracy"]["augmented"]):
+        run_file = json.loads((repo / f"study/runs/{size}-augmented-1.json").read_text())
+        assert run_file["train_images"] == 2 * size and 0 <= run_file["val_accuracy"] <= 1
+        assert point["images_per_class"] == size and point["runs"][1] == run_file["test_accuracy"]
+        assert point["ci95"][0] <= point["mean"] <= point["ci95"][1]
+    for point in scaling["gain_over_original"]["augmented"]:
+        original = scaling["test_accuracy"]["original"][STUDY_SIZES.index(point["images_per_class"])]["runs"]
+        augmented = scaling["test_accuracy"]["augmented"][STUDY_SIZES.index(point["images_per_class"])]["runs"]
+        assert abs(point["delta_mean"] - (sum(augmented) - sum(original)) / 2) < 1e-12
+    assert (repo / "reports/scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert "0 of 9 stages ran" in run(repo, sys.executable, "-m", "tasks.parallel", "--repo", "study").stdout  # make study
+    assert ran_stages(run(repo / "study", "dvc", "repro").stdout) == set()  # as after a serial dvc repro: nothing reruns
+    # The main pipeline does not see the study: not in its graph (so not in the experiment flow), not in its status.
+    assert {stage for stage, _ in pipeline_stages(repo)} == {"ingest", "augment", "evaluate"} | {
+        f"train@{arm}-{seed}" for arm in ("original", "augmented") for seed in (0, 1)
+    }
+    status = run(repo, "dvc", "status").stdout
+    assert "run@" not in status and "scaling" not in status

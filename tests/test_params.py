@@ -5,6 +5,7 @@ import pytest
 
 from conftest import PROJECT, run_stage_in
 from tasks.errors import UserError
+from tasks.experiments import apply_params
 from tasks.params import Params, RandAugmentPolicy, load_params, policy_from_name
 
 DEFAULTS = (PROJECT / "params.yaml").read_text()
@@ -24,8 +25,8 @@ def test_the_committed_params_match_the_schema_defaults():
         (("classes: [pullover, coat]", "classes: [coat]"), "ingest.classes: List should have at least 2 items"),
         (("seeds: [0, 1, 2]", "seeds: [0, 0]"), "train.seeds: Value error, list each value only once"),
         (("seeds: [0, 1, 2]", "seeds: [0, -1]"), "train.seeds.1: Input should be greater than or equal to 0"),
-        (("arms: [original, augmented]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
-        (("arms: [original, augmented]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
+        (("arms: [original, augmented, repeated]", "arms: [augmented]"), "train.arms: List should have at least 2 items"),
+        (("arms: [original, augmented, repeated]", "arms: [augmented, augmented]"), "train.arms: Value error, list each value only once"),
         (("fill_mode: nearest", "fill_mode: mirror"), "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'"),
         (("    name: seed", "    name: autoaugment"), "augment.policy: unknown name 'autoaugment'; use one of 'seed', 'flip', 'geometric'"),
         (("rotation_range: 40", "rotation: 40"), "augment.policy.seed.rotation is not a known setting"),
@@ -40,6 +41,8 @@ def test_the_committed_params_match_the_schema_defaults():
         (("compare_policies: []", "compare_policies: [flip, flip]"), "evaluate.compare_policies: Value error, list each value only once"),
         (("compare_policies: []", "compare_policies: [custom]"), "evaluate.compare_policies.0: Input should be 'seed', 'flip', 'geometric', 'color' or 'randaugment'"),
         (("sizes: [25,", "sizes: [0,"), "study.sizes.0: Input should be greater than or equal to 1"),
+        (("equivalence_margin: 1.0", "equivalence_margin: 0"), "evaluate.equivalence_margin: Input should be greater than 0"),
+        (("equivalence_margin: 1.0", "equivalence_margin: one"), "evaluate.equivalence_margin: Input should be a valid number"),
     ],
 )
 def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected):
@@ -47,6 +50,52 @@ def test_a_bad_value_gets_one_sentence_naming_the_key(tmp_path, change, expected
     path.write_text(DEFAULTS.replace(*change, 1))
     with pytest.raises(UserError, match=expected.replace("[", r"\[").replace(".", r"\.")):
         load_params(path)
+
+
+def test_an_unknown_key_names_the_setting_it_most_likely_meant(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS.replace("epochs: 10", "epoch: 10"))
+    result = run_stage_in(tmp_path, "tasks.params")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "augflow: params.yaml: train.epoch is not a known setting: did you mean train.epochs? Remove it or fix its spelling."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("trian: {epochs: 2}", "trian is not a known setting: did you mean train? Remove it or fix its spelling."),
+        ("augment: {policy: {rotation: 10}}",
+         "augment.policy.seed.rotation is not a known setting: did you mean augment.policy.seed.rotation_range? Remove it or fix its spelling."),
+        ("augment: {policy: {name: custom, transforms: [{name: RandomRotation, factr: 0.2}]}}",
+         "augment.policy.custom.transforms.0.RandomRotation.factr is not a known setting: did you mean "
+         "augment.policy.custom.transforms.0.RandomRotation.factor? Remove it or fix its spelling."),
+        ("train: {dropout: 0.5}", "train.dropout is not a known setting; remove it or check its spelling."),  # nothing close
+    ],
+)  # fmt: skip
+def test_a_suggestion_comes_from_the_settings_at_the_keys_own_level(tmp_path, params, expected):
+    path = tmp_path / "params.yaml"
+    path.write_text(params)
+    with pytest.raises(UserError) as raised:
+        load_params(path)
+    assert str(raised.value) == f"{path}: {expected}"
+
+
+def test_an_unknown_override_key_names_the_setting_it_most_likely_meant(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS)
+    with pytest.raises(UserError) as raised:
+        apply_params(tmp_path, ["train.epoch=2"])
+    assert str(raised.value) == (
+        "overrides ['train.epoch=2']: train.epoch is not a known setting: did you mean train.epochs? Remove it or fix its spelling."
+    )
+
+
+def test_overrides_of_known_keys_change_only_those_keys(tmp_path):
+    (tmp_path / "params.yaml").write_text(DEFAULTS)
+    apply_params(tmp_path, ["train.epochs=2", "augment.policy=randaugment"])
+    params = load_params(tmp_path / "params.yaml")
+    assert params.train.epochs == 2 and params.augment.policy == policy_from_name("randaugment")
+    assert params.model_dump(exclude={"train": {"epochs"}, "augment": {"policy"}}) == Params().model_dump(exclude={"train": {"epochs"}, "augment": {"policy"}})
 
 
 def test_a_stage_reports_a_bad_params_file_without_a_traceback(tmp_path):
@@ -95,4 +144,4 @@ def test_a_bare_policy_name_is_that_policy_with_its_defaults(tmp_path):
     path.write_text("augment:\n  policy: randaugment\nevaluate:\n  compare_policies: [flip, randaugment]\n")
     params = load_params(path)
     assert params.augment.policy == RandAugmentPolicy(name="randaugment") == policy_from_name("randaugment")
-    assert params.arms == ["original", "augmented", "flip", "randaugment"]
+    assert params.arms == ["original", "augmented", "repeated", "flip", "randaugment"]

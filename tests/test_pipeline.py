@@ -8,12 +8,15 @@ against what the other left.
 
 import json
 import shutil
+from collections import Counter
 
 from conftest import lock_hashes, ran_stages, repro_parallel, run, set_params
 from tasks.files import read_csv
+from tasks.times import measured_seconds
 
-TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0"}
-ARMS = ("original", "augmented", "online")
+TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0", "train@repeated-0"}
+ARMS = ("original", "augmented", "online", "repeated")
+COMPARISONS = {"augmented", "online", "repeated", "online-vs-augmented", "augmented-vs-repeated", "online-vs-repeated"}
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
 
 
@@ -30,9 +33,10 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     runs = {arm: metrics["arms"][arm]["test_accuracy"]["runs"][0] for arm in ("original", "augmented")}
     assert abs(comparison["delta_mean"] - (runs["augmented"] - runs["original"])) < 1e-12
     assert "no confidence interval" in comparison["verdict"]
-    assert set(metrics["comparisons"]) == {"augmented", "online", "online-vs-augmented"}
+    assert set(metrics["comparisons"]) == COMPARISONS
     for each in metrics["comparisons"].values():
-        assert each["comparisons"] == 3 and each["p_value_holm"] is None  # one seed: no t-test
+        assert each["comparisons"] == 6 and each["p_value_holm"] is None  # one seed: no t-test
+        assert each["verdict_kind"] == "inconclusive" and each["tost_p"] is each["ci90"] is each["seeds_needed"] is None
         mcnemar = each["mcnemar"]
         assert 0 <= mcnemar["treated_only_correct"] + mcnemar["baseline_only_correct"] <= 40 and 0 <= mcnemar["p_value"] <= 1
     for arm in ARMS:
@@ -42,28 +46,45 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     html = (repo / "reports/report.html").read_text()
     assert comparison["verdict"] in html and html.count("data:image/png;base64,") == 4 and 'src="plots/' not in html
     budgets = {arm: metrics["arms"][arm]["budget"]["presentations_per_epoch"] for arm in ARMS}
-    assert budgets == {"original": 24, "augmented": 72, "online": 72}  # online draws as many images as augmented stores
+    assert budgets == {"original": 24, "augmented": 72, "online": 72, "repeated": 72}  # as many images as augmented stores
+    assert all(metrics["arms"][arm]["budget"]["chosen_epochs"] == [1] for arm in ARMS) and metrics["checkpoint"] == "last"
+    report = (repo / "reports/report.md").read_text()
+    assert "augmented vs repeated isolates augmentation" in report and "keeps its final epoch's weights" in report
+    assert_repeated_lists_each_original(repo, times=1 + 2)
     assert metrics["dataset"] == {"train": 24, "val": 12, "test": 40, "augmented": 48, "classes": ["coat", "pullover"]}
     assert comparison["verdict"] in (repo / "reports/report.md").read_text()
     assert (repo / "reports/augment_preview.png").stat().st_size > 0
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 48
     for arm in ARMS:
         assert (repo / f"models/{arm}/seed-0.keras").is_file()
+        assert measured_seconds(repo / f"models/{arm}/seed-0.keras", repo / ".augflow/times") > 0
         assert (repo / f"reports/train/{arm}-seed-0/plots/metrics/eval/accuracy.tsv").is_file()
         assert len((repo / f"reports/predictions/{arm}.csv").read_text().splitlines()) == 1 + 40
+
+
+def assert_repeated_lists_each_original(repo, times: int) -> None:
+    """The repeated arm's set: every original of the seed, untransformed, listed `times` times and nothing else."""
+    originals = read_csv(repo / "data/sets/original/seed-0.csv")
+    assert Counter(tuple(row.items()) for row in read_csv(repo / "data/sets/repeated/seed-0.csv")) == {
+        tuple(row.items()): times for row in originals
+    }
 
 
 def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_keys(reproduced):
     repo, _ = reproduced
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "dataset", "policy_choice"}
+    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "equivalence_margin", "dataset", "policy_choice", "checkpoint"}
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]
     assert list(shown) == ["reports/headline.json"]  # the full metrics.json is a plain output, not a DVC metric
     headline = json.loads((repo / "reports/headline.json").read_text())
     accuracy = {arm: metrics["arms"][arm]["test_accuracy"]["mean"] for arm in ARMS}
-    assert shown["reports/headline.json"]["data"] == {"accuracy": accuracy} | {key: {"delta": each["delta_mean"]} for key, each in metrics["comparisons"].items()}
-    for key, comparison in metrics["comparisons"].items():  # one seed: no interval, no p-value; DVC lists numbers only
-        assert headline[key] == {"delta": comparison["delta_mean"], "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None}
+    assert shown["reports/headline.json"]["data"] == {"accuracy": accuracy} | {
+        key: {"delta": each["delta_mean"], "verdict_kind": "inconclusive"} for key, each in metrics["comparisons"].items()
+    }
+    for key, comparison in metrics["comparisons"].items():  # one seed: no interval, no p-value; DVC leaves out nulls
+        assert headline[key] == {
+            "delta": comparison["delta_mean"], "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None, "verdict_kind": "inconclusive",
+        }  # fmt: skip
     table = run(repo, "dvc", "metrics", "show").stdout
     assert "accuracy.augmented" in table and "online-vs-augmented.delta" in table and "budget" not in table
 
@@ -95,8 +116,10 @@ def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reprodu
     repo, _ = reproduced
     before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in (repo / "data/augmented").rglob("*.png")}
     set_params(repo, augment={"copies": 3})
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == {"augment", "train@augmented-0", "train@online-0", "evaluate"}
+    reran = {"augment", "train@augmented-0", "train@online-0", "train@repeated-0", "evaluate"}
+    assert ran_stages(run(repo, "dvc", "repro").stdout) == reran
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 72
+    assert_repeated_lists_each_original(repo, times=1 + 3)
     # the output persists across the rerun: the existing copies are kept as they were, only the third ones are new
     assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in before} == before
 
@@ -113,7 +136,7 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     before = (repo / "data/sets/original/seed-0.csv").read_text()
     set_params(repo, train={"seeds": [0, 1]})
     # ingest draws seed 1's training subset and augment copies its new images; seed 0's runs keep their sets
-    expected = {"ingest", "augment", "train@original-1", "train@augmented-1", "train@online-1", "evaluate"}
+    expected = {"ingest", "augment", "evaluate"} | {f"train@{arm}-1" for arm in ARMS}
     assert ran_stages(repro_parallel(repo)) == expected
     subsets = [{row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
     assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
@@ -128,6 +151,9 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     assert abs(comparison["delta_mean"] - sum(a - o for a, o in zip(augmented, original)) / 2) < 1e-12
     assert comparison["ci95"][0] <= comparison["delta_mean"] <= comparison["ci95"][1]
     assert 0 <= comparison["p_value"] <= 1 and comparison["test"] == "paired t-test over seeds"
+    assert comparison["ci90"][0] <= comparison["delta_mean"] <= comparison["ci90"][1] and 0 <= comparison["tost_p"] <= 1
+    assert comparison["verdict_kind"] in {"improves", "hurts", "equivalent", "inconclusive"}
+    assert (comparison["seeds_needed"] is None) == (comparison["verdict_kind"] != "inconclusive")
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/headline.json"]["data"]
     assert [shown["augmented"]["ci_low"], shown["augmented"]["ci_high"]] == comparison["ci95"] and shown["augmented"]["p_value"] == comparison["p_value"]
 
@@ -148,9 +174,9 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     expected = {"augment-policy@flip", "train-policy@flip-0", "train-policy@flip-1", "evaluate"}
     assert ran_stages(repro_parallel(repo)) == expected
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(metrics["comparisons"]) == {"augmented", "online", "flip", "online-vs-augmented"}
+    assert set(metrics["comparisons"]) == COMPARISONS | {"flip"}
     flip = metrics["comparisons"]["flip"]
-    assert flip["baseline"] == "original" and flip["comparisons"] == 4 and set(flip) >= {"delta_mean", "ci95", "p_value", "p_value_holm", "mcnemar"}
+    assert flip["baseline"] == "original" and flip["comparisons"] == 7 and set(flip) >= {"delta_mean", "ci95", "p_value", "p_value_holm", "mcnemar"}
     assert metrics["policy_choice"]["chosen"] == "flip" and set(metrics["policy_choice"]["validation_accuracy"]) == {"flip"}
     for seed in (0, 1):  # the same originals as every arm of the seed, plus as many copies as the augmented arm
         rows = read_csv(repo / f"data/sets/flip/seed-{seed}.csv")
@@ -162,7 +188,7 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     assert "Best policy, chosen on validation: flip" in report and flip["verdict"] in report
     assert "test accuracy plays no part in the choice" in report
 
-    set_params(repo, augment={"policy": "color"})  # a bare name; the compared flip arm does not depend on it
+    set_params(repo, augment={"policy": "color"})  # a bare name; neither the compared flip arm nor repeated depends on it
     reran = {"augment", "train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
     assert ran_stages(repro_parallel(repo)) == reran
     assert "up to date" in run(repo, "dvc", "status").stdout

@@ -1,99 +1,22 @@
 """`make serve` for real: a Prefect server on a free loopback port, the deployments, a worker, runs through the API.
 
-The server runs with basic auth on, as a team would run it, so every call below
-also proves that clients holding the credentials get through.
+The server runs with basic auth on, as a team would run it, given only the server's
+secret (PREFECT_SERVER_API_AUTH_STRING): every run below also proves that the worker
+and flow runs serve starts get the credentials from it, and every call that clients
+holding the credentials get through.
 """
 
-import glob
 import json
-import os
 import re
-import shutil
 import socket
-import subprocess
-import sys
-import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from conftest import ENV, make_project, run
-
-CREDENTIALS = "augflow:not-a-real-secret"
-PARAMS = {"train": {"arms": ["original", "augmented"], "seeds": [0], "epochs": 1, "batch_size": 8}}
-ARTIFACTS = {"augflow-verdict", "augflow-report", "augflow-report-html"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def served(project: Path, home: Path, environment: dict[str, str] | None = None):
-    """`python -m flows.serve` (what `make serve` runs) in project; yields the API's URL once the deployments exist."""
-    port, reports_port = free_port(), free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS, "PREFECT_API_AUTH_STRING": CREDENTIALS}
-    log = (home.parent / f"{home.name}-serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port)],
-        cwd=project, env=env | (environment or {}), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 2:
-            assert process.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
-            time.sleep(2)
-        with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: CREDENTIALS}):
-            yield api, env | {"PREFECT_API_URL": api}
-    finally:
-        process.terminate()
-        assert process.wait(timeout=60) == 0  # serve stops its server and worker, even a worker that ignores SIGTERM
-        assert deployments(api) == []  # the server is gone with it
-        log.close()
-
-
-def deployments(api: str) -> list[str]:
-    try:
-        response = httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":")), timeout=10)
-    except httpx.HTTPError:
-        return []
-    return [deployment["name"] for deployment in response.json()] if response.status_code == 200 else []
-
-
-def start(env: dict, deployment: str, *params: str) -> str:
-    """Start a deployment's run as docs/prefect.md says, with `prefect deployment run`; return the flow run's id."""
-    arguments = [argument for param in params for argument in ("--param", param)]
-    output = subprocess.run(
-        [sys.executable, "-m", "prefect", "deployment", "run", f"augflow-experiment/{deployment}", *arguments],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return output.split("UUID:")[1].split()[0]
-
-
-def finished(flow_run_id: str, timeout: float = 900):
-    with get_client(sync_client=True) as client:
-        deadline = time.monotonic() + timeout
-        while not (flow_run := client.read_flow_run(flow_run_id)).state.is_final():
-            assert time.monotonic() < deadline, f"flow run {flow_run_id} still {flow_run.state.name} after {timeout} s"
-            time.sleep(3)
-        return flow_run
-
-
-def artifacts(flow_run_id: str) -> dict:
-    with get_client(sync_client=True) as client:
-        listed = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return {artifact.key: artifact for artifact in listed}
-
+from conftest import make_project, run
+from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, served, start
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -102,16 +25,31 @@ def server(tmp_path_factory):
         yield project, api, env
 
 
-def test_the_api_refuses_requests_without_credentials(server):
-    _, api, _ = server
+def raw_get(base: str, path: str) -> str:
+    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the response."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        return b"".join(iter(lambda: connection.recv(65536), b"")).decode(errors="replace")
+
+
+def test_the_api_needs_credentials_and_the_report_server_serves_only_its_folder(server):
+    project, api, env = server
     assert httpx.post(f"{api}/deployments/filter", json={}).status_code == 401
     assert httpx.post(f"{api}/deployments/filter", json={}, auth=("augflow", "wrong")).status_code == 401
     assert httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":"))).status_code == 200
+    # The reports folder is .augflow/reports: params.yaml is two folders up.
+    reports, params_yaml = env["AUGFLOW_REPORTS_URL"], (project / "params.yaml").read_text()
+    assert raw_get(reports, "/").split()[1] == "200"
+    for path in ("/../../params.yaml", "/%2e%2e/%2e%2e/params.yaml", "/..%2f..%2fparams.yaml", "/%2E%2E%2F%2E%2E%2Fparams.yaml",
+                 "/..\\..\\params.yaml", "//../../params.yaml", "../../params.yaml", "/./.././../params.yaml"):  # fmt: skip
+        response = raw_get(reports, path)
+        assert response.split()[1] in {"403", "404"} and params_yaml not in response, (path, response)
 
 
 def test_deployments_are_registered_with_the_nightly_schedule(server):
     _, api, _ = server
-    assert sorted(deployments(api)) == ["nightly", "what-if"]
+    assert sorted(deployments(api)) == ["nightly", "study", "what-if"]
     with get_client(sync_client=True) as client:
         nightly = client.read_deployment_by_name("augflow-experiment/nightly")
         pool = client.read_work_pool("augflow")
@@ -162,7 +100,7 @@ def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server
     project, _, env = server
     flow_run = finished(start(env, "what-if", 'overrides=["train.epoch=2"]'))
     assert flow_run.state.is_failed()
-    assert "train.epoch" in flow_run.state.message
+    assert "train.epoch is not a known setting: did you mean train.epochs?" in flow_run.state.message
     assert not list((project / ".dvc/tmp/augflow-experiments").glob("*"))
 
 
@@ -193,42 +131,3 @@ def test_the_ui_shows_the_flow_runs_verdict_artifact(server, what_if, tmp_path):
         page.screenshot(path=tmp_path / "artifacts.png")
         assert page.get_by_text("no confidence interval can be given from one run").first.is_visible()
         browser.close()
-
-
-POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian's postgresql package
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A real PostgreSQL server on a free loopback port, in a throw-away cluster; yields its database URL for Prefect."""
-    if not POSTGRES_BIN:
-        pytest.skip("Debian's postgresql is not installed; make test installs it when run as root")
-    bin_dir, port = Path(POSTGRES_BIN[-1]), free_port()
-    cluster = Path(tempfile.mkdtemp(prefix="augflow-postgres-"))  # outside pytest's root-only folders
-    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses to run as root
-    if as_owner:
-        shutil.chown(cluster, "postgres", "postgres")
-    subprocess.run([*as_owner, bin_dir / "initdb", "-D", cluster / "data", "-U", "augflow", "--auth=trust"], check=True, capture_output=True)
-    subprocess.run(
-        [*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-l", cluster / "server.log", "-w", "start",
-         "-o", f"-h 127.0.0.1 -p {port} -k {cluster}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    try:
-        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "augflow", "prefect"], check=True)
-        yield f"postgresql+asyncpg://augflow@127.0.0.1:{port}/prefect"
-    finally:
-        subprocess.run([*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(cluster, ignore_errors=True)
-
-
-def test_the_server_keeps_its_state_in_postgresql(tmp_path, postgres):
-    project = make_project(tmp_path / "project", PARAMS)
-    home = tmp_path / "prefect-home"
-    with served(project, home, {"PREFECT_SERVER_DATABASE_CONNECTION_URL": postgres}) as (_, env):
-        flow_run = finished(start(env, "what-if", 'overrides=["augment.copies=3"]'))
-    assert flow_run.state.is_completed(), flow_run.state.message
-    assert not (home / "prefect.db").exists()  # not SQLite: the run is in PostgreSQL's tables
-    url = postgres.replace("postgresql+asyncpg", "postgresql")
-    rows = subprocess.run(["psql", url, "-tAc", f"select state_type from flow_run where name = '{flow_run.name}'"], capture_output=True, text=True, check=True)
-    assert rows.stdout.split() == ["COMPLETED"]

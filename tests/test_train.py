@@ -1,0 +1,27 @@
+"""train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
+each run records the epoch it kept."""
+
+import numpy as np
+import pytest
+
+from tasks.data import split_files
+from tasks.evaluate import predict
+from tasks.ingest import ingest
+from tasks.params import IngestParams, TrainParams
+from tasks.report import chosen_epoch, validation_curve
+from tasks.train import train
+
+
+@pytest.mark.parametrize("checkpoint", ["last", "best_val"])
+def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, checkpoint):
+    ingest(IngestParams(train_per_class=12, val_per_class=10, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])
+    params = TrainParams(epochs=4, batch_size=8, learning_rate=0.01, checkpoint=checkpoint)  # a high rate: validation accuracy wanders
+    model = train("original", 0, params, tmp_path / "sets", tmp_path / "raw/val", tmp_path / "models", tmp_path / "live", tmp_path / "times")
+    curve = dict(validation_curve(tmp_path / "live", "original", 0))
+    expected = max(curve, key=curve.get) if checkpoint == "best_val" else 4  # max: the earliest of equal bests
+    assert chosen_epoch(tmp_path / "live", "original", 0) == (expected, curve[expected])
+    paths, names = split_files(tmp_path / "raw/val")
+    classes = sorted(set(names))
+    predicted, _ = predict(model, paths, names, classes, 64)
+    truth = np.array([classes.index(name) for name in names])
+    assert np.mean(predicted == truth) == pytest.approx(curve[expected])  # the saved weights are that epoch's
