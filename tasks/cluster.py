@@ -27,7 +27,9 @@ from dvc.config import Config
 from dvc.repo import Repo
 
 from tasks.errors import UserError
+from tasks.files import write_text_atomic
 from tasks.parallel import Log, StageFailed
+from tasks.times import TIMES_DIR
 
 CLUSTER_STAGES = ("train@", "train-policy@")  # name prefixes of the stages sent to workers
 WORKER_DIR = Path("augflow-worker")  # under a worker's working directory: stages/ (scratch) and cache/
@@ -165,8 +167,8 @@ def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_set
     declared dependency, so `dvc repro --pull` alone would leave them behind. The worker keeps
     its DVC cache beside its scratch folders, so what one stage pulled the next need not.
     Returns what the coordinator and tests check: the stage, this worker's host, pid and
-    scratch folder, and whether the command ran (False: DVC restored the stage from the
-    remote's run cache).
+    scratch folder, whether the command ran (False: DVC restored the stage from the remote's
+    run cache) and the run's time records (tasks/times.py), which live outside DVC's outputs.
     """
     _check_numeric_setup(expected_setup)
     home = Path.cwd() / WORKER_DIR
@@ -182,14 +184,18 @@ def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_set
             _dvc_or_fail(scratch, "pull", *upstream, log=log, env=env)
         output = _dvc_or_fail(scratch, "repro", "--single-item", "--pull", stage, log=log, env=env)
         _dvc_or_fail(scratch, "push", "--run-cache", stage, log=log, env=env)
-        return {"stage": stage, "host": socket.gethostname(), "pid": os.getpid(), "folder": str(scratch), "ran": f"Running stage '{stage}'" in output}
+        times = {path.name: path.read_text() for path in (scratch / TIMES_DIR).glob("*.json")}
+        return {
+            "stage": stage, "host": socket.gethostname(), "pid": os.getpid(), "folder": str(scratch),
+            "ran": f"Running stage '{stage}'" in output, "times": times,
+        }  # fmt: skip
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def bring_back(repo: Path, report: dict, log: Log | None = None) -> str:
     """Bring a stage a worker reproduced (its report from run_on_worker) into the project from the remote's
-    run cache, never running it here; DVC's output.
+    run cache, never running it here, with the run's time records; DVC's output.
 
     `dvc repro --pull` first copies the remote's run cache into the project's (DVC reads entries
     only from its own), then finds the entry for the stage's inputs and checks its outputs out.
@@ -205,4 +211,6 @@ def bring_back(repo: Path, report: dict, log: Log | None = None) -> str:
         )
     if status:
         raise StageFailed(f"`dvc repro --single-item --pull {stage}` failed with status {status} in {repo}:\n{output.strip()}")
+    for name, record in report["times"].items():  # each names the model's hash, so a stale one is never believed
+        write_text_atomic(repo / TIMES_DIR / name, record)
     return output

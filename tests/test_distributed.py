@@ -28,6 +28,7 @@ from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_s
 from flows.experiment import experiment
 from tasks.cluster import check_cluster, split_pipeline
 from tasks.errors import UserError
+from tasks.times import TIMES_DIR, measured_seconds
 
 PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
 TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
@@ -146,6 +147,10 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
         assert logs[stage][0] == "COMPLETED" and f"Running stage '{stage}':" in logs[stage]
         assert logs[f"bring back {stage}"][0] == "COMPLETED"
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in logs[f"bring back {stage}"]
+    # Each run's time came back with it, for the cost of more seeds.
+    for stage in TRAIN_RUNS:
+        arm = stage.removeprefix("train@").removesuffix("-0")
+        assert measured_seconds(flow_project / "models" / arm / "seed-0.keras", flow_project / TIMES_DIR) > 0
     # The project ends as after a serial `dvc repro`: every hash, the metrics, nothing left to run.
     reference = reference.result()
     assert lock_hashes(flow_project) == lock_hashes(reference)
