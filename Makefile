@@ -28,8 +28,9 @@ study: setup  ## the scaling study (study/dvc.yaml, a DVC project of its own, no
 	python -m tasks.params
 	python -m tasks.parallel --repo study $(if $(JOBS),--jobs $(JOBS))
 
+# DASK=tcp://host:8786: the training stages on that Dask scheduler's workers, through the default DVC remote (docs/cluster.md).
 flow: setup  ## the same pipeline as a Prefect flow run (no server needed)
-	python -m flows.experiment $(if $(JOBS),--jobs $(JOBS))
+	python -m flows.experiment $(if $(JOBS),--jobs $(JOBS)) $(if $(DASK),--dask $(DASK))
 	python -m tasks.evaluate --show
 
 # make serve PORT=4200 REPORTS_PORT=4201 NIGHTLY_CRON="0 2 * * *" NIGHTLY_TIMEZONE=UTC (the defaults)

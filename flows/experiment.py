@@ -8,6 +8,9 @@ repository therefore ends exactly as after `dvc repro`.
 
 With overrides (a what-if run) the same stages run in a workspace of their own
 and end as a DVC experiment (tasks/experiments.py); the project is only read.
+
+Given a Dask scheduler's address, the training stages run on its workers through
+prefect-dask (flows/cluster.py, tasks/cluster.py) and the other stages here.
 """
 
 import argparse
@@ -20,8 +23,11 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_dask import DaskTaskRunner
 
-from tasks import experiments, parallel
+from flows.cluster import train_on_cluster
+from tasks import cluster, experiments, parallel
+from tasks.errors import run_cli
 from tasks.evaluate import METRICS
 from tasks.files import write_bytes_atomic
 from tasks.params import load_params
@@ -30,6 +36,7 @@ from tasks.report import REPORT, REPORTS_DIR
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PUBLISHED_DIR = Path(".augflow/reports")  # each run's HTML report, kept after its workspace is gone
 REPORTS_URL = "AUGFLOW_REPORTS_URL"  # set by `make serve`, which serves PUBLISHED_DIR there
+DASK_ADDRESS = "AUGFLOW_DASK"  # the Dask scheduler's address when the flow is given none
 
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
@@ -66,22 +73,40 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
     return metrics
 
 
-def run_stages(repo_dir: Path, jobs: int) -> dict[str, str]:
-    """Every stage of repo_dir's dvc.yaml as a task, each once its upstream stages are done; stage -> 'ran' | 'skipped'."""
-    futures = {}
-    for stage, upstream in parallel.pipeline_stages(repo_dir):
-        futures[stage] = run_stage.with_options(task_run_name=stage).submit(
-            stage, repo_dir, jobs, wait_for=[futures[name] for name in upstream]
-        )
+def run_stages(repo_dir: Path, jobs: int, dask: str | None = None) -> dict:
+    """Every stage of repo_dir's dvc.yaml as a task, each once its upstream stages are done;
+    {"stages": stage -> 'ran' | 'skipped', "workers": training stage -> what its Dask worker reported}.
+
+    With a Dask scheduler's address, the training stages run on its workers once every other
+    stage they depend on is done, and the stages that depend on them after they are all back.
+    """
+    stages = parallel.pipeline_stages(repo_dir)
+    before, remote, after = cluster.split_pipeline(stages) if dask else ([stage for stage, _ in stages], [], [])
+    futures, trained = {}, {"stages": {}, "workers": {}}
+
+    def submit(names: list[str]) -> None:
+        for stage, upstream in stages:
+            if stage in names:
+                futures[stage] = run_stage.with_options(task_run_name=stage).submit(
+                    stage, repo_dir, jobs, wait_for=[futures[name] for name in upstream if name in futures]
+                )
+
+    submit(before)
+    if remote:
+        wait(list(futures.values()))
+        for future in futures.values():
+            future.result()  # a failed stage stops the flow before the cluster gets work
+        trained = train_on_cluster.with_options(task_runner=DaskTaskRunner(address=dask))(repo_dir, remote)
+    submit(after)
     wait(list(futures.values()))
-    outcomes = {stage: future.result() for stage, future in futures.items()}
+    outcomes = {stage: future.result() for stage, future in futures.items()} | trained["stages"]
     get_run_logger().info("Stages: %s", outcomes)
-    return outcomes
+    return {"stages": outcomes, "workers": trained["workers"]}
 
 
-def run_pipeline(workspace: Path, project: Path, jobs: int) -> dict:
+def run_pipeline(workspace: Path, project: Path, jobs: int, dask: str | None = None) -> dict:
     """Every stage of dvc.yaml, then the verdict."""
-    return {"stages": run_stages(workspace, jobs), "metrics": publish_verdict(workspace, project)}
+    return run_stages(workspace, jobs, dask) | {"metrics": publish_verdict(workspace, project)}
 
 
 def warn_of_uncommitted_changes(project: Path) -> None:
@@ -119,7 +144,9 @@ def save_experiment(worktree: Path, name: str) -> str:
 
 # A thread per stage task: most only wait for their upstream stages; `jobs` bounds what runs.
 @flow(name="augflow-experiment", task_runner=ThreadPoolTaskRunner(max_workers=64))
-def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None, jobs: int | None = None) -> dict:
+def experiment(
+    repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None, jobs: int | None = None, dask: str | None = None
+) -> dict:
     """Run ingest → augment → train (every arm and seed) → evaluate, skipping what DVC says is up to date.
 
     Args:
@@ -129,23 +156,38 @@ def experiment(repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = N
             alone. With none, the committed pipeline runs in the project.
         jobs: stages run at once, at most (default: the usable cores). A setting of the machine:
             the results are the same for every value.
+        dask: the address of a Dask scheduler (tcp://host:8786) whose workers run the training
+            stages, sharing the project's default DVC remote (default: $AUGFLOW_DASK; none: all here).
+            The results are the same as without one.
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
     jobs = jobs or parallel.default_jobs()
+    dask = dask or os.environ.get(DASK_ADDRESS)
+    if dask:  # an unreachable scheduler or a missing remote stops the flow before any work
+        get_run_logger().info("Dask scheduler %s: %d workers.", dask, cluster.check_cluster(project, dask))
     if not overrides:
         warn_of_uncommitted_changes(project)
-        return run_pipeline(project, project, jobs)
+        return run_pipeline(project, project, jobs, dask)
     name = runtime.flow_run.name
     worktree = open_experiment(project, name, overrides)
     try:
-        result = run_pipeline(worktree, project, jobs)
+        result = run_pipeline(worktree, project, jobs, dask)
         return result | {"experiment": save_experiment(worktree, name)}
     finally:
         experiments.close_workspace(project, worktree)
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description="augflow's pipeline as a Prefect flow run (make flow)")
     parser.add_argument("--jobs", type=int, default=None, help="stages at once (default: the usable cores)")
-    experiment(jobs=parser.parse_args().jobs)
+    parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the training stages (default: ${DASK_ADDRESS})")
+    arguments = parser.parse_args()
+    dask = arguments.dask or os.environ.get(DASK_ADDRESS)
+    if dask:
+        cluster.check_cluster(PROJECT_DIR, dask)  # here too, to say what is wrong in one line before Prefect starts
+    experiment(jobs=arguments.jobs, dask=dask)
+
+
+if __name__ == "__main__":
+    run_cli(main)

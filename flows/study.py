@@ -31,7 +31,7 @@ def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None) -> dict:
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
-    stages = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs())
+    stages = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs())["stages"]
     scaling = json.loads((project / SCALING).read_text())
     rows = [
         {"arm": arm, "images_per_class": point["images_per_class"], "mean_test_accuracy": point["mean"], "ci95": point["ci95"], "runs": point["runs"]}

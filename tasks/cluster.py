@@ -1,0 +1,216 @@
+"""Training stages on Dask workers that share nothing with the project but its DVC remote.
+
+A worker may sit on another machine, so nothing travels through a filesystem: the
+coordinator pushes the outputs the training stages read to the project's default DVC
+remote and hands each worker a snapshot of the workspace (code, params, dvc.lock) as the
+task's argument. The worker rebuilds the workspace in a scratch folder of its own, pulls
+those outputs, runs the stage with `dvc repro` and pushes its outputs and its run-cache
+entry. The coordinator then reproduces the stage in the project with `dvc repro --pull`:
+DVC finds the entry in the run cache and checks the outputs out instead of running the
+command. Only stages whose outputs are all cached and not persistent can come back this
+way; the training runs are such stages, and they are the bulk of the work. ingest, augment
+(a persistent output) and evaluate (uncached reports) stay on the coordinator.
+"""
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+from dvc.config import Config
+from dvc.repo import Repo
+
+from tasks.errors import UserError
+from tasks.files import write_text_atomic
+from tasks.parallel import Log, StageFailed
+from tasks.times import TIMES_DIR
+
+CLUSTER_STAGES = ("train@", "train-policy@")  # name prefixes of the stages sent to workers
+WORKER_DIR = Path("augflow-worker")  # under a worker's working directory: stages/ (scratch) and cache/
+EXCLUDED = ("study/runs/",)  # the scaling study's runs: its own DVC project, never a stage's input
+# What decides a training run's numbers besides its inputs: tasks/__init__.py's thread and oneDNN settings
+# and the numeric libraries. A worker that differs refuses the stage rather than train it differently.
+NUMERIC_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+NUMERIC_PACKAGES = ("tensorflow-cpu", "keras", "numpy")
+
+
+class NotCarriedBack(Exception):
+    """DVC in the project found no run-cache entry for a stage a worker ran: the coordinator does not recompute it."""
+
+
+def split_pipeline(stages: list[tuple[str, list[str]]]) -> tuple[list[str], list[str], list[str]]:
+    """(stages before the cluster's, the cluster's, stages after): training on workers, the rest on the coordinator."""
+    remote = [stage for stage, _ in stages if stage.startswith(CLUSTER_STAGES)]
+    after: list[str] = []
+    for stage, upstream in stages:  # upstream first, so `after` is complete for every upstream stage
+        if stage not in remote and any(name in remote or name in after for name in upstream):
+            after.append(stage)
+    before = [stage for stage, _ in stages if stage not in remote and stage not in after]
+    return before, remote, after
+
+
+def check_cluster(repo: Path, address: str) -> int:
+    """The number of workers of the Dask scheduler at address. A UserError says what to fix if the
+    project has no default DVC remote (the workers' only way to the data), or no scheduler with workers answers."""
+    from distributed import Client
+
+    if not Config(dvc_dir=str(repo / ".dvc"))["core"].get("remote"):
+        raise UserError(
+            "a Dask cluster needs a default DVC remote its workers can reach: add one with "
+            "`dvc remote add -d NAME s3://BUCKET/PATH` and commit .dvc/config (see docs/cluster.md)"
+        )
+    try:
+        with Client(address, timeout="10s", set_as_default=False) as client:
+            workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    except (OSError, ValueError, TimeoutError):
+        raise UserError(f"no Dask scheduler answers at {address} within 10 s: start one (`dask scheduler`) or fix DASK, --dask or AUGFLOW_DASK") from None
+    if not workers:
+        raise UserError(f"the Dask scheduler at {address} has no workers: start some with `dask worker {address}` (see docs/cluster.md)")
+    return workers
+
+
+def _dvc(folder: Path, *arguments: str, log: Log | None = None, env: dict | None = None) -> tuple[int, str]:
+    """Run `dvc ARGUMENTS` in folder, each line of its output to log as it comes; (exit status, output).
+
+    The stage commands DVC runs (`python -m tasks.train`) find this environment's Python first.
+    """
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    process = subprocess.Popen(
+        ["dvc", *arguments], cwd=folder, env=os.environ | {"PATH": path} | (env or {}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if log:
+            log(line.rstrip())
+    return process.wait(), "".join(lines)
+
+
+def _dvc_or_fail(folder: Path, *arguments: str, log: Log | None = None, env: dict | None = None) -> str:
+    status, output = _dvc(folder, *arguments, log=log, env=env)
+    if status:
+        raise StageFailed(f"`dvc {' '.join(arguments)}` failed with status {status} in {folder} on {socket.gethostname()}:\n{output.strip()}")
+    return output
+
+
+def _workspace_files(repo: Path) -> list[str]:
+    """What git tracks (as in the working copy) and what it neither tracks nor ignores, minus the pipeline's outputs."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    with Repo(str(repo)) as dvc_repo:
+        outputs = [Path(out.fs_path).relative_to(repo) for out in dvc_repo.index.outs]
+    return sorted(
+        name for name in set(listed)
+        if name and (repo / name).is_file() and not name.startswith(EXCLUDED)
+        and not any(output == Path(name) or output in Path(name).parents for output in outputs)
+    )  # fmt: skip
+
+
+def workspace_snapshot(repo: Path) -> bytes:
+    """A tar.gz of what a worker needs to rebuild the workspace: code, params.yaml (unsaved edits included),
+    dvc.yaml, dvc.lock, .dvc/config and DVC's .gitignore files. Never data, caches or credentials."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in _workspace_files(repo):
+            archive.add(repo / name, arcname=name, recursive=False)
+    return buffer.getvalue()
+
+
+def push_outputs(repo: Path, stages: list[str], log: Log | None = None) -> None:
+    """Push these stages' outputs to the default remote, where the workers pull them."""
+    if stages:
+        _dvc_or_fail(repo, "--wait-for-lock", "push", *stages, log=log)
+
+
+def numeric_setup() -> dict[str, str | None]:
+    """The settings and library versions a training run's numbers depend on, in this process."""
+    return {name: os.environ.get(name) for name in NUMERIC_VARIABLES} | {name: version(name) for name in NUMERIC_PACKAGES}
+
+
+def _check_numeric_setup(expected: dict) -> None:
+    differences = {name: (value, expected.get(name)) for name, value in numeric_setup().items() if value != expected.get(name)}
+    if differences:
+        listed = ", ".join(f"{name} {here} (the coordinator: {there})" for name, (here, there) in sorted(differences.items()))
+        raise UserError(
+            f"worker {socket.gethostname()} would train differently from the coordinator: {listed}. "
+            "Install the project's requirements.lock on every worker and leave these variables unset"
+        )
+
+
+def _git(folder: Path, *arguments: str) -> None:
+    identity = ["-c", "user.name=augflow", "-c", "user.email=augflow@augflow.invalid"]
+    subprocess.run(["git", *identity, *arguments], cwd=folder, check=True, capture_output=True)
+
+
+def rebuild_workspace(snapshot: bytes, folder: Path) -> None:
+    """Unpack a workspace snapshot into folder, a git repository whose one commit is the snapshot (DVC wants an SCM)."""
+    with tarfile.open(fileobj=io.BytesIO(snapshot), mode="r:gz") as archive:
+        archive.extractall(folder, filter="data")
+    _git(folder, "init", "-q")
+    _git(folder, "add", "-A")
+    _git(folder, "commit", "-q", "-m", "augflow: workspace snapshot")
+
+
+def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_setup: dict, log: Log | None = None) -> dict:
+    """Reproduce one stage from a workspace snapshot in a scratch folder of this worker's, and push it to the remote.
+
+    The worker first pulls every output of the stage's upstream stages: a training run reads the
+    images its training-set file lists, and only that file (which holds their pixel hashes) is a
+    declared dependency, so `dvc repro --pull` alone would leave them behind. The worker keeps
+    its DVC cache beside its scratch folders, so what one stage pulled the next need not.
+    Returns what the coordinator and tests check: the stage, this worker's host, pid and
+    scratch folder, whether the command ran (False: DVC restored the stage from the remote's
+    run cache) and the run's time records (tasks/times.py), which live outside DVC's outputs.
+    """
+    _check_numeric_setup(expected_setup)
+    home = Path.cwd() / WORKER_DIR
+    (home / "stages").mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
+    try:
+        rebuild_workspace(snapshot, scratch)
+        with Config(dvc_dir=str(scratch / ".dvc")).edit("local") as local:
+            local["cache"] = {"dir": str(home / "cache"), "type": "hardlink,copy"}  # stages replace files, never edit them
+        # DVC keeps per-workspace state under its site cache dir; a scratch folder's goes with it.
+        env = {"DVC_SITE_CACHE_DIR": str(scratch / ".dvc" / "tmp" / "site")}
+        if upstream:
+            _dvc_or_fail(scratch, "pull", *upstream, log=log, env=env)
+        output = _dvc_or_fail(scratch, "repro", "--single-item", "--pull", stage, log=log, env=env)
+        _dvc_or_fail(scratch, "push", "--run-cache", stage, log=log, env=env)
+        times = {path.name: path.read_text() for path in (scratch / TIMES_DIR).glob("*.json")}
+        return {
+            "stage": stage, "host": socket.gethostname(), "pid": os.getpid(), "folder": str(scratch),
+            "ran": f"Running stage '{stage}'" in output, "times": times,
+        }  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def bring_back(repo: Path, report: dict, log: Log | None = None) -> str:
+    """Bring a stage a worker reproduced (its report from run_on_worker) into the project from the remote's
+    run cache, never running it here, with the run's time records; DVC's output.
+
+    `dvc repro --pull` first copies the remote's run cache into the project's (DVC reads entries
+    only from its own), then finds the entry for the stage's inputs and checks its outputs out.
+    DVC runs a stage's command with $SHELL: the coordinator gives it `false`, so a stage DVC
+    cannot restore fails here instead of being recomputed.
+    """
+    stage = report["stage"]
+    status, output = _dvc(repo, "--wait-for-lock", "repro", "--single-item", "--pull", stage, log=log, env={"SHELL": shutil.which("false")})
+    if f"Running stage '{stage}'" in output:
+        raise NotCarriedBack(
+            f"{stage} ran on {report['host']} (pid {report['pid']}), but the project has no run-cache entry for it: its inputs, "
+            "code or params changed here while it ran. Nothing was recomputed here; run the flow again"
+        )
+    if status:
+        raise StageFailed(f"`dvc repro --single-item --pull {stage}` failed with status {status} in {repo}:\n{output.strip()}")
+    for name, record in report["times"].items():  # each names the model's hash, so a stale one is never believed
+        write_text_atomic(repo / TIMES_DIR / name, record)
+    return output

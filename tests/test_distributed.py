@@ -1,0 +1,196 @@
+"""Across machines: the flow's training stages on a real Dask cluster, results shared through a real S3 remote.
+
+Everything is real and on loopback: moto's S3-protocol server as the DVC remote, a
+`dask scheduler` and two single-threaded `dask worker` processes, each in a working
+directory of its own outside the project, reporting to the test's Prefect server. The
+workers share nothing with the project but the remote.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+from distributed import Client
+from moto.server import ThreadedMotoServer
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId, TaskRunFilter, TaskRunFilterName
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+
+from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run
+from flows.experiment import experiment
+from tasks.cluster import check_cluster, split_pipeline
+from tasks.errors import UserError
+from tasks.times import TIMES_DIR, measured_seconds
+
+PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
+TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
+BUCKET = "augflow"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "augflow-tests", "AWS_SECRET_ACCESS_KEY": "augflow-tests", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    """The test's Prefect server; the flow and the workers report to it."""
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server on a free loopback port with one bucket; its credentials in this process's and the tests' env."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = "http://{}:{}".format(*server.get_host_and_port())
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+            patch.setitem(ENV, name, value)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    server.stop()
+
+
+def start(command: list[str], folder: Path, env: dict) -> subprocess.Popen:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "log.txt", "w") as log:
+        return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(prefect_server, s3, tmp_path_factory):
+    """A Dask scheduler and two single-threaded workers, each a process in a folder of its own outside the project."""
+    root = tmp_path_factory.mktemp("cluster")
+    dask = str(Path(sys.executable).parent / "dask")
+    env = ENV | CREDENTIALS | {"PYTHONPATH": str(PROJECT), "PREFECT_API_URL": prefect_server}
+    address_file = root / "scheduler" / "address.json"
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(address_file)]
+    processes = [start(scheduler, root / "scheduler", env)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        folders = [root / f"worker-{number}" for number in (1, 2)]
+        worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--local-directory"]
+        workers = [start([*worker, str(folder / "dask")], folder, env) for folder in folders]
+        processes += workers
+        with Client(address, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield {"address": address, "workers": {process.pid: folder for process, folder in zip(workers, folders)}}
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+@pytest.fixture(scope="module")
+def flow_project(s3, tmp_path_factory):
+    """A tiny project whose default DVC remote is the S3 server, committed as a team would."""
+    repo = make_project(tmp_path_factory.mktemp("flow"), PARAMS)
+    run(repo, "dvc", "remote", "add", "-d", "shared", f"s3://{BUCKET}/flow")
+    run(repo, "dvc", "remote", "modify", "shared", "endpointurl", s3)
+    run(repo, "git", "commit", "-q", "-am", "the team's DVC remote")
+    return repo
+
+
+def reproduce(repo: Path) -> Path:
+    run(repo, "dvc", "repro")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Another copy on the same params, reproduced by a plain serial `dvc repro` while the cluster starts: `.result()` waits."""
+    with ThreadPoolExecutor(max_workers=1) as background:
+        yield background.submit(reproduce, make_project(tmp_path_factory.mktemp("reference"), PARAMS))
+
+
+def task_run_logs(names: list[str]) -> dict[str, list[str]]:
+    """Each named task run's state and log messages, from the test's Prefect server."""
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=names)))
+        logs = client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run.id for task_run in task_runs])))
+    return {task_run.name: [task_run.state.type.value] + [log.message for log in logs if log.task_run_id == task_run.id] for task_run in task_runs}
+
+
+def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference, cluster, flow_project):
+    state = experiment(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["stages"] == dict.fromkeys(["ingest", "augment", "evaluate", *TRAIN_RUNS], "ran")
+    # Each training stage ran on a worker process, in a scratch folder under that worker's own directory, since removed.
+    assert set(result["workers"]) == TRAIN_RUNS
+    for report in result["workers"].values():
+        assert report["ran"] and report["pid"] in cluster["workers"] and report["pid"] != os.getpid()
+        folder = Path(report["folder"])
+        assert folder.is_relative_to(cluster["workers"][report["pid"]]) and not folder.is_relative_to(flow_project)
+        assert not folder.exists()
+    # The workers' task runs reported to the flow's Prefect server; the coordinator restored each stage, ran none.
+    logs = task_run_logs([*TRAIN_RUNS, *(f"bring back {stage}" for stage in TRAIN_RUNS)])
+    for stage in TRAIN_RUNS:
+        assert logs[stage][0] == "COMPLETED" and f"Running stage '{stage}':" in logs[stage]
+        assert logs[f"bring back {stage}"][0] == "COMPLETED"
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in logs[f"bring back {stage}"]
+    # Each run's time came back with it, for the cost of more seeds.
+    for stage in TRAIN_RUNS:
+        arm = stage.removeprefix("train@").removesuffix("-0")
+        assert measured_seconds(flow_project / "models" / arm / "seed-0.keras", flow_project / TIMES_DIR) > 0
+    # The project ends as after a serial `dvc repro`: every hash, the metrics, nothing left to run.
+    reference = reference.result()
+    assert lock_hashes(flow_project) == lock_hashes(reference)
+    assert (flow_project / "reports/metrics.json").read_text() == (reference / "reports/metrics.json").read_text()
+    assert "up to date" in run(flow_project, "dvc", "status").stdout
+    assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
+
+
+def test_a_clone_pulls_the_results_from_the_remote_and_reruns_nothing(s3, reference, tmp_path):
+    reference = reference.result()
+    run(reference, "dvc", "remote", "add", "-d", "team", f"s3://{BUCKET}/team")
+    run(reference, "dvc", "remote", "modify", "team", "endpointurl", s3)
+    # dvc.lock, DVC's .gitignore files and the outputs DVC does not cache (evaluate's reports, ingest's report)
+    run(reference, "git", "add", "-A")
+    run(reference, "git", "commit", "-q", "-m", "results")
+    assert "files pushed" in run(reference, "dvc", "push").stdout
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(reference), str(clone))
+    run(clone, "dvc", "pull")
+    assert ran_stages(run(clone, "dvc", "repro").stdout) == set()
+    assert "up to date" in run(clone, "dvc", "status").stdout
+    assert lock_hashes(clone) == lock_hashes(reference)
+
+
+def test_a_cluster_without_a_default_remote_is_refused_in_one_sentence(tmp_path):
+    repo = make_project(tmp_path / "no-remote", PARAMS)
+    result = run(repo, sys.executable, "-m", "flows.experiment", "--dask", "tcp://127.0.0.1:9", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines()[-1].startswith("augflow: a Dask cluster needs a default DVC remote its workers can reach")
+
+
+def test_an_address_without_a_scheduler_is_refused_in_one_sentence(flow_project):
+    with pytest.raises(UserError, match=r"^no Dask scheduler answers at tcp://127.0.0.1:9 within 10 s: start one"):
+        check_cluster(flow_project, "tcp://127.0.0.1:9")
+
+
+def test_training_stages_go_to_the_cluster_and_the_others_run_before_or_after_them():
+    stages = [
+        ("ingest", []), ("augment", ["ingest"]), ("augment-policy@flip", ["ingest"]), ("train@original-0", ["ingest"]),
+        ("train-policy@flip-0", ["augment-policy@flip", "ingest"]), ("evaluate", ["augment", "train@original-0", "train-policy@flip-0"]),
+    ]  # fmt: skip
+    before, remote, after = split_pipeline(stages)
+    assert (before, remote, after) == (["ingest", "augment", "augment-policy@flip"], ["train@original-0", "train-policy@flip-0"], ["evaluate"])
