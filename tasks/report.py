@@ -267,9 +267,9 @@ number of comparisons. *inconclusive*: neither. For an inconclusive comparison, 
 seeds in all would decide it if the mean and spread of the paired differences stayed as this run's seeds show
 them: enough for the {level} interval to exclude 0 under Holm's correction whatever the other comparisons give,
 or for the {equivalence_level} interval to fit inside ±{margin} points, whichever comes first: an estimate from this
-run's seeds, whose spread is itself uncertain. `python -m tasks.evaluate --show` (the end of `make run`) adds the
-training time those seeds would take at this run's measured times, which this report leaves out so that it stays the
-same from run to run.
+run's seeds, whose spread is itself uncertain. The training time those seeds would take, at this run's measured
+times, is left out of this file so that it stays the same from run to run: `python -m tasks.evaluate --show` (the end
+of `make run`) prints it, and the copy of this report in a Prefect run's artifacts adds it as a last section.
 McNemar's exact test uses every test image of every seed, paired by image and seed; it treats
 images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level intervals.
 
