@@ -2,6 +2,7 @@
 sentence naming the path and exit status 2, leaves nothing half-written that a rerun would trust, and the rerun,
 given space, writes what an uninterrupted run writes."""
 
+import errno
 import os
 import re
 import subprocess
@@ -12,6 +13,7 @@ import yaml
 
 from conftest import run_stage_in
 from pictures import class_folders
+from tasks.errors import run_cli
 
 OUTPUTS = ("data", "reports")
 
@@ -104,3 +106,15 @@ def test_a_read_only_output_folder_stops_ingest_with_one_sentence_and_a_rerun_co
     tmpfs(folder / "data", "rw")
     assert run_stage_in(folder).returncode == 0
     assert outputs(folder) == expected
+
+
+def test_any_other_os_error_stays_a_traceback(tmp_path):
+    """A missing file, or a full disk that names no file, is a bug to trace, not a sentence to print."""
+
+    def full_disk_naming_no_file():
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(FileNotFoundError):
+        run_cli(lambda: (tmp_path / "missing").read_bytes())
+    with pytest.raises(OSError, match="No space left"):
+        run_cli(full_disk_naming_no_file)
