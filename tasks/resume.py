@@ -73,6 +73,8 @@ class Resume(keras.callbacks.Callback):
                 self.best_val.best_weights = [saved[f"arr_{number}"] for number in range(len(saved.files))]
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:  # after EarlyStopping's, which updates its best
+        if epoch + 1 == self.params["epochs"]:  # not after the last: a run killed before saving its model redoes that
+            return  # epoch, so that a resumed run always ends in a fit that ran, as an uninterrupted one does
         self.state["logs"].append(logs)
         if self.best_val:
             self.state["best"] = [self.best_val.best, self.best_val.best_epoch, self.best_val.wait]
