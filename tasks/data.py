@@ -48,9 +48,15 @@ def png_decoder(example: str):
 
 
 def image_dataset(
-    paths: list[str], names: list[str], classes: list[str], batch_size: int, shuffle_seed: int | None = None
+    paths: list[str], names: list[str], classes: list[str], batch_size: int, shuffle_seed: int | None = None,
+    skip_epochs: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given."""
+    """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given.
+
+    Each pass over the dataset draws the next order, and Keras' fit opens two per epoch (one as the epoch
+    starts, one as it ends: keras/src/trainers/epoch_iterator.py), so a run resumed after skip_epochs epochs
+    first draws those (paths and labels only, nothing decoded): its next epoch sees an uninterrupted run's order.
+    """
     decode, _ = png_decoder(paths[0])
     labels = [classes.index(name) for name in names]
 
@@ -60,4 +66,6 @@ def image_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+        for _ in range(2 * skip_epochs):
+            dataset.reduce(0, lambda count, _: count + 1)
     return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -25,9 +25,10 @@ from tasks.params import AugmentParams
 
 
 def online_dataset(
-    set_csv: Path, classes: list[str], batch_size: int, epochs: int, seed: int
+    set_csv: Path, classes: list[str], batch_size: int, epochs: int, seed: int, first_epoch: int = 0
 ) -> tuple[tf.data.Dataset, int, int]:
-    """(batches for all epochs, batches per epoch, presentations per epoch) of the online arm."""
+    """(batches for epochs first_epoch.. (a resumed run skips the finished ones), batches per epoch,
+    presentations per epoch) of the online arm."""
     rows = read_csv(set_csv)
     copies, policy = int(rows[0]["copies"]), AugmentParams.model_validate_json(rows[0]["policy"])
     decode, shape = png_decoder(rows[0]["path"])
@@ -60,5 +61,5 @@ def online_dataset(
         slots = tf.data.Dataset.from_tensor_slices(tf.gather(schedule, number))
         return slots.map(lambda slot: load(slot[0], slot[1]), num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
 
-    batches = tf.data.Dataset.range(epochs).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
     return batches, math.ceil(per_epoch / batch_size), per_epoch

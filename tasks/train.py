@@ -4,7 +4,8 @@ Every arm trains the same model; only its training set differs (the set file
 `data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
 deterministic, so a (arm, seed) pair trains the same way on every run.
 
-Each run's wall time is kept outside its outputs (see tasks/times.py).
+Each run's wall time is kept outside its outputs (see tasks/times.py), and so is its state after
+each epoch: a killed run resumes at the next epoch and ends as an uninterrupted one (tasks/resume.py).
 """
 
 import argparse
@@ -24,6 +25,7 @@ from tasks.errors import UserError, run_cli
 from tasks.files import atomic_path
 from tasks.online import online_dataset
 from tasks.params import TrainParams, load_params
+from tasks.resume import RESUME_DIR, Resume
 from tasks.times import TIMES_DIR, record_seconds
 
 SETS_DIR = Path("data/sets")
@@ -85,11 +87,12 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 def train(
     arm: str, seed: int, params: TrainParams, sets_dir: Path = SETS_DIR, val_dir: Path = VAL_DIR,
-    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR, times_dir: Path = TIMES_DIR,
+    models_dir: Path = MODELS_DIR, live_dir: Path = LIVE_DIR, times_dir: Path = TIMES_DIR, resume_dir: Path = RESUME_DIR,
 ) -> Path:  # fmt: skip
     """Train one model on sets_dir/<arm>/seed-<seed>.csv; write models_dir/<arm>/seed-<seed>.keras (the last epoch's
     weights, or with train.checkpoint best_val its best validation epoch's), its curves and chosen epoch under
-    live_dir and its wall time (from reading the set to the saved model) under times_dir."""
+    live_dir and its wall time (from reading the set to the saved model) under times_dir. A run killed after epoch k
+    resumes at epoch k + 1 from its state under resume_dir."""
     started = time.perf_counter()
     set_csv = sets_dir / arm / f"seed-{seed}.csv"
     if not set_csv.is_file():
@@ -98,25 +101,34 @@ def train(
     tf.config.experimental.enable_op_determinism()
     paths, names = set_files(set_csv)
     classes = sorted(set(names))
-    if arm == "online":
-        train_data, steps, per_epoch = online_dataset(set_csv, classes, params.batch_size, params.epochs, seed)
-    else:
-        train_data, steps, per_epoch = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed), None, len(paths)
-    val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
-    model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
+    model_path = models_dir / arm / f"seed-{seed}.keras"
     keep_best = params.checkpoint == "best_val"
     # Keeps the weights of the epoch with the best validation accuracy (the earliest of equal ones) and restores
     # them at the end; a patience of every epoch means it never stops training early.
     best_val = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=params.epochs, restore_best_weights=True)
+    resume = Resume(resume_dir, model_path, params, set_csv, val_dir, best_val if keep_best else None)
+    start = resume.finished_epochs
+    if start:
+        print(f"train: {arm} seed {seed}: resuming at epoch {start + 1} of {params.epochs} from {resume.folder}", flush=True)
+    if arm == "online":
+        train_data, steps, per_epoch = online_dataset(set_csv, classes, params.batch_size, params.epochs, seed, first_epoch=start)
+    else:
+        train_data = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed, skip_epochs=start)
+        steps, per_epoch = None, len(paths)
+    val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
+    model = build_model(train_data.element_spec[0].shape[1:], len(classes), params)
     with Live(str(live_dir / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params({"arm": arm, "seed": seed, "images": len(paths), "presentations_per_epoch": per_epoch, "classes": classes})
+        curves = DVCLiveCallback(live=live)
+        for epoch, logs in enumerate(resume.state["logs"]):  # the finished epochs' curves, logged as they were
+            curves.on_epoch_end(epoch, logs)
         model.fit(
-            train_data, validation_data=val_data, epochs=params.epochs, steps_per_epoch=steps,
-            shuffle=False, verbose=2, callbacks=[DVCLiveCallback(live=live), *([best_val] if keep_best else [])],
+            train_data, validation_data=val_data, epochs=params.epochs, initial_epoch=start, steps_per_epoch=steps,
+            shuffle=False, verbose=2, callbacks=[curves, *([best_val] if keep_best else []), resume],
         )  # fmt: skip
         live.log_params({"checkpoint": params.checkpoint, "chosen_epoch": best_val.best_epoch + 1 if keep_best else params.epochs})
-    model_path = models_dir / arm / f"seed-{seed}.keras"
     save_model(model, model_path)
+    resume.finish()
     seconds = time.perf_counter() - started
     record_seconds(model_path, seconds, times_dir)
     print(f"train: {arm} seed {seed}, {per_epoch} images per epoch, {seconds:.0f} s -> {model_path}")

@@ -35,7 +35,7 @@ ENV = os.environ | {
 }  # fmt: skip
 
 
-LONGEST_FIRST = ("test_serve.py", "test_pipeline.py", "test_flow.py", "test_distributed.py", "test_serve_postgres.py")
+LONGEST_FIRST = ("test_serve.py", "test_faults.py", "test_pipeline.py", "test_flow.py", "test_distributed.py", "test_serve_postgres.py")
 
 
 def pytest_collection_modifyitems(items: list) -> None:

@@ -16,7 +16,7 @@ from tasks.train import train
 def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, checkpoint):
     ingest(IngestParams(train_per_class=12, val_per_class=10, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])
     params = TrainParams(epochs=4, batch_size=8, learning_rate=0.01, checkpoint=checkpoint)  # a high rate: validation accuracy wanders
-    model = train("original", 0, params, tmp_path / "sets", tmp_path / "raw/val", tmp_path / "models", tmp_path / "live", tmp_path / "times")
+    model = train("original", 0, params, tmp_path / "sets", tmp_path / "raw/val", tmp_path / "models", tmp_path / "live", tmp_path / "times", tmp_path / "resume")
     curve = dict(validation_curve(tmp_path / "live", "original", 0))
     expected = max(curve, key=curve.get) if checkpoint == "best_val" else 4  # max: the earliest of equal bests
     assert chosen_epoch(tmp_path / "live", "original", 0) == (expected, curve[expected])
