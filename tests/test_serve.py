@@ -20,6 +20,7 @@ from prefect.states import Cancelling
 
 from conftest import make_project, project_files, run
 from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
+from tasks import lock
 from tasks.experiments import WORKTREES_DIR
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,8 @@ def test_deployments_are_registered_with_the_nightly_schedule(server):
 def test_a_what_if_run_cancelled_through_the_api_ends_cancelled_and_leaves_no_workspace(server):
     project, _, env = server
     before = project_files(project)
-    flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'")  # DVC runs its first stage
+    with lock.holding(project, "a test standing in for make run"):  # what-if runs work beside a run in the project
+        flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'")  # DVC runs its first stage
     assert (project / WORKTREES_DIR / flow_run.name).is_dir()
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(flow_run.id, Cancelling(message="cancelled by the test, as from the UI"))  # what the UI's Cancel does
