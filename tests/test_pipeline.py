@@ -143,9 +143,12 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     assert lock_hashes(copy) == uninterrupted
 
 
-def test_changing_epochs_reruns_only_training_and_evaluation(reproduced):
+def test_changing_the_checkpoint_or_epochs_reruns_only_training_and_evaluation(reproduced):
     repo, _ = reproduced
-    set_params(repo, train={"epochs": 2})
+    set_params(repo, train={"checkpoint": "best_val"})
+    changed = json.loads(run(repo, "dvc", "status", "--json").stdout)
+    assert changed == dict.fromkeys(TRAIN_RUNS, [{"changed deps": {"params.yaml": {"train.checkpoint": "modified"}}}])
+    set_params(repo, train={"checkpoint": "last", "epochs": 2})
     assert ran_stages(run(repo, "dvc", "repro").stdout) == TRAIN_RUNS | {"evaluate"}
 
 
