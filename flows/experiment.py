@@ -26,7 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows.cluster import train_on_cluster
-from tasks import cluster, experiments, parallel
+from tasks import cluster, experiments, lock, parallel
 from tasks.errors import run_cli
 from tasks.evaluate import METRICS, MODELS_DIR, seeds_needed_section
 from tasks.files import write_text_atomic
@@ -171,8 +171,9 @@ def experiment(
     if dask:  # an unreachable scheduler or a missing remote stops the flow before any work
         get_run_logger().info("Dask scheduler %s: %d workers.", dask, cluster.check_cluster(project, dask))
     if not overrides:
-        warn_of_uncommitted_changes(project)
-        return run_pipeline(project, project, jobs, dask)
+        with lock.holding(project, f"the Prefect flow run {runtime.flow_run.name}"):  # a run already in the project: stop here
+            warn_of_uncommitted_changes(project)
+            return run_pipeline(project, project, jobs, dask)
     name = runtime.flow_run.name
     worktree = open_experiment(project, name, overrides)
     try:

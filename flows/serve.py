@@ -10,7 +10,7 @@ start what-if runs from the UI, and one Ctrl-C stops it all:
 - the deployments of prefect.yaml (`nightly` on a cron schedule, `what-if`
   and the scaling `study` on demand), registered with `prefect deploy --all`;
 - a small web server for the runs' HTML reports, which the UI links to;
-- a worker on the pool, in the foreground.
+- a worker on the pool, in the foreground, started again if it is killed.
 """
 
 import argparse
@@ -25,9 +25,15 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName
+from prefect.client.schemas.objects import StateType
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from prefect.states import Crashed
 
 from flows.experiment import PROJECT_DIR, PUBLISHED_DIR, REPORTS_URL
 from tasks.errors import UserError, run_cli
+from tasks.experiments import process_running
 
 WORK_POOL = "augflow"
 
@@ -124,6 +130,53 @@ def stop(process: subprocess.Popen, grace_seconds: float = 10) -> None:
             continue
 
 
+ORPHANED = (
+    "Crashed: its process ended without a word, as when its worker is killed; make serve found it so when it "
+    "started the worker again. The next what-if run removes its workspace; start the run again."
+)
+
+
+def running(infrastructure_pid: str | None) -> bool:
+    """Whether a flow run's process, as the process worker records it (pid, or host:pid), still runs."""
+    pid = (infrastructure_pid or "").rpartition(":")[2]
+    return pid.isdigit() and process_running(int(pid))
+
+
+def crash_orphaned_runs(environment: dict[str, str]) -> list[str]:
+    """Before a worker starts, mark Crashed the pool's runs the API shows unfinished but whose process is gone.
+
+    A killed worker and flow run report nothing: the API would show the run Running for ever, and the
+    pool, one run at a time, would start no other. A run whose process outlived its worker goes on."""
+    settings = {PREFECT_API_URL: environment["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: environment.get("PREFECT_API_AUTH_STRING")}
+    unfinished = FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])
+    with temporary_settings(updates=settings), get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=unfinished)),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[WORK_POOL])),
+        )  # fmt: skip
+        orphaned = [run for run in runs if not running(run.infrastructure_pid)]
+        for run in orphaned:
+            client.set_flow_run_state(run.id, Crashed(message=ORPHANED), force=True)
+    return [run.name for run in orphaned]
+
+
+def run_worker(environment: dict[str, str]) -> None:
+    """The pool's worker, in the foreground; one killed (by a signal) is replaced, one that exits on its own ends serve."""
+    while True:
+        crashed = crash_orphaned_runs(environment)
+        if crashed:
+            print(f"augflow: marked Crashed the runs whose process had gone: {', '.join(crashed)}.", flush=True)
+        worker = start(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), environment)
+        try:
+            status = worker.wait()
+        except BaseException:  # Ctrl-C or SIGTERM: the worker and its runs stop with serve
+            stop(worker)
+            raise
+        if status >= 0:
+            return
+        print(f"augflow: the worker was killed (signal {-status}); starting another.", flush=True)
+
+
 def serve(arguments: argparse.Namespace) -> None:
     environment = server_environment(arguments)
     Path(environment["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -142,8 +195,7 @@ def serve(arguments: argparse.Namespace) -> None:
             "'augflow-experiment/what-if' and 'augflow-study/study'. Ctrl-C stops everything.",
             flush=True,
         )
-        processes.append(start(prefect("worker", "start", "--pool", WORK_POOL, "--limit", "1"), environment))
-        processes[-1].wait()
+        run_worker(environment)
     except KeyboardInterrupt:
         pass
     finally:

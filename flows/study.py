@@ -9,12 +9,12 @@ import argparse
 import json
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, runtime
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.experiment import PROJECT_DIR, run_stages
-from tasks import parallel
+from tasks import lock, parallel
 from tasks.params import load_params
 from tasks.study import SCALING
 
@@ -31,7 +31,8 @@ def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None) -> dict:
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
-    stages = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs())["stages"]
+    with lock.holding(project / STUDY_DIR, f"the Prefect flow run {runtime.flow_run.name}"):
+        stages = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs())["stages"]
     scaling = json.loads((project / SCALING).read_text())
     rows = [
         {"arm": arm, "images_per_class": point["images_per_class"], "mean_test_accuracy": point["mean"], "ci95": point["ci95"], "runs": point["runs"]}

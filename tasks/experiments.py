@@ -73,16 +73,22 @@ def _owner_file(worktree: Path) -> Path:
     return worktree.with_name(f"{worktree.name}.pid")
 
 
-def _running(owner_file: Path) -> bool:
-    """Whether the process that opened a workspace still runs. A dead run's pid taken by another
-    process keeps its workspace a while longer: the safe way to be wrong."""
+def process_running(pid: int) -> bool:
+    """Whether a process runs on this machine; a killed one whose exit nobody has collected yet (a zombie) does not.
+    A dead run's pid taken by another process counts as running: the safe way to be wrong."""
     try:
-        os.kill(int(owner_file.read_text()), 0)  # signal 0 only asks whether the process exists
-    except PermissionError:  # it does, as another user's
-        return True
-    except (FileNotFoundError, ValueError, ProcessLookupError):  # no owner recorded, or gone
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]  # after the command's name
+    except FileNotFoundError:
         return False
-    return True
+    return state != "Z"
+
+
+def _running(owner_file: Path) -> bool:
+    """Whether the process that opened a workspace still runs."""
+    try:
+        return process_running(int(owner_file.read_text()))
+    except (FileNotFoundError, ValueError):  # no owner recorded
+        return False
 
 
 def remove_abandoned_workspaces(repo: Path) -> list[str]:

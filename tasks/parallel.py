@@ -27,6 +27,7 @@ from dvc.repo import Repo
 from networkx import topological_sort
 
 from tasks.errors import UserError, run_cli
+from tasks.lock import holding
 
 Log = Callable[[str], None]
 
@@ -119,8 +120,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="stages at once (default: the usable cores)")
     parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the DVC project to reproduce (study/ for the scaling study)")
     args = parser.parse_args()
+    command = " ".join(["python -m tasks.parallel", *sys.argv[1:]])
     try:
-        outcomes = reproduce(args.repo.resolve(), args.jobs or default_jobs())
+        with holding(args.repo.resolve(), command):  # one run at a time: a second stops here, saying which run holds it
+            outcomes = reproduce(args.repo.resolve(), args.jobs or default_jobs())
     except StageFailed as exc:
         print(f"augflow: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -4,6 +4,7 @@ Tests run the real pipeline (real DVC, TensorFlow and Prefect) on a few dozen
 images for one epoch, through the same code paths as the default job.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -76,6 +77,15 @@ def lock_hashes(repo: Path) -> dict[str, str]:
     """Every output path in dvc.lock with its recorded hash."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return {out["path"]: out.get("md5") for stage in lock["stages"].values() for out in stage.get("outs", [])}
+
+
+def project_files(project: Path) -> dict[str, str]:
+    """Every file of the project with its hash, leaving out git's, DVC's cache and temporary files, and augflow's own records."""
+    skipped = (".git/", ".dvc/cache/", ".dvc/tmp/", ".augflow/")
+    return {
+        str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(project.rglob("*")) if path.is_file() and not str(path.relative_to(project)).startswith(skipped)
+    }  # fmt: skip
 
 
 def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:

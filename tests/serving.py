@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from conftest import ENV
@@ -85,3 +85,15 @@ def artifacts(flow_run_id: str) -> dict:
     with get_client(sync_client=True) as client:
         listed = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
     return {artifact.key: artifact for artifact in listed}
+
+
+def logged(flow_run_id: str, text: str, timeout: float = 300):
+    """Wait until the flow run's log has a line containing text (a stage starting, say); return the run then."""
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + timeout
+        while not any(text in log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))):
+            flow_run = client.read_flow_run(flow_run_id)
+            assert not flow_run.state.is_final(), f"flow run {flow_run_id} ended {flow_run.state.name} before logging {text!r}"
+            assert time.monotonic() < deadline, f"flow run {flow_run_id} did not log {text!r} in {timeout} s"
+            time.sleep(1)
+        return client.read_flow_run(flow_run_id)

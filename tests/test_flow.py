@@ -5,6 +5,7 @@ The flow runs independent stages at once (two here, on tiny params); a plain ser
 """
 
 import json
+import os
 import sys
 
 import pytest
@@ -13,9 +14,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.logging.handlers import APILogHandler
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
+from conftest import TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
 from flows.experiment import experiment
 from flows.study import study
+from tasks import lock
 from tasks.experiments import dirty_checkout_warning
 from tasks.parallel import pipeline_stages
 
@@ -93,6 +95,15 @@ def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluati
 STUDY_SIZES = [3, 6]
 STUDY_PARAMS = FLOW_PARAMS | {"train": FLOW_PARAMS["train"] | {"seeds": [0, 1]}, "study": {"sizes": STUDY_SIZES}}
 STUDY_RUNS = {f"run@{size}-{arm}-{seed}" for size in STUDY_SIZES for arm in ("original", "augmented") for seed in (0, 1)}
+
+
+def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_project):
+    before = project_files(flow_project)
+    with lock.holding(flow_project, "a test standing in for make run"):
+        state = experiment(repo_dir=str(flow_project), return_state=True)
+    assert state.is_failed()
+    assert f"{flow_project} is busy: a test standing in for make run (pid {os.getpid()}) has been running in it since" in state.message
+    assert project_files(flow_project) == before
 
 
 def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path):

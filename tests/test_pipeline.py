@@ -7,10 +7,15 @@ against what the other left.
 """
 
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
 
-from conftest import lock_hashes, ran_stages, repro_parallel, run, set_params
+from conftest import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
 from tasks.files import read_csv
 from tasks.times import measured_seconds
 
@@ -104,6 +109,38 @@ def test_second_repro_reruns_nothing_and_status_is_clean(reproduced):
     assert ran_stages(output) == set()
     assert output.count("didn't change, skipping") == len(EVERY_STAGE)
     assert "up to date" in run(repo, "dvc", "status").stdout
+
+
+def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_run(reproduced, tmp_path):
+    repo, _ = reproduced
+    uninterrupted = lock_hashes(repo)
+    copy = tmp_path / "project"
+    shutil.copytree(repo, copy, symlinks=True)
+    model = "models/original/seed-0.keras"
+    (copy / model).unlink()
+    cached = copy / ".dvc/cache/files/md5" / uninterrupted[model][:2] / uninterrupted[model][2:]
+    cached.unlink()  # nothing to restore the model from: the first run must really train
+    command = [sys.executable, "-m", "tasks.parallel", "--jobs", "1"]
+    first = subprocess.Popen(command, cwd=copy, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = ""
+    while "Running stage 'train@original-0'" not in output:  # DVC is running the stage's command
+        line = first.stdout.readline()
+        assert line, f"the first run ended before training:\n{output}"
+        output += line
+    os.killpg(first.pid, signal.SIGSTOP)  # held mid-stage, for as long as the second takes
+    try:
+        second = subprocess.run(command, cwd=copy, env=ENV, capture_output=True, text=True)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    output += first.communicate()[0]
+    assert second.returncode == 2, second.stderr
+    assert re.fullmatch(
+        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.parallel --jobs 1 \(pid {first.pid}\) has been running in it since "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; wait for that run to end \(or stop it\), then start this one again\.\n", second.stderr
+    ), second.stderr
+    assert first.returncode == 0, output
+    assert ran_stages(output) == {"train@original-0"}
+    assert lock_hashes(copy) == uninterrupted
 
 
 def test_changing_the_checkpoint_or_epochs_reruns_only_training_and_evaluation(reproduced):

@@ -7,16 +7,21 @@ holding the credentials get through.
 """
 
 import json
+import os
 import re
+import signal
 import socket
 from pathlib import Path
 
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.states import Cancelling
 
-from conftest import make_project, run
-from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, served, start
+from conftest import make_project, project_files, run
+from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
+from tasks import lock
+from tasks.experiments import WORKTREES_DIR
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -55,6 +60,40 @@ def test_deployments_are_registered_with_the_nightly_schedule(server):
         pool = client.read_work_pool("augflow")
     assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [("0 2 * * *", "UTC")]
     assert pool.concurrency_limit == 1
+
+
+def test_a_what_if_run_cancelled_through_the_api_ends_cancelled_and_leaves_no_workspace(server):
+    project, _, env = server
+    before = project_files(project)
+    with lock.holding(project, "a test standing in for make run"):  # what-if runs work beside a run in the project
+        flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'")  # DVC runs its first stage
+    assert (project / WORKTREES_DIR / flow_run.name).is_dir()
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Cancelling(message="cancelled by the test, as from the UI"))  # what the UI's Cancel does
+    cancelled = finished(flow_run.id, timeout=180)
+    assert cancelled.state.is_cancelled(), (cancelled.state.name, cancelled.state.message)
+    assert cancelled.state.message == "Flow run was cancelled successfully."
+    assert [path.name for path in (project / WORKTREES_DIR).iterdir()] == []  # at once: the run removed it as it stopped
+    assert project_files(project) == before
+
+
+def test_a_killed_worker_crashes_its_run_and_the_next_run_removes_its_workspace_and_completes(server, request):
+    project, _, env = server
+    before = project_files(project)
+    flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'")
+    child = int(flow_run.infrastructure_pid.rpartition(":")[2])
+    worker = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
+    for group in (os.getpgid(child), os.getpgid(worker)):  # the flow run and its stage's processes, then the worker
+        os.killpg(group, signal.SIGKILL)
+    crashed = finished(flow_run.id, timeout=120)  # make serve starts another worker, and marks the run first
+    assert crashed.state.is_crashed(), (crashed.state.name, crashed.state.message)
+    assert crashed.state.message.startswith("Crashed: its process ended without a word, as when its worker is killed;")
+    assert (project / WORKTREES_DIR / flow_run.name).is_dir()
+    assert project_files(project) == before
+    next_run, _ = request.getfixturevalue("what_if")  # the next run, which the tests below check in full
+    logged(str(next_run.id), f"Removed the workspaces of what-if runs no longer running: {flow_run.name}")
+    assert next_run.state.is_completed(), next_run.state.message
+    assert [path.name for path in (project / WORKTREES_DIR).iterdir()] == []
 
 
 @pytest.fixture(scope="module")
