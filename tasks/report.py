@@ -210,22 +210,23 @@ def isolation_text(metrics: dict) -> str:
     )
 
 
-def band(axes, points: list[dict], value: str, label: str) -> None:
+def band(axes, points: list[dict], value: str, label: str, color: str) -> None:
     """A line through the means and, where seeds allow an interval, its confidence band."""
     sizes = [point["images_per_class"] for point in points]
-    (line,) = axes.plot(sizes, [100 * point[value] for point in points], marker="o", label=label)
+    axes.plot(sizes, [100 * point[value] for point in points], marker="o", label=label, color=color)
     if all(point["ci95"] for point in points):
         low, high = zip(*(point["ci95"] for point in points))
-        axes.fill_between(sizes, [100 * bound for bound in low], [100 * bound for bound in high], color=line.get_color(), alpha=0.2)
+        axes.fill_between(sizes, [100 * bound for bound in low], [100 * bound for bound in high], color=color, alpha=0.2)
 
 
 def plot_scaling(scaling: dict, path: Path) -> None:
     """The scaling study's figure: test accuracy against size per arm, and each arm's gain over original."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = {arm: f"C{place}" for place, arm in enumerate(scaling["test_accuracy"])}  # an arm's colour in both panels
     for arm, points in scaling["test_accuracy"].items():
-        band(left, points, "mean", arm)
+        band(left, points, "mean", arm, colors[arm])
     for arm, points in scaling["gain_over_original"].items():
-        band(right, points, "delta_mean", f"{arm} - original")
+        band(right, points, "delta_mean", f"{arm} - original", colors[arm])
     right.axhline(0, color="grey", linewidth=1)
     margin = 100 * scaling["equivalence_margin"]
     equivalence = f"±{margin:.1f} points: equivalent if the {levels(scaling['confidence'])[1]} CI lies inside"

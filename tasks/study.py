@@ -49,7 +49,9 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
             write_repeated_set(read_csv(work / f"sets/original/seed-{seed}.csv"), params.augment, work / f"sets/repeated/seed-{seed}.csv")
         elif arm != BASELINE:
             augment(params.augment, work / "sets/original", work / "augmented", work / "sets/augmented", preview=None)
-        model = train(arm, seed, params.train, work / "sets", work / "raw/val", work / "models", work / "live", work / "times")
+        # The run's data is rebuilt here each time, so a killed run has nothing to resume from: its resume state
+        # stays in the scratch folder and goes with it.
+        model = train(arm, seed, params.train, work / "sets", work / "raw/val", work / "models", work / "live", work / "times", work / "resume")
         paths, names = split_files(work / "raw/test")
         classes = sorted(set(names))
         predicted, _ = predict(model, paths, names, classes, params.evaluate.batch_size)
