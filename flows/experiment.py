@@ -28,10 +28,11 @@ from prefect_dask import DaskTaskRunner
 from flows.cluster import train_on_cluster
 from tasks import cluster, experiments, parallel
 from tasks.errors import run_cli
-from tasks.evaluate import METRICS
-from tasks.files import write_bytes_atomic
+from tasks.evaluate import METRICS, MODELS_DIR, seeds_needed_section
+from tasks.files import write_text_atomic
 from tasks.params import load_params
-from tasks.report import REPORT, REPORTS_DIR
+from tasks.report import REPORT, REPORTS_DIR, report_html
+from tasks.times import TIMES_DIR
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PUBLISHED_DIR = Path(".augflow/reports")  # each run's HTML report, kept after its workspace is gone
@@ -45,10 +46,10 @@ def run_stage(stage: str, repo_dir: Path, jobs: int) -> str:
     return parallel.reproduce_stage(repo_dir, stage, jobs, get_run_logger().info)
 
 
-def publish_report_html(workspace: Path, project: Path, run_name: str) -> str:
-    """Copy the run's HTML report where it outlives the run; return the address the UI links to."""
+def publish_report_html(html: str, project: Path, run_name: str) -> str:
+    """Write the run's HTML report where it outlives the run; return the address the UI links to."""
     published = project / PUBLISHED_DIR / f"{run_name}.html"
-    write_bytes_atomic(published, (workspace / REPORTS_DIR / "report.html").read_bytes())
+    write_text_atomic(published, html)
     base = os.environ.get(REPORTS_URL)
     return f"{base.rstrip('/')}/{published.name}" if base else published.as_uri()
 
@@ -67,8 +68,11 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
              "p_value": comparison.get("p_value"), "verdict": comparison.get("verdict", "baseline")}
         )  # fmt: skip
     create_table_artifact(key="augflow-verdict", table=rows, description=metrics["comparison"]["verdict"])
-    create_markdown_artifact(key="augflow-report", markdown=(repo_dir / REPORT).read_text(), description="augflow report")
-    link = publish_report_html(repo_dir, project, runtime.flow_run.name)
+    # The run's own report, plus what deciding its inconclusive comparisons would cost at this run's measured times:
+    # a figure that differs from run to run, so reports/report.md (a DVC output) leaves it out.
+    report = (repo_dir / REPORT).read_text() + seeds_needed_section(metrics, repo_dir / MODELS_DIR, repo_dir / TIMES_DIR)
+    create_markdown_artifact(key="augflow-report", markdown=report, description="augflow report")
+    link = publish_report_html(report_html(report, repo_dir / REPORTS_DIR), project, runtime.flow_run.name)
     create_link_artifact(key="augflow-report-html", link=link, link_text="augflow report (HTML)", description="the report with its plots")
     return metrics
 

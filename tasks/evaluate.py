@@ -236,6 +236,13 @@ def seeds_needed_lines(metrics: dict, per_seed: float | None) -> list[str]:
     return lines
 
 
+def seeds_needed_section(metrics: dict, models_dir: Path = MODELS_DIR, times_dir: Path = TIMES_DIR) -> str:
+    """The seeds-needed lines with their training time, as a markdown section to add to a run's report; empty when
+    no comparison is inconclusive."""
+    lines = seeds_needed_lines(metrics, seed_seconds(metrics, models_dir, times_dir))
+    return "\n\n## Seeds needed, at this run's times\n\n" + "\n".join(f"- {line}" for line in lines) + "\n" if lines else ""
+
+
 def show(metrics_path: Path = METRICS) -> None:
     """Print the verdict and table of the last evaluation, and what deciding its inconclusive comparisons would cost."""
     if not metrics_path.is_file():
@@ -244,9 +251,7 @@ def show(metrics_path: Path = METRICS) -> None:
     print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
     print()
     print(verdict_table(metrics))
-    needed = seeds_needed_lines(metrics, seed_seconds(metrics))
-    if needed:
-        print("\nSeeds needed:\n" + "\n".join(needed))
+    print(seeds_needed_section(metrics), end="")
     print(f"\nFull report: {REPORT} and {REPORT.with_suffix('.html')}   metrics: {metrics_path}")
 
 

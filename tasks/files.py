@@ -50,14 +50,26 @@ def read_image(path: Path | io.BytesIO) -> np.ndarray:
 
 
 @contextmanager
+def naming(path: Path, temporary: Path) -> Iterator[None]:
+    """An OSError about no file (a write() on a full disk) or about the temporary one names `path`, the output the user knows."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename).startswith(str(temporary)):
+            exc.filename = str(path)
+        raise
+
+
+@contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
     try:
-        yield temporary
-        os.replace(temporary, path)
+        with naming(path, temporary):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield temporary
+            os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -77,11 +89,12 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     path = Path(path)
     staging = path.with_name(f".{path.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
-        yield staging
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(staging, path)
+        with naming(path, staging):
+            staging.mkdir(parents=True)
+            yield staging
+            shutil.rmtree(path, ignore_errors=True)
+            os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -7,6 +7,7 @@ be mailed or attached as one file.
 
 import base64
 import csv
+import html
 import re
 from pathlib import Path
 
@@ -23,6 +24,11 @@ from tasks.stats import levels  # noqa: E402
 REPORTS_DIR = Path("reports")
 REPORT = REPORTS_DIR / "report.md"
 LIVE_DIR = REPORTS_DIR / "train"  # the training runs' curves, one folder per (arm, seed)
+
+
+def literal(name: str) -> str:
+    """A class name as markdown text, shown as it is: never read as emphasis (`_a_`), code or HTML."""
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", html.escape(name, quote=False))
 
 
 def percent(value: float) -> str:
@@ -64,7 +70,7 @@ def verdict_table(metrics: dict) -> str:
 def scores_table(metrics: dict) -> str:
     classes = metrics["dataset"]["classes"]
     names = [name for name in ("balanced_accuracy", "macro_f1", "roc_auc") if name in next(iter(metrics["arms"].values()))]
-    lines = ["| arm | " + " | ".join(names) + " | " + " | ".join(f"recall {name}" for name in classes) + " |"]
+    lines = ["| arm | " + " | ".join(names) + " | " + " | ".join(f"recall {literal(name)}" for name in classes) + " |"]
     lines.append("|---" * (1 + len(names) + len(classes)) + "|")
     for arm, result in metrics["arms"].items():
         cells = [f"{percent(result[name]['mean'])} ({interval(result[name]['ci95'])})" for name in names]
@@ -267,9 +273,9 @@ number of comparisons. *inconclusive*: neither. For an inconclusive comparison, 
 seeds in all would decide it if the mean and spread of the paired differences stayed as this run's seeds show
 them: enough for the {level} interval to exclude 0 under Holm's correction whatever the other comparisons give,
 or for the {equivalence_level} interval to fit inside ±{margin} points, whichever comes first: an estimate from this
-run's seeds, whose spread is itself uncertain. `python -m tasks.evaluate --show` (the end of `make run`) adds the
-training time those seeds would take at this run's measured times, which this report leaves out so that it stays the
-same from run to run.
+run's seeds, whose spread is itself uncertain. The training time those seeds would take, at this run's measured
+times, is left out of this file so that it stays the same from run to run: `python -m tasks.evaluate --show` (the end
+of `make run`) prints it, and the copy of this report in a Prefect run's artifacts adds it as a last section.
 McNemar's exact test uses every test image of every seed, paired by image and seed; it treats
 images as the unit and ignores seed-to-seed variation, so the verdicts rest on the seed-level intervals.
 
@@ -296,7 +302,7 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
   shows each original 1 + copies times as it is, so all three see the same number of images per epoch for the same
   number of epochs. Each compared policy's arm stores as many copies, from the same augmentation seed.
 - Validation ({dataset['val']} images, the same for every seed) {validation_protocol(metrics)}
-- Every model is scored exactly once on the test split ({dataset['test']} images of {", ".join(dataset['classes'])}), after all training.
+- Every model is scored exactly once on the test split ({dataset['test']} images of {", ".join(map(literal, dataset['classes']))}), after all training.
 - Intervals are two-sided t-intervals over seeds at {100 * metrics['confidence']:g}%.
 """
 

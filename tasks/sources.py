@@ -26,6 +26,7 @@ from tasks.errors import UserError
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 SYSTEM_FOLDERS = {"__MACOSX"}  # macOS zips carry resource forks there
 CHUNK = 1 << 20
+CLASS_NAME_BYTES = 200  # well under the 255 bytes a file name may take
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,23 @@ class SourceFile:
 
 
 def safe_class_name(folder: str) -> str:
-    """A folder name usable as a class folder anywhere: letters, digits, '_', '.', '-'; no leading dot."""
+    """A folder name usable as a class folder anywhere: letters, digits, '_', '.', '-'; no leading dot.
+
+    At most CLASS_NAME_BYTES bytes: NFKC can lengthen a name (one character can become 18), past
+    the 255 bytes a file system allows in a name.
+    """
     safe = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFKC", folder)).lstrip(".-")
+    safe = safe.encode()[:CLASS_NAME_BYTES].decode(errors="ignore")
     return safe or "class_" + folder.encode().hex()[:16]
+
+
+def shown(parts: tuple[str, ...]) -> str:
+    """A path as the report shows it, '/'-separated; bytes that are no UTF-8 and control characters as \\xNN.
+
+    A carriage return left as it is would split the row of manifest.csv that names the file.
+    """
+    text = "/".join(parts).encode(errors="surrogateescape").decode(errors="backslashreplace")
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda control: f"\\x{ord(control.group()):02x}", text)
 
 
 def _hidden(part: str) -> bool:
@@ -117,7 +132,7 @@ def walk(root: Path) -> Iterator[SourceFile]:
     folders: dict[str, str] = {}  # case-folded safe class name -> the folder name it came from
     for path in _all_files(root):
         parts = path.relative_to(root).parts
-        name = "/".join(parts).encode(errors="surrogateescape").decode(errors="backslashreplace")  # any bytes, shown
+        name = shown(parts)
         if any(_hidden(part) for part in parts):
             yield SourceFile(name, path, reason="hidden", detail="hidden file or folder")
             continue

@@ -52,6 +52,7 @@ def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow
     stages, _, artifacts = run_flow(flow_project)
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
     assert set(artifacts) == {"augflow-verdict", "augflow-report", "augflow-report-html"}  # a clean checkout: no warning
+    assert artifacts["augflow-report"] == (flow_project / "reports/report.md").read_text()  # one seed: no seeds needed
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
     # Every output, models included, is byte-identical to a serial `dvc repro` of another copy, and so are the metrics.

@@ -106,9 +106,12 @@ def test_second_repro_reruns_nothing_and_status_is_clean(reproduced):
     assert "up to date" in run(repo, "dvc", "status").stdout
 
 
-def test_changing_epochs_reruns_only_training_and_evaluation(reproduced):
+def test_changing_the_checkpoint_or_epochs_reruns_only_training_and_evaluation(reproduced):
     repo, _ = reproduced
-    set_params(repo, train={"epochs": 2})
+    set_params(repo, train={"checkpoint": "best_val"})
+    changed = json.loads(run(repo, "dvc", "status", "--json").stdout)
+    assert changed == dict.fromkeys(TRAIN_RUNS, [{"changed deps": {"params.yaml": {"train.checkpoint": "modified"}}}])
+    set_params(repo, train={"checkpoint": "last", "epochs": 2})
     assert ran_stages(run(repo, "dvc", "repro").stdout) == TRAIN_RUNS | {"evaluate"}
 
 

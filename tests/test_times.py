@@ -1,7 +1,7 @@
 """Training times: kept per model outside DVC's outputs, credited only to the model that run made,
 and turned into the extra training time an inconclusive comparison's seeds would take."""
 
-from tasks.evaluate import seed_seconds, seeds_needed_lines
+from tasks.evaluate import seed_seconds, seeds_needed_lines, seeds_needed_section
 from tasks.times import measured_seconds, record_seconds
 
 
@@ -39,3 +39,17 @@ def test_one_more_seed_costs_the_mean_run_time_of_every_arm(tmp_path):
     assert seeds_needed_lines(metrics_with(None), per_seed) == []  # decided: nothing to add
     assert seed_seconds(metrics_with(9), tmp_path / "models", tmp_path / "elsewhere") is None
     assert "no run of this machine was timed" in seeds_needed_lines(metrics_with(9), None)[0]
+
+
+def test_a_runs_report_gets_the_seeds_needed_section_only_when_a_comparison_is_inconclusive(tmp_path):
+    for arm in ("original", "augmented"):
+        model = tmp_path / f"models/{arm}/seed-0.keras"
+        model.parent.mkdir(parents=True)
+        model.write_bytes(arm.encode())
+        record_seconds(model, 30, tmp_path / "times")
+    section = seeds_needed_section(metrics_with(9), tmp_path / "models", tmp_path / "times")
+    assert section == (
+        "\n\n## Seeds needed, at this run's times\n\n- augmented vs original: about 9 seeds would decide it (an estimate "
+        "from 3); about 6 min more training, one run after another, at this run's times (60 s a seed for all arms).\n"
+    )
+    assert seeds_needed_section(metrics_with(None), tmp_path / "models", tmp_path / "times") == ""
