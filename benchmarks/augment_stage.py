@@ -11,7 +11,9 @@ RGB, 20 copies each. Per round, taken in turns:
 
 - stage: `dvc repro --force --single-item augment` in a fresh copy of a project
   where ingest already ran (so every copy is made and committed to a DVC cache
-  that has none of them), timed from the command's start to its end;
+  that has none of them), timed from the command's start to its end, once with
+  the project's cache settings and once with `cache.type hardlink` (DVC links
+  the outputs into its cache instead of copying them);
 - loop: the article's ImageDataGenerator loop, `flow(x, batch_size=1,
   save_to_dir=..., save_format="jpeg")` 20 times per image, in a fresh process.
 
@@ -44,6 +46,7 @@ from tasks.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 
 RESULTS = RESULTS_DIR / "augment_stage.json"
+CACHE_TYPES = {"project's cache settings": None, "cache.type hardlink": "hardlink"}
 TRAIN, VALIDATION, COPIES = 538, 100, 20
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 ARTICLE_LOOP = """
@@ -78,16 +81,18 @@ def ingested_project(folder: Path, source: Path) -> Path:
     """A git + DVC copy of the project on the article's setting, with ingest reproduced."""
     rebuild_workspace(workspace_snapshot(ROOT), folder)
     params = yaml.safe_load((folder / "params.yaml").read_text())
-    params["ingest"] |= {"source": str(source), "image_size": [150, 150], "color_mode": "rgb"}
+    params["ingest"] |= {"source": str(source), "image_size": [150, 150], "color_mode": "rgb", "near_dup_distance": 0}
     params["augment"]["copies"] = COPIES
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["dvc", "repro", "--single-item", "ingest"], cwd=folder, env=ENV, check=True, capture_output=True)
     return folder
 
 
-def stage_seconds(base: Path, copy: Path) -> tuple[float, str]:
+def stage_seconds(base: Path, copy: Path, cache_type: str | None) -> tuple[float, str]:
     """Wall seconds of `dvc repro --force --single-item augment` in a fresh copy of base; the copies' hash."""
     shutil.copytree(base, copy, symlinks=True)
+    if cache_type:
+        subprocess.run(["dvc", "config", "--local", "cache.type", cache_type], cwd=copy, env=ENV, check=True)
     start = time.perf_counter()
     subprocess.run(["dvc", "repro", "--force", "--single-item", "augment"], cwd=copy, env=ENV, check=True, capture_output=True)
     seconds = time.perf_counter() - start
@@ -116,27 +121,31 @@ def main() -> None:
         work = Path(scratch)
         source = dogs_cat(work / "dogs_cat")
         base = ingested_project(work / "base", source)
-        stage, loop, hashes = [], [], set()
+        images = COPIES * (sum(1 for _ in (base / "data/sets/original/seed-0.csv").open()) - 1)  # ingest drops near-twins
+        stage, loop, hashes = {name: [] for name in CACHE_TYPES}, [], set()
         for round_ in range(args.rounds):
-            seconds, digest = stage_seconds(base, work / f"stage-{round_}")
-            stage.append(TRAIN * COPIES / seconds)
-            hashes.add(digest)
+            for name, cache_type in CACHE_TYPES.items():
+                seconds, digest = stage_seconds(base, work / f"stage-{round_}", cache_type)
+                stage[name].append(images / seconds)
+                hashes.add(digest)
             loop.append(TRAIN * args.loop_copies / loop_seconds(source / "train", work / f"loop-{round_}", args.loop_copies))
-            print(f"round {round_ + 1}: stage {stage[-1]:.0f} images/s, article's loop {loop[-1]:.0f} images/s", flush=True)
+            rates = ", ".join(f"{name} {values[-1]:.0f}" for name, values in stage.items())
+            print(f"round {round_ + 1}: stage {rates} images/s; article's loop {loop[-1]:.0f} images/s", flush=True)
     result = {
         "machine": machine(),
         "load_average_1min_before": round(load_before, 2),
         "setup": {"training_images": TRAIN, "size": "150x150 RGB", "copies": COPIES, "loop_copies": args.loop_copies, "rounds": args.rounds},
-        "stage_images_per_s": [round(value) for value in stage],
+        "copies_made": images,
+        "stage_images_per_s": {name: [round(value) for value in values] for name, values in stage.items()},
         "article_loop_images_per_s": [round(value) for value in loop],
-        "median_stage_images_per_s": round(statistics.median(stage)),
+        "median_stage_images_per_s": {name: round(statistics.median(values)) for name, values in stage.items()},
         "median_article_loop_images_per_s": round(statistics.median(loop)),
-        "ratio": round(statistics.median(s / lp for s, lp in zip(stage, loop)), 2),
+        "ratio": {name: round(statistics.median(s / lp for s, lp in zip(values, loop)), 2) for name, values in stage.items()},
         "target": 5.0,
         "copies_md5": sorted(hashes),
     }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
-    print(f"stage / article's loop: {result['ratio']}x (target 5x); the copies' hash the same in every round: {len(hashes) == 1}")
+    print(f"stage / article's loop: {result['ratio']} (target 5x); the copies' hash the same in every run: {len(hashes) == 1}")
 
 
 if __name__ == "__main__":

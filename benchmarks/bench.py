@@ -7,8 +7,11 @@ Run from the project root after `make setup`:
 Each benchmark runs as its own process and writes benchmarks/results/<name>.json;
 this script then reads those files back into one table. The long ones run in a
 quick mode unless --full is given, so that `make bench` takes about a quarter of an
-hour on a 2-core machine: stage times and the parallel benchmark run in a scratch
-copy of the project on its params.yaml with one seed and two epochs (QUICK_PARAMS).
+hour on a quiet 2-core machine: stage times and the parallel benchmark run in a
+scratch copy of the project on its params.yaml with one seed and two epochs
+(QUICK_PARAMS), training on 3 epochs, the article's loop on 4 copies an image, fewer
+rounds. The no-op and training benchmarks share a scratch copy on params.yaml with
+train.epochs 1, reproduced first: the default pipeline's stages and files.
 A benchmark that fails is reported in the table and the others still run. Speed
 is never asserted: on a shared machine the figures move, which is why each row
 carries the 1-minute load average before and after it.
@@ -46,10 +49,12 @@ def figures_augment(result: dict) -> list[tuple[str, str]]:
 
 
 def figures_augment_stage(result: dict) -> list[tuple[str, str]]:
-    return [(
-        f"`dvc repro` of augment, {result['setup']['training_images']} images × {result['setup']['copies']} copies, vs the article's loop",
-        f"{result['ratio']:.1f}× ({result['median_stage_images_per_s']} vs {result['median_article_loop_images_per_s']} images/s)",
-    )]
+    loop = result["median_article_loop_images_per_s"]
+    return [
+        (f"`dvc repro` of augment ({result['copies_made']} copies, {name}) vs the article's loop",
+         f"{result['ratio'][name]:.1f}× ({rate} vs {loop} images/s)")
+        for name, rate in result["median_stage_images_per_s"].items()
+    ]  # fmt: skip
 
 
 def figures_ingest(result: dict) -> list[tuple[str, str]]:
@@ -75,35 +80,71 @@ def figures_parallel(result: dict) -> list[tuple[str, str]]:
     ]
 
 
-# name: (command after the interpreter, quick-mode arguments, where it runs (None: the project), its figures)
-BENCHMARKS: dict[str, tuple[list[str], list[str], str | None, Callable[[dict], list]]] = {
-    "augment": (["benchmarks/augment.py"], [], None, figures_augment),
-    "augment_stage": (["benchmarks/augment_stage.py"], ["--rounds", "2", "--loop-copies", "4"], None, figures_augment_stage),
-    "ingest_incremental": (["benchmarks/ingest_incremental.py"], ["--images", "1000"], None, figures_ingest),
-    "stage_times": (["benchmarks/stage_times.py"], [], "quick", figures_stage_times),
-    "parallel": (["benchmarks/parallel.py"], [], "quick", figures_parallel),
+def figures_noop(result: dict) -> list[tuple[str, str]]:
+    median, cpu = result["median_seconds"], result["median_cpu_seconds"]
+    return [
+        *((f"no-op {name}", f"{seconds:.2f} s ({cpu[name]:.2f} s CPU)") for name, seconds in median.items()),
+        ("Prefect server start (first, fresh database)", f"{result['prefect_server_start_seconds']:.1f} s"),
+        ("no-op make flow, its temporary server included", f"{result['make_flow_with_its_temporary_server_seconds']:.1f} s"),
+    ]
+
+
+def figures_training(result: dict) -> list[tuple[str, str]]:
+    rows = [("MFLOP per training image; peak GFLOP/s a core", f"{result['flops_per_training_image'] / 1e6:.1f}; {result['peak_gflops_per_core']:.0f}")]
+    for name, figures in result["variants"].items():
+        ratios = ", ".join(f"{key.removeprefix('vs_').replace('_', ' ')} {figures[key]:.2f}" for key in ("vs_baseline_seconds", "vs_floor_throughput") if key in figures)
+        same = "same model" if figures["same_model_as_baseline"] else "another model"
+        rows.append((f"{name}: run s, steady images/s, GFLOP/s", f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, {figures['gflops_per_s']:.1f} ({ratios}; {same})"))
+    return rows
+
+
+# name: (command after the interpreter, arguments in quick mode, with --full, where it runs, its figures). Where:
+# None, the project; "quick", a scratch copy on QUICK_PARAMS; "reproduced", a scratch copy on params.yaml with
+# train.epochs 1 after a full run (every stage, file and folder of the default pipeline, shorter training), shared.
+BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callable[[dict], list]]] = {
+    "augment": (["benchmarks/augment.py"], [], [], None, figures_augment),
+    "augment_stage": (["benchmarks/augment_stage.py"], ["--rounds", "2", "--loop-copies", "4"], [], None, figures_augment_stage),
+    "ingest_incremental": (["benchmarks/ingest_incremental.py"], ["--images", "1000"], [], None, figures_ingest),
+    "noop": (["benchmarks/noop.py"], ["--rounds", "3"], [], "reproduced", figures_noop),
+    "training": (["benchmarks/training.py"], ["--epochs", "3"], ["--epochs", "10", "--rounds", "2"], "reproduced", figures_training),
+    "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
+    "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
 }
+ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def quick_project(folder: Path) -> Path:
-    """A git + DVC copy of the project in folder, on its params.yaml with QUICK_PARAMS merged in."""
+def quick_project(folder: Path, changes: dict = QUICK_PARAMS) -> Path:
+    """A git + DVC copy of the project in folder, on its params.yaml with `changes` merged in, group by group."""
     rebuild_workspace(workspace_snapshot(ROOT), folder)
     params = yaml.safe_load((folder / "params.yaml").read_text())
-    for group, values in QUICK_PARAMS.items():
+    for group, values in changes.items():
         params[group] |= values
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return folder
 
 
+def workspace(where: str | None, full: bool, scratch: Path) -> Path:
+    """The folder a benchmark runs in; the reproduced copy is made once and shared."""
+    if where is None or (full and where == "quick"):
+        return ROOT
+    if where == "quick":
+        return quick_project(Path(tempfile.mkdtemp(dir=scratch)))
+    folder = scratch / "reproduced"
+    if not folder.exists():
+        print("== a scratch copy on params.yaml with train.epochs 1, reproduced for the no-op and training benchmarks", flush=True)
+        quick_project(folder, {"train": {"epochs": 1}})
+        subprocess.run([sys.executable, "-m", "tasks.parallel"], cwd=folder, env=ENV, check=True, capture_output=True)
+    return folder
+
+
 def run_benchmark(name: str, full: bool, scratch: Path) -> dict:
     """Run one benchmark in its own process; its wall time, load averages and whether it succeeded."""
-    command, quick, where, _ = BENCHMARKS[name]
-    cwd = ROOT if full or where is None else quick_project(scratch / name)
-    arguments = [sys.executable, *(str(ROOT / part) for part in command), *([] if full else quick)]
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    print(f"== {name}: {' '.join(arguments[1:])}{'' if cwd == ROOT else f' (in a scratch copy, {QUICK_PARAMS})'}", flush=True)
+    command, quick, full_arguments, where, _ = BENCHMARKS[name]
+    cwd = workspace(where, full, scratch)
+    arguments = [sys.executable, *(str(ROOT / part) if part.endswith(".py") else part for part in command), *(full_arguments if full else quick)]
+    print(f"== {name}: {' '.join(arguments[1:])} in {cwd}", flush=True)
     load, start = os.getloadavg()[0], time.perf_counter()
-    status = subprocess.run(arguments, cwd=cwd, env=env).returncode
+    status = subprocess.run(arguments, cwd=cwd, env=ENV).returncode
     return {"seconds": round(time.perf_counter() - start), "load": (round(load, 1), round(os.getloadavg()[0], 1)), "ok": status == 0}
 
 
@@ -114,7 +155,7 @@ def table(runs: dict[str, dict]) -> str:
         if not run["ok"]:
             lines.append(f"| {name} | FAILED (see its output above) | | {took} | {load} |")
             continue
-        figures = BENCHMARKS[name][3](json.loads((RESULTS_DIR / f"{name}.json").read_text()))
+        figures = BENCHMARKS[name][4](json.loads((RESULTS_DIR / f"{name}.json").read_text()))
         for number, (figure, value) in enumerate(figures):
             lines.append(f"| {name if number == 0 else ''} | {figure} | {value} | {took if number == 0 else ''} | {load if number == 0 else ''} |")
     return "\n".join(lines)

@@ -1,15 +1,20 @@
 """Labelled image files as streaming tf.data pipelines, shared by train and evaluate.
 
-Images are decoded batch by batch from disk, never all held in memory, and the
-class index of a name is its rank among the sorted class names, so every stage
-agrees on it without extra bookkeeping.
+Images are decoded from disk as they are needed. A set whose decoded pixels fit
+in CACHE_BYTES is kept decoded in memory after its first pass, so later epochs
+decode nothing; a larger one is decoded again every epoch, so memory stays
+bounded. The class index of a name is its rank among the sorted class names, so
+every stage agrees on it without extra bookkeeping.
 """
 
+import math
 from pathlib import Path
 
 import tensorflow as tf
 
 from tasks.files import read_csv, read_image
+
+CACHE_BYTES = 256 * 2**20  # decoded pixels a dataset may keep in memory (the default augmented set: 8 MB)
 
 
 def split_files(split_dir: Path) -> tuple[list[str], list[str]]:
@@ -50,14 +55,23 @@ def png_decoder(example: str):
 def image_dataset(
     paths: list[str], names: list[str], classes: list[str], batch_size: int, shuffle_seed: int | None = None
 ) -> tf.data.Dataset:
-    """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given."""
-    decode, _ = png_decoder(paths[0])
+    """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given.
+
+    A cached set is shuffled after decoding, an uncached one before: the shuffle draws positions,
+    not contents, so both give the same order from the same seed.
+    """
+    decode, shape = png_decoder(paths[0])
     labels = [classes.index(name) for name in names]
 
     def load(path, label):
         return decode(path), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    cached = len(paths) * math.prod(shape) <= CACHE_BYTES
+    if cached:
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if not cached:
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
