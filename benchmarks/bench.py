@@ -164,11 +164,14 @@ def table(runs: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="run the long benchmarks on the project's own params.yaml")
-    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these (the table shows them alone)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these, in this order")
     args = parser.parse_args()
     start, scratch = time.perf_counter(), Path(tempfile.mkdtemp(prefix="augflow-bench-"))
     try:
-        runs = {name: run_benchmark(name, args.full, scratch) for name in args.only or BENCHMARKS}
+        runs = {}
+        for name in args.only or BENCHMARKS:
+            runs[name] = run_benchmark(name, args.full, scratch)
+            print(table({name: runs[name]}), flush=True)  # each as it ends, in case a later one is stopped
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     about = machine()
