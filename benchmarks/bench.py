@@ -95,7 +95,7 @@ def figures_training(result: dict) -> list[tuple[str, str]]:
         ratios = ", ".join(f"{key.removeprefix('vs_').replace('_', ' ')} {figures[key]:.2f}" for key in ("vs_baseline_seconds", "vs_floor_throughput") if key in figures)
         same = "same model" if figures["same_model_as_baseline"] else "another model"
         rows.append((f"{name}: run s, steady images/s, GFLOP/s", f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, {figures['gflops_per_s']:.1f} ({ratios}; {same})"))
-    return rows
+    return rows + [(f"{name}: failed", reason) for name, reason in result.get("failed", {}).items()]
 
 
 # name: (command after the interpreter, arguments in quick mode, with --full, where it runs, its figures). Where:

@@ -99,6 +99,10 @@ print(json.dumps({"train_seconds": seconds, "epoch_seconds": Clock.seconds, "mod
 """ % (ARM, SEED)
 
 
+class VariantFailed(Exception):
+    """A variant's run failed; its last line of error output says why."""
+
+
 def flops_per_image(input_shape: tuple[int, int, int], params: TrainParams, classes: int = 2) -> float:
     """Training FLOPs per image of tasks.train.build_model: 3x the forward pass's multiply-adds x 2 (pooling ignored)."""
     height, width, channels = input_shape
@@ -123,8 +127,10 @@ def run_variant(name: str, tree: Path, epochs: int, scratch: Path) -> dict:
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", HARNESS, str(tree), json.dumps(options), str(epochs), str(scratch)],
-        env=os.environ | env, check=True, capture_output=True, text=True,
+        env=os.environ | env, capture_output=True, text=True,
     )  # fmt: skip
+    if result.returncode:  # a setting this TensorFlow refuses (say, XLA with deterministic ops) is reported, not fatal
+        raise VariantFailed(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit status {result.returncode}")
     record = json.loads(result.stdout.strip().splitlines()[-1])
     return record | {"process_seconds": time.perf_counter() - start}
 
@@ -140,18 +146,25 @@ def main() -> None:
     epochs = args.epochs or params.epochs
     images = sum(1 for _ in open(Path("data/sets") / ARM / f"seed-{SEED}.csv")) - 1
     load_before = os.getloadavg()[0]
-    runs = {name: [] for name in args.only}
+    runs, failed = {name: [] for name in args.only}, {}
     with tempfile.TemporaryDirectory(prefix="augflow-bench-") as scratch:
         trees = {"baseline": baseline_tree(args.baseline, Path(scratch)), "new": ROOT}
         for round_ in range(args.rounds):
             for name in args.only:
-                runs[name].append(run_variant(name, trees[VARIANTS[name][0]], epochs, Path(scratch) / f"{round_}-{len(runs[name])}-{name}"))
+                try:
+                    runs[name].append(run_variant(name, trees[VARIANTS[name][0]], epochs, Path(scratch) / f"{round_}-{name}"))
+                except VariantFailed as failure:
+                    failed[name] = str(failure)
+                    print(f"{name:<26} failed: {failure}", flush=True)
+                    continue
                 steady = images / statistics.median(runs[name][-1]["epoch_seconds"][1:] or runs[name][-1]["epoch_seconds"])
                 print(f"{name:<26} {runs[name][-1]['train_seconds']:>7.1f} s  {steady:>6.0f} images/s", flush=True)
     flops = flops_per_image((28, 28, 1), params)
     peak = peak_gflops_per_core()
     summary = {}
     for name, records in runs.items():
+        if not records:
+            continue
         rate = statistics.median(images / statistics.median(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in records)
         summary[name] = {
             "train_seconds": round(statistics.median(r["train_seconds"] for r in records), 1),
@@ -175,6 +188,7 @@ def main() -> None:
         "flops_per_training_image": flops,
         "peak_gflops_per_core": peak,
         "variants": summary,
+        "failed": failed,
         "runs": runs,
     }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
