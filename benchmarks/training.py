@@ -14,6 +14,10 @@ fresh process, into a scratch folder (the project's models are not touched):
   as a tensor (tf.data from_tensor_slices, the same shuffle): input costs nothing;
 - xla / 2 threads / steps_per_execution: this checkout's code with one setting
   changed; these may change the model's numbers, so they are measured, not adopted.
+  Keras 3.15 turns `jit_compile` off, with a warning, while TensorFlow's op
+  determinism is on (trainer.model_supports_jit), so the XLA variant runs without
+  XLA; the 2-thread one sets TF_NUM_INTRAOP_THREADS only, and oneDNN's
+  convolutions stay on OMP_NUM_THREADS=1.
 
 Per variant: the run's wall time (train() alone, and the whole process with
 TensorFlow's start-up), steady-state training images/s (the median of epochs 2
