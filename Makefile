@@ -42,7 +42,7 @@ test: setup test-tools  ## the whole test suite
 	python -m pytest
 
 # FULL=1: the long benchmarks on params.yaml itself (an hour or more), not in quick mode (docs/performance.md).
-bench: setup  ## every benchmark (about 15 min on 2 cores), then one table of their figures; JSON in benchmarks/results/
+bench: setup  ## every benchmark (quick mode), then one table of their figures; JSON in benchmarks/results/quick/
 	python benchmarks/bench.py $(if $(FULL),--full)
 
 # The serve tests start a real PostgreSQL server and drive Debian's Chromium; without them they are skipped.

@@ -4,10 +4,11 @@ Run from the project root after `make setup`:
 
     .venv/bin/python benchmarks/bench.py [--full]
 
-Each benchmark runs as its own process and writes benchmarks/results/<name>.json;
-this script then reads those files back into one table. The long ones run in a
-quick mode unless --full is given, so that `make bench` takes about a quarter of an
-hour on a quiet 2-core machine: stage times and the parallel benchmark run in a
+Each benchmark runs as its own process and writes benchmarks/results/<name>.json
+(benchmarks/results/quick/<name>.json in quick mode); this script then reads those
+files back into one table. The long ones run in a
+quick mode unless --full is given, to keep `make bench` near a quarter of an hour on
+a quiet 2-core machine (docs/performance.md has what a pass took): stage times and the parallel benchmark run in a
 scratch copy of the project on its params.yaml with one seed and two epochs
 (QUICK_PARAMS), training on 3 epochs, the article's loop on 4 copies an image, fewer
 rounds. The no-op and training benchmarks share a scratch copy on params.yaml with
@@ -144,18 +145,22 @@ def run_benchmark(name: str, full: bool, scratch: Path) -> dict:
     arguments = [sys.executable, *(str(ROOT / part) if part.endswith(".py") else part for part in command), *(full_arguments if full else quick)]
     print(f"== {name}: {' '.join(arguments[1:])} in {cwd}", flush=True)
     load, start = os.getloadavg()[0], time.perf_counter()
-    status = subprocess.run(arguments, cwd=cwd, env=ENV).returncode
+    status = subprocess.run(arguments, cwd=cwd, env=ENV | {"AUGFLOW_BENCH_RESULTS": str(results_dir(full))}).returncode
     return {"seconds": round(time.perf_counter() - start), "load": (round(load, 1), round(os.getloadavg()[0], 1)), "ok": status == 0}
 
 
-def table(runs: dict[str, dict]) -> str:
+def results_dir(full: bool) -> Path:
+    return RESULTS_DIR if full else RESULTS_DIR / "quick"
+
+
+def table(runs: dict[str, dict], full: bool) -> str:
     lines = ["| benchmark | figure | value | benchmark's wall time | load before → after |", "|---|---|---|---|---|"]
     for name, run in runs.items():
         took, load = f"{run['seconds']} s", f"{run['load'][0]} → {run['load'][1]}"
         if not run["ok"]:
             lines.append(f"| {name} | FAILED (see its output above) | | {took} | {load} |")
             continue
-        figures = BENCHMARKS[name][4](json.loads((RESULTS_DIR / f"{name}.json").read_text()))
+        figures = BENCHMARKS[name][4](json.loads((results_dir(full) / f"{name}.json").read_text()))
         for number, (figure, value) in enumerate(figures):
             lines.append(f"| {name if number == 0 else ''} | {figure} | {value} | {took if number == 0 else ''} | {load if number == 0 else ''} |")
     return "\n".join(lines)
@@ -171,13 +176,13 @@ def main() -> None:
         runs = {}
         for name in args.only or BENCHMARKS:
             runs[name] = run_benchmark(name, args.full, scratch)
-            print(table({name: runs[name]}), flush=True)  # each as it ends, in case a later one is stopped
+            print(table({name: runs[name]}, args.full), flush=True)  # each as it ends, in case a later one is stopped
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     about = machine()
     print(f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, Python {about['python']}, "
           f"{time.perf_counter() - start:.0f} s in all, load average now {about['load_average']}\n")  # fmt: skip
-    print(table(runs))
+    print(table(runs, args.full))
     if not all(run["ok"] for run in runs.values()):
         sys.exit(1)
 

@@ -4,7 +4,9 @@ import os
 import platform
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"  # every benchmark's JSON, wherever it runs from
+# Every benchmark's JSON, wherever it runs from; `make bench`'s quick mode sets results/quick, so that
+# its figures never replace the full runs' that the docs quote.
+RESULTS_DIR = Path(os.environ.get("AUGFLOW_BENCH_RESULTS", Path(__file__).resolve().parent / "results"))
 
 
 def cpu_model() -> str:
