@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run flow serve test test-tools setup dataset lock clean
+.PHONY: run flow serve test test-tools bench setup dataset lock clean
 
 # Install Debian packages, refreshing the package lists only if the first try fails.
 apt_get = { apt-get install -y -qq $(1) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; }; }
@@ -40,6 +40,10 @@ serve: setup  ## a Prefect server on 127.0.0.1, the deployments of prefect.yaml 
 
 test: setup test-tools  ## the whole test suite
 	python -m pytest
+
+# FULL=1: the long benchmarks on params.yaml itself (an hour or more), not in quick mode (docs/performance.md).
+bench: setup  ## every benchmark (quick mode), then one table of their figures; JSON in benchmarks/results/quick/
+	python benchmarks/bench.py $(if $(FULL),--full)
 
 # The serve tests start a real PostgreSQL server and drive Debian's Chromium; without them they are skipped.
 test-tools:

@@ -29,20 +29,20 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import machine  # noqa: E402
+from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.augment import augment, make_copy  # noqa: E402
 from tasks.files import SET_COLUMNS, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic  # noqa: E402
 from tasks.ingest import iter_idx_images  # noqa: E402
 from tasks.params import AugmentParams, FlipPolicy, IngestParams, SeedPolicy  # noqa: E402
 
-RESULTS = Path("benchmarks/results/augment.json")
+RESULTS = RESULTS_DIR / "augment.json"
 SIZE = 150
 TARGETS = {"vs_image_data_generator": 15.0, "vs_albumentations": 1.0, "stage_vs_floor": 0.7}
 
 
 def bench_images(count: int) -> list[np.ndarray]:
     """`count` Fashion-MNIST training images at 150x150, each tinted a different colour."""
-    path = Path(IngestParams().fashion_mnist_dir) / "train-images-idx3-ubyte.gz"
+    path = Path(IngestParams().source) / "train-images-idx3-ubyte.gz"
     images = []
     for index, pixels in iter_idx_images(path, set(range(count))):
         grey = np.asarray(Image.fromarray(pixels).resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32)

@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from benchmarks.machine import machine  # noqa: E402
+from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from pictures import class_folders  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 from tasks.ingest import ingest  # noqa: E402
 from tasks.params import IngestParams  # noqa: E402
 
-RESULTS = Path("benchmarks/results/ingest_incremental.json")
+RESULTS = RESULTS_DIR / "ingest_incremental.json"
 CLASSES = {"cats": "ellipse", "dogs": "rectangle", "owls": "ellipse", "boxes": "rectangle"}
 PHOTO_SIZE = (500, 375)  # the size of a typical photo in Kaggle's dogs-vs-cats set
 

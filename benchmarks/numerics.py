@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import machine  # noqa: E402
+from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 
-RESULTS = Path("benchmarks/results/numerics.json")
+RESULTS = RESULTS_DIR / "numerics.json"
 AUGFLOW = "1 thread, oneDNN up to AVX2 (augflow)"
 SETTINGS = {  # name: environment over augflow's own (tasks/__init__.py); 0 threads lets TensorFlow use every core
     "every core, oneDNN's widest instructions (TensorFlow's defaults)": {

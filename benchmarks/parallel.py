@@ -43,13 +43,13 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from prefect_dask import DaskTaskRunner  # noqa: E402
 
-from benchmarks.machine import machine  # noqa: E402
+from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from flows.cluster import train_on_cluster  # noqa: E402
 from tasks.cluster import rebuild_workspace, split_pipeline, workspace_snapshot  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 from tasks.parallel import pipeline_stages, reproduce_stage  # noqa: E402
 
-RESULTS = Path("benchmarks/results/parallel.json")
+RESULTS = RESULTS_DIR / "parallel.json"
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 # moto accepts any key; the workers inherit these when the local cluster starts them
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "augflow-benchmark", "AWS_SECRET_ACCESS_KEY": "augflow-benchmark", "AWS_DEFAULT_REGION": "us-east-1"}

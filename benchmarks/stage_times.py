@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import machine  # noqa: E402
+from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.parallel import pipeline_stages  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 
-RESULTS = Path("benchmarks/results/stage_times.json")
+RESULTS = RESULTS_DIR / "stage_times.json"
 
 
 def main() -> None:

@@ -1,15 +1,20 @@
 """Labelled image files as streaming tf.data pipelines, shared by train and evaluate.
 
-Images are decoded batch by batch from disk, never all held in memory, and the
-class index of a name is its rank among the sorted class names, so every stage
-agrees on it without extra bookkeeping.
+Images are decoded from disk as they are needed. A set whose decoded pixels fit
+in CACHE_BYTES is kept decoded in memory after its first pass, so later epochs
+decode nothing; a larger one is decoded again every epoch, so memory stays
+bounded. The class index of a name is its rank among the sorted class names, so
+every stage agrees on it without extra bookkeeping.
 """
 
+import math
 from pathlib import Path
 
 import tensorflow as tf
 
 from tasks.files import read_csv, read_image
+
+CACHE_BYTES = 256 * 2**20  # decoded pixels a dataset may keep in memory (the default augmented set: 8 MB)
 
 
 def split_files(split_dir: Path) -> tuple[list[str], list[str]]:
@@ -53,19 +58,26 @@ def image_dataset(
 ) -> tf.data.Dataset:
     """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given.
 
-    Each pass over the dataset draws the next order, and Keras' fit opens two per epoch (one as the epoch
-    starts, one as it ends: keras/src/trainers/epoch_iterator.py), so a run resumed after skip_epochs epochs
-    first draws those (paths and labels only, nothing decoded): its next epoch sees an uninterrupted run's order.
+    A cached set is shuffled after decoding, an uncached one before: the shuffle draws positions,
+    not contents, so both give the same order from the same seed. Each pass over the dataset draws the
+    next order, and Keras' fit opens two per epoch (one as the epoch starts, one as it ends:
+    keras/src/trainers/epoch_iterator.py), so a run resumed after skip_epochs epochs first draws those
+    (nothing is trained, and an uncached set decodes nothing): its next epoch sees an uninterrupted run's order.
     """
-    decode, _ = png_decoder(paths[0])
+    decode, shape = png_decoder(paths[0])
     labels = [classes.index(name) for name in names]
 
     def load(path, label):
         return decode(path), label
 
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    cached = len(paths) * math.prod(shape) <= CACHE_BYTES
+    if cached:
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
         for _ in range(2 * skip_epochs):
             dataset.reduce(0, lambda count, _: count + 1)
-    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if not cached:
+        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -67,12 +67,22 @@ def _slots(jobs: int) -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(jobs)
 
 
+def up_to_date(repo_dir: Path) -> bool:
+    """Whether DVC sees nothing changed in any stage: one check of the whole pipeline, not one per stage."""
+    with _STATUS, Repo(str(repo_dir), _wait_for_lock=True) as repo:
+        return not repo.status()
+
+
+def skip(stage: str, log: Log) -> str:
+    log(f"Stage '{stage}' didn't change since dvc.lock: skipping it, as dvc repro would.")
+    return "skipped"
+
+
 def reproduce_stage(repo_dir: Path, stage: str, jobs: int, log: Log = print) -> str:
     """Reproduce one stage if DVC says it changed, holding one of `jobs` slots while it runs; 'ran' or 'skipped'."""
     changes = stage_changes(repo_dir, stage)
     if not changes:
-        log(f"Stage '{stage}' didn't change since dvc.lock: skipping it, as dvc repro would.")
-        return "skipped"
+        return skip(stage, log)
     log(f"Stage '{stage}' changed ({json.dumps(changes)}): reproducing it.")
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     with _slots(jobs):
@@ -92,6 +102,8 @@ def reproduce(repo_dir: Path, jobs: int, log: Log = print) -> dict[str, str]:
     if jobs < 1:
         raise UserError(f"JOBS={jobs}: run at least one stage at a time (JOBS=1 runs them one after another).")
     stages = pipeline_stages(repo_dir)
+    if up_to_date(repo_dir):  # the common rerun: answered by one DVC check instead of one per stage
+        return {stage: skip(stage, log) for stage, _ in stages}
     futures: dict[str, Future] = {}
 
     def after_upstream(stage: str, upstream: list[str]) -> str:
