@@ -84,7 +84,7 @@ def build(*arguments):
     model.fit = lambda *a, callbacks=(), **k: fit(*a, callbacks=[*callbacks, Clock()], **k)
     return model
 
-def in_memory(paths, names, classes, batch_size, shuffle_seed=None):
+def in_memory(paths, names, classes, batch_size, shuffle_seed=None, skip_epochs=0):  # a fresh run: nothing to skip
     dataset = image_dataset(paths, names, classes, batch_size)
     if shuffle_seed is None:
         return dataset
