@@ -28,10 +28,9 @@ from prefect_dask import DaskTaskRunner
 from flows.cluster import train_on_cluster
 from tasks import cluster, experiments, lock, parallel
 from tasks.errors import run_cli
-from tasks.evaluate import METRICS, MODELS_DIR, seeds_needed_section
 from tasks.files import write_text_atomic
 from tasks.params import load_params
-from tasks.report import REPORT, REPORTS_DIR, report_html
+from tasks.report import METRICS, MODELS_DIR, REPORT, REPORTS_DIR, report_html, seeds_needed_section
 from tasks.times import TIMES_DIR
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -85,6 +84,9 @@ def run_stages(repo_dir: Path, jobs: int, dask: str | None = None) -> dict:
     stage they depend on is done, and the stages that depend on them after they are all back.
     """
     stages = parallel.pipeline_stages(repo_dir)
+    if parallel.up_to_date(repo_dir):  # the common rerun: one DVC check answers, instead of a task run per stage
+        log = get_run_logger().info
+        return {"stages": {stage: parallel.skip(stage, log) for stage, _ in stages}, "workers": {}}
     before, remote, after = cluster.split_pipeline(stages) if dask else ([stage for stage, _ in stages], [], [])
     futures, trained = {}, {"stages": {}, "workers": {}}
 

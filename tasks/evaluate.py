@@ -21,15 +21,13 @@ from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
-from tasks.report import LIVE_DIR, REPORT, chosen_epoch, verdict_table, write_report
+from tasks.report import LIVE_DIR, METRICS, MODELS_DIR, REPORT, chosen_epoch, seeds_needed_section, verdict_table, write_report
 from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
-from tasks.times import TIMES_DIR, measured_seconds
+from tasks.times import TIMES_DIR
 
 TEST_DIR = Path("data/raw/test")
-MODELS_DIR = Path("models")
 MANIFEST = Path("data/raw/manifest.csv")
 SETS_DIR = Path("data/sets")
-METRICS = Path("reports/metrics.json")
 HEADLINE = Path("reports/headline.json")
 PREDICTIONS_DIR = Path("reports/predictions")
 BASELINE = "original"
@@ -198,51 +196,6 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     return metrics
 
 
-def seed_seconds(metrics: dict, models_dir: Path = MODELS_DIR, times_dir: Path = TIMES_DIR) -> float | None:
-    """The training time one more seed costs: the mean measured run time of every arm, summed.
-
-    None when an arm has no measured run (every model restored from DVC's cache).
-    """
-    total = 0.0
-    for arm, result in metrics["arms"].items():
-        seconds = [measured_seconds(models_dir / arm / f"seed-{seed}.keras", times_dir) for seed in result["test_accuracy"]["seeds"]]
-        measured = [value for value in seconds if value is not None]
-        if not measured:
-            return None
-        total += sum(measured) / len(measured)
-    return total
-
-
-def duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-
-
-def seeds_needed_lines(metrics: dict, per_seed: float | None) -> list[str]:
-    """For each inconclusive comparison: the seeds that would decide it and the training time they would add.
-
-    The time is this run's, not evaluate's output: it differs from run to run, the outputs must not.
-    """
-    seeds = len(metrics["arms"][BASELINE]["test_accuracy"]["seeds"])
-    lines = []
-    for comparison in metrics["comparisons"].values():
-        needed = comparison["seeds_needed"]
-        if needed is None:
-            continue
-        cost = (
-            "no run of this machine was timed (models restored from DVC's cache), so no time can be given" if per_seed is None
-            else f"about {duration((needed - seeds) * per_seed)} more training, one run after another, at this run's times ({per_seed:.0f} s a seed for all arms)"
-        )  # fmt: skip
-        lines.append(f"{comparison['arm']} vs {comparison['baseline']}: about {needed} seeds would decide it (an estimate from {seeds}); {cost}.")
-    return lines
-
-
-def seeds_needed_section(metrics: dict, models_dir: Path = MODELS_DIR, times_dir: Path = TIMES_DIR) -> str:
-    """The seeds-needed lines with their training time, as a markdown section to add to a run's report; empty when
-    no comparison is inconclusive."""
-    lines = seeds_needed_lines(metrics, seed_seconds(metrics, models_dir, times_dir))
-    return "\n\n## Seeds needed, at this run's times\n\n" + "\n".join(f"- {line}" for line in lines) + "\n" if lines else ""
-
-
 def show(metrics_path: Path = METRICS) -> None:
     """Print the verdict and table of the last evaluation, and what deciding its inconclusive comparisons would cost."""
     if not metrics_path.is_file():
@@ -251,7 +204,7 @@ def show(metrics_path: Path = METRICS) -> None:
     print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
     print()
     print(verdict_table(metrics))
-    print(seeds_needed_section(metrics), end="")
+    print(seeds_needed_section(metrics, MODELS_DIR, TIMES_DIR), end="")
     print(f"\nFull report: {REPORT} and {REPORT.with_suffix('.html')}   metrics: {metrics_path}")
 
 

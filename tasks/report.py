@@ -20,10 +20,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tasks.files import atomic_path, write_text_atomic  # noqa: E402
 from tasks.stats import levels  # noqa: E402
+from tasks.times import measured_seconds  # noqa: E402
 
 REPORTS_DIR = Path("reports")
 REPORT = REPORTS_DIR / "report.md"
 LIVE_DIR = REPORTS_DIR / "train"  # the training runs' curves, one folder per (arm, seed)
+METRICS = REPORTS_DIR / "metrics.json"
+MODELS_DIR = Path("models")
 
 
 def literal(name: str) -> str:
@@ -332,3 +335,47 @@ def write_report(metrics: dict, reports_dir: Path = REPORTS_DIR) -> None:
     text = report_markdown(metrics)
     write_text_atomic(reports_dir / "report.md", text)
     write_text_atomic(reports_dir / "report.html", report_html(text, reports_dir))
+
+
+def seed_seconds(metrics: dict, models_dir: Path, times_dir: Path) -> float | None:
+    """The training time one more seed costs: the mean measured run time of every arm, summed.
+
+    None when an arm has no measured run (every model restored from DVC's cache).
+    """
+    total = 0.0
+    for arm, result in metrics["arms"].items():
+        seconds = [measured_seconds(models_dir / arm / f"seed-{seed}.keras", times_dir) for seed in result["test_accuracy"]["seeds"]]
+        measured = [value for value in seconds if value is not None]
+        if not measured:
+            return None
+        total += sum(measured) / len(measured)
+    return total
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def seeds_needed_lines(metrics: dict, per_seed: float | None) -> list[str]:
+    """For each inconclusive comparison: the seeds that would decide it and the training time they would add.
+
+    The time is this run's, not evaluate's output: it differs from run to run, the outputs must not.
+    """
+    lines = []
+    for comparison in metrics["comparisons"].values():
+        needed, seeds = comparison["seeds_needed"], len(metrics["arms"][comparison["baseline"]]["test_accuracy"]["seeds"])
+        if needed is None:
+            continue
+        cost = (
+            "no run of this machine was timed (models restored from DVC's cache), so no time can be given" if per_seed is None
+            else f"about {duration((needed - seeds) * per_seed)} more training, one run after another, at this run's times ({per_seed:.0f} s a seed for all arms)"
+        )  # fmt: skip
+        lines.append(f"{comparison['arm']} vs {comparison['baseline']}: about {needed} seeds would decide it (an estimate from {seeds}); {cost}.")
+    return lines
+
+
+def seeds_needed_section(metrics: dict, models_dir: Path, times_dir: Path) -> str:
+    """The seeds-needed lines with their training time, as a markdown section to add to a run's report; empty when
+    no comparison is inconclusive."""
+    lines = seeds_needed_lines(metrics, seed_seconds(metrics, models_dir, times_dir))
+    return "\n\n## Seeds needed, at this run's times\n\n" + "\n".join(f"- {line}" for line in lines) + "\n" if lines else ""

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
@@ -194,7 +194,7 @@ def gain_trend(sizes: list[int], gains: list[list[float]], confidence: float) ->
     seeds = len(gains[0])
     doublings = np.repeat(np.log2(sizes), seeds)
     seed_indicators = [np.tile(np.arange(seeds) == seed, len(sizes)) for seed in range(seeds)]
-    fit = sm.OLS(np.concatenate(gains), np.column_stack([doublings, *seed_indicators]).astype(float)).fit()
+    fit = OLS(np.concatenate(gains), np.column_stack([doublings, *seed_indicators]).astype(float)).fit()
     if fit.df_resid < 1:
         return Estimate(float(fit.params[0]), None)
     low, high = fit.conf_int(1 - confidence)[0]

@@ -1,7 +1,7 @@
 """Training times: kept per model outside DVC's outputs, credited only to the model that run made,
 and turned into the extra training time an inconclusive comparison's seeds would take."""
 
-from tasks.evaluate import seed_seconds, seeds_needed_lines, seeds_needed_section
+from tasks.report import seed_seconds, seeds_needed_lines, seeds_needed_section
 from tasks.times import measured_seconds, record_seconds
 
 
