@@ -23,10 +23,11 @@ run: setup  ## the experiment on params.yaml, independent stages at once, then t
 	python -m tasks.parallel $(if $(JOBS),--jobs $(JOBS))
 	python -m tasks.evaluate --show
 
+# DASK=tcp://host:8786: the study's runs on that Dask scheduler's workers, through study/'s default DVC remote (docs/cluster.md).
 .PHONY: study
 study: setup  ## the scaling study (study/dvc.yaml, a DVC project of its own, not part of run): reports/scaling.json and .png
 	python -m tasks.params
-	python -m tasks.parallel --repo study $(if $(JOBS),--jobs $(JOBS))
+	$(if $(DASK),python -m flows.study --dask $(DASK),python -m tasks.parallel --repo study) $(if $(JOBS),--jobs $(JOBS))
 
 # DASK=tcp://host:8786: the training stages on that Dask scheduler's workers, through the default DVC remote (docs/cluster.md).
 flow: setup  ## the same pipeline as a Prefect flow run (no server needed)

@@ -16,9 +16,9 @@ from tasks import cluster, parallel
 
 
 @task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def train_on_worker(snapshot: bytes, stage: str, upstream: list[str], numeric_setup: dict) -> dict:
+def train_on_worker(snapshot: bytes, stage: str, upstream: list[str], numeric_setup: dict, subrepo: str) -> dict:
     """Reproduce one stage on this Dask worker from the workspace snapshot and push it to the DVC remote."""
-    return cluster.run_on_worker(snapshot, stage, upstream, numeric_setup, get_run_logger().info)
+    return cluster.run_on_worker(snapshot, stage, upstream, numeric_setup, get_run_logger().info, subrepo)
 
 
 @task(cache_policy=NO_CACHE)
@@ -30,6 +30,8 @@ def bring_back(repo_dir: Path, report: dict) -> str:
 @flow(name="augflow-training-on-dask")
 def train_on_cluster(repo_dir: Path, stages: list[str]) -> dict:
     """The stages that changed, each on a worker of the flow's Dask task runner, each brought back as soon as it is done.
+
+    repo_dir is a DVC project: the experiment's, or the scaling study's (study/, within the experiment's).
 
     Returns {"stages": stage -> 'ran' | 'skipped', "workers": stage -> what its worker reports}.
     """
@@ -52,9 +54,10 @@ def train_on_cluster(repo_dir: Path, stages: list[str]) -> dict:
     inputs = sorted({name for stage in changed for name in upstream[stage]})
     cluster.push_outputs(repo_dir, inputs, logger.info)
     logger.info("Pushed the outputs of %s to the DVC remote; sending %s to the cluster.", inputs, changed)
-    snapshot, setup = cluster.workspace_snapshot(repo_dir), cluster.numeric_setup()
+    root = cluster.project_root(repo_dir)
+    snapshot, setup, subrepo = cluster.workspace_snapshot(root), cluster.numeric_setup(), str(repo_dir.resolve().relative_to(root))
     futures = [
-        train_on_worker.with_options(task_run_name=stage).submit(snapshot, stage, upstream[stage], setup) for stage in changed
+        train_on_worker.with_options(task_run_name=stage).submit(snapshot, stage, upstream[stage], setup, subrepo) for stage in changed
     ]
     for future in as_completed(futures):
         future.wait()  # records the task run's final state, which the Dask future carries

@@ -2,19 +2,23 @@
 
 The same stage tasks as the experiment flow (flows/experiment.py), on the study's
 own DVC project (study/, see docs/scaling-study.md); the `study` deployment in
-prefect.yaml lets the UI start it, as `make study` does from a shell.
+prefect.yaml lets the UI start it, as `make study` does from a shell. Given a Dask
+scheduler's address, the runs go to its workers as the experiment's training runs do
+(docs/cluster.md), through study/'s own default DVC remote.
 """
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from prefect import flow, runtime
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.experiment import PROJECT_DIR, run_stages
-from tasks import lock, parallel
+from flows.experiment import DASK_ADDRESS, PROJECT_DIR, run_stages
+from tasks import cluster, lock, parallel
+from tasks.errors import run_cli
 from tasks.params import load_params
 from tasks.study import SCALING
 
@@ -22,27 +26,41 @@ STUDY_DIR = Path("study")
 
 
 @flow(name="augflow-study", task_runner=ThreadPoolTaskRunner(max_workers=64))
-def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None) -> dict:
+def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None, dask: str | None = None) -> dict:
     """Run every (size, arm, seed) of the scaling study that DVC finds changed, then its summary.
 
     Args:
         repo_dir: the augflow project whose study to run.
         jobs: runs at once, at most (default: the usable cores); the results are the same for every value.
+        dask: the address of a Dask scheduler (tcp://host:8786) whose workers run the study's runs, sharing
+            study/'s default DVC remote (default: $AUGFLOW_DASK; none: all here). The results are the same.
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
+    dask = dask or os.environ.get(DASK_ADDRESS)
+    if dask:  # an unreachable scheduler or a missing remote stops the flow before any work
+        get_run_logger().info("Dask scheduler %s: %d workers.", dask, cluster.check_cluster(project / STUDY_DIR, dask))
     with lock.holding(project / STUDY_DIR, f"the Prefect flow run {runtime.flow_run.name}"):
-        stages = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs())["stages"]
+        result = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs(), dask)
     scaling = json.loads((project / SCALING).read_text())
     rows = [
         {"arm": arm, "images_per_class": point["images_per_class"], "mean_test_accuracy": point["mean"], "ci95": point["ci95"], "runs": point["runs"]}
         for arm, points in scaling["test_accuracy"].items() for point in points
     ]  # fmt: skip
     create_table_artifact(key="augflow-scaling", table=rows, description="test accuracy against training images per class")
-    return {"stages": stages, "scaling": scaling}
+    return result | {"scaling": scaling}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="augflow's scaling study as a Prefect flow run (make study DASK=...)")
+    parser.add_argument("--jobs", type=int, default=None, help="runs at once (default: the usable cores)")
+    parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the study's runs (default: ${DASK_ADDRESS})")
+    arguments = parser.parse_args()
+    dask = arguments.dask or os.environ.get(DASK_ADDRESS)
+    if dask:
+        cluster.check_cluster(PROJECT_DIR / STUDY_DIR, dask)  # here too, to say what is wrong in one line before Prefect starts
+    study(jobs=arguments.jobs, dask=dask)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="augflow's scaling study as a Prefect flow run")
-    parser.add_argument("--jobs", type=int, default=None, help="runs at once (default: the usable cores)")
-    study(jobs=parser.parse_args().jobs)
+    run_cli(main)

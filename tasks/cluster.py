@@ -1,4 +1,4 @@
-"""Training stages on Dask workers that share nothing with the project but its DVC remote.
+"""Training stages (and the scaling study's runs) on Dask workers that share nothing with the project but its DVC remote.
 
 A worker may sit on another machine, so nothing travels through a filesystem: the
 coordinator pushes the outputs the training stages read to the project's default DVC
@@ -7,9 +7,11 @@ task's argument. The worker rebuilds the workspace in a scratch folder of its ow
 those outputs, runs the stage with `dvc repro` and pushes its outputs and its run-cache
 entry. The coordinator then reproduces the stage in the project with `dvc repro --pull`:
 DVC finds the entry in the run cache and checks the outputs out instead of running the
-command. Only stages whose outputs are all cached and not persistent can come back this
-way; the training runs are such stages, and they are the bulk of the work. ingest, augment
-(a persistent output) and evaluate (uncached reports) stay on the coordinator.
+command. Only stages whose outputs are neither persistent nor outside their DVC project can
+come back this way; the training runs and the study's runs are such stages, and they are the
+bulk of the work. ingest, augment (a persistent output), evaluate and the study's summary stay
+on the coordinator. The study is a DVC project of its own in study/: its stages run there, in
+a snapshot of the whole project, since their commands read the project's code and params.
 """
 
 import io
@@ -31,7 +33,7 @@ from tasks.files import write_text_atomic
 from tasks.parallel import Log, StageFailed
 from tasks.times import TIMES_DIR
 
-CLUSTER_STAGES = ("train@", "train-policy@")  # name prefixes of the stages sent to workers
+CLUSTER_STAGES = ("train@", "train-policy@", "run@")  # name prefixes of the stages sent to workers (run@: the study's)
 WORKER_DIR = Path("augflow-worker")  # under a worker's working directory: stages/ (scratch) and cache/
 EXCLUDED = ("study/runs/",)  # the scaling study's runs: its own DVC project, never a stage's input
 # What decides a training run's numbers besides its inputs: tasks/__init__.py's thread and oneDNN settings
@@ -55,15 +57,23 @@ def split_pipeline(stages: list[tuple[str, list[str]]]) -> tuple[list[str], list
     return before, remote, after
 
 
+def project_root(repo: Path) -> Path:
+    """The git repository holding the DVC project repo: the project itself, or the project of which repo is a subrepo (study/)."""
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    return Path(top).resolve()
+
+
 def check_cluster(repo: Path, address: str) -> int:
     """The number of workers of the Dask scheduler at address. A UserError says what to fix if the
-    project has no default DVC remote (the workers' only way to the data), or no scheduler with workers answers."""
+    DVC project has no default remote (the workers' only way to the data), or no scheduler with workers answers."""
     from distributed import Client
 
     if not Config(dvc_dir=str(repo / ".dvc"))["core"].get("remote"):
+        inside = repo.resolve().relative_to(project_root(repo))
+        where = "" if inside == Path(".") else f" in {inside}/ (a DVC project of its own: `cd {inside}` first)"
         raise UserError(
             "a Dask cluster needs a default DVC remote its workers can reach: add one with "
-            "`dvc remote add -d NAME s3://BUCKET/PATH` and commit .dvc/config (see docs/cluster.md)"
+            f"`dvc remote add -d NAME s3://BUCKET/PATH`{where} and commit {inside / '.dvc/config'} (see docs/cluster.md)"
         )
     try:
         with Client(address, timeout="10s", set_as_default=False) as client:
@@ -159,13 +169,16 @@ def rebuild_workspace(snapshot: bytes, folder: Path) -> None:
     _git(folder, "commit", "-q", "-m", "augflow: workspace snapshot")
 
 
-def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_setup: dict, log: Log | None = None) -> dict:
+def run_on_worker(
+    snapshot: bytes, stage: str, upstream: list[str], expected_setup: dict, log: Log | None = None, subrepo: str = "."
+) -> dict:
     """Reproduce one stage from a workspace snapshot in a scratch folder of this worker's, and push it to the remote.
 
     The worker first pulls every output of the stage's upstream stages: a training run reads the
     images its training-set file lists, and only that file (which holds their pixel hashes) is a
     declared dependency, so `dvc repro --pull` alone would leave them behind. The worker keeps
     its DVC cache beside its scratch folders, so what one stage pulled the next need not.
+    subrepo names the stage's DVC project within the snapshot (study for the scaling study's runs).
     Returns what the coordinator and tests check: the stage, this worker's host, pid and
     scratch folder, whether the command ran (False: DVC restored the stage from the remote's
     run cache) and the run's time records (tasks/times.py), which live outside DVC's outputs.
@@ -176,14 +189,15 @@ def run_on_worker(snapshot: bytes, stage: str, upstream: list[str], expected_set
     scratch = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
     try:
         rebuild_workspace(snapshot, scratch)
-        with Config(dvc_dir=str(scratch / ".dvc")).edit("local") as local:
+        project = scratch / subrepo
+        with Config(dvc_dir=str(project / ".dvc")).edit("local") as local:
             local["cache"] = {"dir": str(home / "cache"), "type": "hardlink,copy"}  # stages replace files, never edit them
         # DVC keeps per-workspace state under its site cache dir; a scratch folder's goes with it.
         env = {"DVC_SITE_CACHE_DIR": str(scratch / ".dvc" / "tmp" / "site")}
         if upstream:
-            _dvc_or_fail(scratch, "pull", *upstream, log=log, env=env)
-        output = _dvc_or_fail(scratch, "repro", "--single-item", "--pull", stage, log=log, env=env)
-        _dvc_or_fail(scratch, "push", "--run-cache", stage, log=log, env=env)
+            _dvc_or_fail(project, "pull", *upstream, log=log, env=env)
+        output = _dvc_or_fail(project, "repro", "--single-item", "--pull", stage, log=log, env=env)
+        _dvc_or_fail(project, "push", "--run-cache", stage, log=log, env=env)
         times = {path.name: path.read_text() for path in (scratch / TIMES_DIR).glob("*.json")}
         return {
             "stage": stage, "host": socket.gethostname(), "pid": os.getpid(), "folder": str(scratch),

@@ -24,8 +24,9 @@ from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId, TaskRu
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run
+from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
+from flows.study import study
 from tasks.cluster import check_cluster, split_pipeline
 from tasks.errors import UserError
 from tasks.times import TIMES_DIR, measured_seconds
@@ -159,6 +160,28 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
 
 
+def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_writes_the_same_bytes(cluster, flow_project, s3):
+    """`make study DASK=...`: study/ is a DVC project of its own, with a default remote of its own."""
+    set_params(flow_project, study={"sizes": [3]})
+    for arguments in (("add", "-d", "shared", f"s3://{BUCKET}/study"), ("modify", "shared", "endpointurl", s3)):
+        run(flow_project / "study", "dvc", "remote", *arguments)
+    runs = {"run@3-original-0", "run@3-augmented-0"}
+    state = study(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["stages"] == dict.fromkeys([*runs, "scaling"], "ran") and set(result["workers"]) == runs
+    assert all(report["ran"] and report["pid"] in cluster["workers"] for report in result["workers"].values())
+    logs = task_run_logs([f"bring back {stage}" for stage in runs])
+    for stage in runs:
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in logs[f"bring back {stage}"]
+    assert result["scaling"]["sizes"] == [3] and set(result["scaling"]["test_accuracy"]) == {"original", "augmented"}
+    # The same run here, forced, writes the bytes the worker wrote; the study is then up to date.
+    came_back = (flow_project / "study/runs/3-augmented-0.json").read_bytes()
+    assert ran_stages(run(flow_project / "study", "dvc", "repro", "--force", "--single-item", "run@3-augmented-0").stdout) == {"run@3-augmented-0"}
+    assert (flow_project / "study/runs/3-augmented-0.json").read_bytes() == came_back
+    assert ran_stages(run(flow_project / "study", "dvc", "repro").stdout) == set()
+
+
 def test_a_clone_pulls_the_results_from_the_remote_and_reruns_nothing(s3, reference, tmp_path):
     reference = reference.result()
     run(reference, "dvc", "remote", "add", "-d", "team", f"s3://{BUCKET}/team")
@@ -180,6 +203,9 @@ def test_a_cluster_without_a_default_remote_is_refused_in_one_sentence(tmp_path)
     result = run(repo, sys.executable, "-m", "flows.experiment", "--dask", "tcp://127.0.0.1:9", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
     assert result.stderr.splitlines()[-1].startswith("augflow: a Dask cluster needs a default DVC remote its workers can reach")
+    # The study, a DVC project of its own, needs a remote of its own: the sentence says where.
+    with pytest.raises(UserError, match=r" in study/ \(a DVC project of its own: `cd study` first\) and commit study/\.dvc/config "):
+        check_cluster(repo / "study", "tcp://127.0.0.1:9")
 
 
 def test_an_address_without_a_scheduler_is_refused_in_one_sentence(flow_project):
