@@ -1,8 +1,8 @@
-"""Wall time of the training stages serially, two at a time, and on a local Dask cluster of two workers.
+"""Wall time of the training stages serially, two at a time, and on a local Dask cluster of two workers, cold and warm.
 
 Run from the project root after `make setup` (or `make run`):
 
-    .venv/bin/python benchmarks/parallel.py
+    .venv/bin/python benchmarks/parallel.py [--engines jobs_2,dask,dask_warm]
 
 On the current params.yaml, in one run. Every engine starts from the same state: a scratch
 copy of the workspace (the snapshot a Dask worker gets) in which every stage the training
@@ -16,12 +16,17 @@ a cache:
   S3 server as the DVC remote and a temporary Prefect server, all started before the clock
   does. Remote and worker caches start empty, so the time includes pushing the training
   inputs, each worker pulling them and the coordinator pulling the models back.
+- dask_warm: then the same again in another fresh copy, on the same cluster and remote, with
+  the inputs already on the remote and in each worker's DVC cache, as for a team's second run
+  (more epochs, another seed). The run-cache entries of the first are deleted from the remote
+  and the workers' caches, so every stage trains again.
 
 Writes benchmarks/results/parallel.json (times, ratios, and whether every training output's
 dvc.lock hash equals the serial run's) and prints a table. Scratch copies go to the system's
 temporary folder and are removed.
 """
 
+import argparse
 import json
 import logging
 import os
@@ -45,7 +50,7 @@ from prefect_dask import DaskTaskRunner  # noqa: E402
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from flows.cluster import train_on_cluster  # noqa: E402
-from tasks.cluster import rebuild_workspace, split_pipeline, workspace_snapshot  # noqa: E402
+from tasks.cluster import WORKER_DIR, rebuild_workspace, split_pipeline, workspace_snapshot  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 from tasks.parallel import pipeline_stages, reproduce_stage  # noqa: E402
 
@@ -90,27 +95,43 @@ def two_at_a_time(repo: Path, stages: list[str]) -> None:
     assert outcomes == ["ran"] * len(stages), outcomes
 
 
+BUCKET = "augflow-benchmark"
+ENGINES = ("serial", "jobs_2", "dask", "dask_warm")
+
+
 @contextmanager
-def local_dask_cluster(repo: Path, scratch: Path):
-    """moto's S3 server as repo's default DVC remote, a temporary Prefect server and a local Dask cluster of two
-    single-threaded worker processes, each in a working directory of its own; yields the scheduler's address."""
+def local_dask_cluster(repos: list[Path], scratch: Path):
+    """moto's S3 server as each repo's default DVC remote, a temporary Prefect server and a local Dask cluster of two
+    single-threaded worker processes, each in a working directory of its own; yields the scheduler's address and a
+    function that forgets every run the cluster made (the remote's and the workers' run-cache entries)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     os.environ.update(CREDENTIALS)
     try:
         endpoint = "http://{}:{}".format(*moto.get_host_and_port())
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="augflow-benchmark")
-        run(repo, "dvc", "remote", "add", "-d", "benchmark", "s3://augflow-benchmark/cache")
-        run(repo, "dvc", "remote", "modify", "benchmark", "endpointurl", endpoint)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=BUCKET)
+        for repo in repos:
+            run(repo, "dvc", "remote", "add", "-d", "benchmark", f"s3://{BUCKET}/cache")
+            run(repo, "dvc", "remote", "modify", "benchmark", "endpointurl", endpoint)
+        folders = []
+
+        def forget_runs() -> None:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="cache/runs/"):
+                for listed in page.get("Contents", []):
+                    s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
+            for folder in folders:
+                shutil.rmtree(folder / WORKER_DIR / "cache" / "runs", ignore_errors=True)
         with prefect_test_harness(server_startup_timeout=180), LocalCluster(
             n_workers=2, threads_per_worker=1, dashboard_address=":0", local_directory=str(scratch / "dask")
         ) as local, Client(local) as client:
             for number, worker in enumerate(client.scheduler_info()["workers"]):
                 folder = scratch / f"worker-{number}"  # its scratch folders and DVC cache
                 folder.mkdir()
+                folders.append(folder)
                 client.run(os.chdir, str(folder), workers=[worker])
-            yield local.scheduler_address
+            yield local.scheduler_address, forget_runs
     finally:
         moto.stop()
 
@@ -131,36 +152,48 @@ def timed(engine: str, measure, *arguments):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"which to time, in one run (default: {','.join(ENGINES)})")
+    engines = [engine for engine in ENGINES if engine in parser.parse_args().engines.split(",")]
     project = Path.cwd()
     scratch = Path(tempfile.mkdtemp(prefix="augflow-benchmark-"))
+    seconds, per_stage = {}, None
     try:
         print("Preparing a copy with the training stages' inputs...", flush=True)
         stages = prepared_copy(project, scratch / "base")
-        copies = {engine: scratch / engine for engine in ("serial", "jobs_2", "dask")}
+        copies = {engine: scratch / engine for engine in engines}
         for copy in copies.values():
             shutil.copytree(scratch / "base", copy, symlinks=True)
         print(f"{len(stages)} training stages: {', '.join(stages)}")
-        seconds = {}
-        seconds["serial"], per_stage = timed("serial", serial, copies["serial"], stages)
-        seconds["jobs_2"], _ = timed("jobs_2", two_at_a_time, copies["jobs_2"], stages)
-        with local_dask_cluster(copies["dask"], scratch) as address:
-            seconds["dask"], _ = timed("dask", on_dask, copies["dask"], stages, address)
-        reference = training_hashes(copies["serial"], stages)
-        identical = {engine: training_hashes(copies[engine], stages) == reference for engine in ("jobs_2", "dask")}
+        if "serial" in engines:
+            seconds["serial"], per_stage = timed("serial", serial, copies["serial"], stages)
+        if "jobs_2" in engines:
+            seconds["jobs_2"], _ = timed("jobs_2", two_at_a_time, copies["jobs_2"], stages)
+        on_cluster = [engine for engine in engines if engine.startswith("dask")]
+        if on_cluster:
+            with local_dask_cluster([copies[engine] for engine in on_cluster], scratch) as (address, forget_runs):
+                for engine in on_cluster:
+                    forget_runs()  # the warm run finds the inputs where the cold one left them, but no run to restore
+                    seconds[engine], _ = timed(engine, on_dask, copies[engine], stages, address)
+        reference_engine = engines[0]
+        reference = training_hashes(copies[reference_engine], stages)
+        identical = {engine: training_hashes(copies[engine], stages) == reference for engine in engines[1:]}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    ratios = {"jobs_2/serial": round(seconds["jobs_2"] / seconds["serial"], 3), "dask/jobs_2": round(seconds["dask"] / seconds["jobs_2"], 3)}
+    pairs = (("jobs_2", "serial"), ("dask", "jobs_2"), ("dask_warm", "jobs_2"), ("dask_warm", "dask"))
+    ratios = {f"{a}/{b}": round(seconds[a] / seconds[b], 3) for a, b in pairs if a in seconds and b in seconds}
     for name, ratio in ratios.items():
         print(f"{name:<24} {ratio:>7.3f}")
-    print(f"every training output's dvc.lock hash equals the serial run's: {identical}")
+    print(f"every training output's dvc.lock hash equals the {reference_engine} run's: {identical}")
     result = {
         "machine": machine(),
         "params": (project / "params.yaml").read_text(),
         "stages": stages,
+        "engines": engines,
         "seconds": seconds,
         "serial_seconds_per_stage": per_stage,
         "ratios": ratios,
-        "identical_to_serial": identical,
+        f"identical_to_{reference_engine}": identical,
     }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
 
