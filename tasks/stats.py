@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.regression.linear_model import OLS
 from scipy import stats
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.multitest import multipletests
+
+# statsmodels is imported in the three functions that use it: it takes about a second to import, and the
+# processes that read this module only for the report's wording (every Prefect flow run) need none of it.
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,16 @@ def mcnemar_exact(treated_correct: np.ndarray, baseline_correct: np.ndarray) -> 
     """Exact McNemar test on paired per-image outcomes: only the images the two disagree on count."""
     treated_only = int(np.sum(treated_correct & ~baseline_correct))
     baseline_only = int(np.sum(~treated_correct & baseline_correct))
+    from statsmodels.stats.contingency_tables import mcnemar
+
     p_value = mcnemar([[0, treated_only], [baseline_only, 0]], exact=True).pvalue
     return {"treated_only_correct": treated_only, "baseline_only_correct": baseline_only, "p_value": float(p_value)}
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of a family of p-values; missing ones (one seed) stay missing."""
+    from statsmodels.stats.multitest import multipletests
+
     present = [p for p in p_values if p is not None]
     adjusted = iter(multipletests(present, method="holm")[1].tolist() if present else [])
     return [None if p is None else next(adjusted) for p in p_values]
@@ -194,6 +198,8 @@ def gain_trend(sizes: list[int], gains: list[list[float]], confidence: float) ->
     seeds = len(gains[0])
     doublings = np.repeat(np.log2(sizes), seeds)
     seed_indicators = [np.tile(np.arange(seeds) == seed, len(sizes)) for seed in range(seeds)]
+    from statsmodels.regression.linear_model import OLS
+
     fit = OLS(np.concatenate(gains), np.column_stack([doublings, *seed_indicators]).astype(float)).fit()
     if fit.df_resid < 1:
         return Estimate(float(fit.params[0]), None)
