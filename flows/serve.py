@@ -26,10 +26,12 @@ from pathlib import Path
 
 import httpx
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from prefect.states import Crashed
+from prefect.workers.process import ProcessWorker
 
 from flows.experiment import PROJECT_DIR, PUBLISHED_DIR, REPORTS_URL
 from tasks.errors import UserError, run_cli
@@ -100,16 +102,22 @@ def serve_reports(port: int) -> ThreadingHTTPServer:
     return reports
 
 
+def api_settings(environment: dict[str, str]) -> dict:
+    """The Prefect settings of serve's own API client: the server's address and credentials."""
+    return {PREFECT_API_URL: environment["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: environment.get("PREFECT_API_AUTH_STRING")}
+
+
 def deploy(environment: dict[str, str]) -> None:
-    """Create the work pool (one run at a time) and register prefect.yaml's deployments."""
-    for command in (
-        prefect("work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"),
-        prefect("work-pool", "set-concurrency-limit", WORK_POOL, "1"),
-        prefect("--no-prompt", "deploy", "--all"),
-    ):
-        result = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)
-        if result.returncode:
-            raise UserError(f"'{' '.join(command[2:])}' failed: {(result.stdout + result.stderr).strip()}")
+    """Create the work pool (one run at a time) through the API, then register prefect.yaml's deployments."""
+    pool = WorkPoolCreate(
+        name=WORK_POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template(), concurrency_limit=1
+    )
+    with temporary_settings(updates=api_settings(environment)), get_client(sync_client=True) as client:
+        client.create_work_pool(pool, overwrite=True)  # what `prefect work-pool create --overwrite` does, without its process
+    command = prefect("--no-prompt", "deploy", "--all")
+    result = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)
+    if result.returncode:
+        raise UserError(f"'{' '.join(command[2:])}' failed: {(result.stdout + result.stderr).strip()}")
 
 
 def start(command: list[str], environment: dict[str, str], **options) -> subprocess.Popen:
@@ -147,9 +155,8 @@ def crash_orphaned_runs(environment: dict[str, str]) -> list[str]:
 
     A killed worker and flow run report nothing: the API would show the run Running for ever, and the
     pool, one run at a time, would start no other. A run whose process outlived its worker goes on."""
-    settings = {PREFECT_API_URL: environment["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: environment.get("PREFECT_API_AUTH_STRING")}
     unfinished = FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING])
-    with temporary_settings(updates=settings), get_client(sync_client=True) as client:
+    with temporary_settings(updates=api_settings(environment)), get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=unfinished)),
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[WORK_POOL])),
