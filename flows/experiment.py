@@ -76,6 +76,20 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
     return metrics
 
 
+def dask_address(dask: str | None, repo_dir: Path, log=None) -> str | None:
+    """The Dask scheduler to use: the one given, else $AUGFLOW_DASK; None runs everything here.
+
+    An unreachable scheduler, or no default DVC remote in repo_dir, stops the run before any work
+    with a sentence saying what to fix (tasks/cluster.py); log, if given, hears the workers' number.
+    """
+    dask = dask or os.environ.get(DASK_ADDRESS)
+    if dask:
+        workers = cluster.check_cluster(repo_dir, dask)
+        if log:
+            log(f"Dask scheduler {dask}: {workers} workers.")
+    return dask
+
+
 def run_stages(repo_dir: Path, jobs: int, dask: str | None = None) -> dict:
     """Every stage of repo_dir's dvc.yaml as a task, each once its upstream stages are done;
     {"stages": stage -> 'ran' | 'skipped', "workers": training stage -> what its Dask worker reported}.
@@ -169,9 +183,7 @@ def experiment(
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
     jobs = jobs or parallel.default_jobs()
-    dask = dask or os.environ.get(DASK_ADDRESS)
-    if dask:  # an unreachable scheduler or a missing remote stops the flow before any work
-        get_run_logger().info("Dask scheduler %s: %d workers.", dask, cluster.check_cluster(project, dask))
+    dask = dask_address(dask, project, get_run_logger().info)
     if not overrides:
         with lock.holding(project, f"the Prefect flow run {runtime.flow_run.name}"):  # a run already in the project: stop here
             warn_of_uncommitted_changes(project)
@@ -190,10 +202,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="stages at once (default: the usable cores)")
     parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the training stages (default: ${DASK_ADDRESS})")
     arguments = parser.parse_args()
-    dask = arguments.dask or os.environ.get(DASK_ADDRESS)
-    if dask:
-        cluster.check_cluster(PROJECT_DIR, dask)  # here too, to say what is wrong in one line before Prefect starts
-    experiment(jobs=arguments.jobs, dask=dask)
+    # checked here too, to say what is wrong in one line before Prefect starts
+    experiment(jobs=arguments.jobs, dask=dask_address(arguments.dask, PROJECT_DIR))
 
 
 if __name__ == "__main__":

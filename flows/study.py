@@ -9,18 +9,17 @@ scheduler's address, the runs go to its workers as the experiment's training run
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.experiment import DASK_ADDRESS, PROJECT_DIR, run_stages
-from tasks import cluster, lock, parallel
+from flows.experiment import DASK_ADDRESS, PROJECT_DIR, dask_address, run_stages
+from tasks import lock, parallel
 from tasks.errors import run_cli
 from tasks.params import load_params
-from tasks.study import SCALING
+from tasks.report import SCALING
 
 STUDY_DIR = Path("study")
 
@@ -37,9 +36,7 @@ def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None, dask: str |
     """
     project = Path(repo_dir).resolve()
     load_params(project / "params.yaml")  # a bad params.yaml stops the flow before any work
-    dask = dask or os.environ.get(DASK_ADDRESS)
-    if dask:  # an unreachable scheduler or a missing remote stops the flow before any work
-        get_run_logger().info("Dask scheduler %s: %d workers.", dask, cluster.check_cluster(project / STUDY_DIR, dask))
+    dask = dask_address(dask, project / STUDY_DIR, get_run_logger().info)
     with lock.holding(project / STUDY_DIR, f"the Prefect flow run {runtime.flow_run.name}"):
         result = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs(), dask)
     scaling = json.loads((project / SCALING).read_text())
@@ -56,10 +53,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="runs at once (default: the usable cores)")
     parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the study's runs (default: ${DASK_ADDRESS})")
     arguments = parser.parse_args()
-    dask = arguments.dask or os.environ.get(DASK_ADDRESS)
-    if dask:
-        cluster.check_cluster(PROJECT_DIR / STUDY_DIR, dask)  # here too, to say what is wrong in one line before Prefect starts
-    study(jobs=arguments.jobs, dask=dask)
+    # checked here too, to say what is wrong in one line before Prefect starts
+    study(jobs=arguments.jobs, dask=dask_address(arguments.dask, PROJECT_DIR / STUDY_DIR))
 
 
 if __name__ == "__main__":

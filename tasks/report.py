@@ -26,6 +26,7 @@ REPORTS_DIR = Path("reports")
 REPORT = REPORTS_DIR / "report.md"
 LIVE_DIR = REPORTS_DIR / "train"  # the training runs' curves, one folder per (arm, seed)
 METRICS = REPORTS_DIR / "metrics.json"
+SCALING = REPORTS_DIR / "scaling.json"  # the scaling study's summary (tasks/study.py)
 MODELS_DIR = Path("models")
 
 

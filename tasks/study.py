@@ -24,12 +24,11 @@ from tasks.evaluate import BASELINE, predict
 from tasks.files import read_csv, write_text_atomic
 from tasks.ingest import ingest, is_fashion_mnist
 from tasks.params import Params, load_params
-from tasks.report import chosen_epoch, plot_scaling
+from tasks.report import SCALING, chosen_epoch, plot_scaling
 from tasks.stats import gain_trend, holm, mean_ci, paired_difference, tost, trend_sentence, verdict_kind
 from tasks.train import train
 
 RUNS_DIR = Path("study/runs")
-SCALING = Path("reports/scaling.json")
 TREND_MODEL = "least squares of the paired gain on log2(images per class), one intercept per seed (seeds as fixed effects)"
 
 
