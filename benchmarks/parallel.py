@@ -22,7 +22,7 @@ a cache:
   and the workers' caches, so every stage trains again.
 
 Writes benchmarks/results/parallel.json (times, ratios, and whether every training output's
-dvc.lock hash equals the serial run's) and prints a table. Scratch copies go to the system's
+dvc.lock hash equals that of the first engine timed) and prints a table. Scratch copies go to the system's
 temporary folder and are removed.
 """
 
