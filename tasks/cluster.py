@@ -14,6 +14,7 @@ on the coordinator. The study is a DVC project of its own in study/: its stages 
 a snapshot of the whole project, since their commands read the project's code and params.
 """
 
+import hashlib
 import io
 import os
 import shutil
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
@@ -169,42 +171,91 @@ def rebuild_workspace(snapshot: bytes, folder: Path) -> None:
     _git(folder, "commit", "-q", "-m", "augflow: workspace snapshot")
 
 
+class Workspaces:
+    """This worker's scratch workspaces, kept from one stage to the next of the same snapshot.
+
+    Rebuilding a workspace and checking out every upstream output (the 28,580 copies of the
+    default job among them) costs seconds a stage; the stages of one run share a snapshot, so
+    a workspace made for the first serves the rest, one stage at a time. A worker keeps only
+    the newest snapshot's workspaces: one made for another is removed when it falls free.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()  # a worker may run several tasks at once, in threads
+        self._free: dict[str, list[tuple[Path, set[str]]]] = {}  # snapshot digest -> (folder, upstream stages pulled)
+        self._newest = ""
+
+    def take(self, snapshot: bytes, stage: str, home: Path) -> tuple[Path, set[str], str]:
+        """(folder, upstream stages already pulled there, the snapshot's digest): a free workspace of this snapshot or a new one."""
+        digest = hashlib.sha256(snapshot).hexdigest()
+        with self._guard:
+            if digest != self._newest:
+                self._newest = digest
+                for stale in [key for key in self._free if key != digest]:
+                    for folder, _ in self._free.pop(stale):
+                        shutil.rmtree(folder, ignore_errors=True)
+            if self._free.get(digest):
+                return (*self._free[digest].pop(), digest)
+        (home / "stages").mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
+        rebuild_workspace(snapshot, folder)
+        return folder, set(), digest
+
+    def give_back(self, folder: Path, pulled: set[str], digest: str) -> None:
+        with self._guard:
+            if digest == self._newest:
+                self._free.setdefault(digest, []).append((folder, pulled))
+                return
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+WORKSPACES = Workspaces()
+
+
 def run_on_worker(
     snapshot: bytes, stage: str, upstream: list[str], expected_setup: dict, log: Log | None = None, subrepo: str = "."
 ) -> dict:
-    """Reproduce one stage from a workspace snapshot in a scratch folder of this worker's, and push it to the remote.
+    """Reproduce one stage from a workspace snapshot in a scratch workspace of this worker's, and push it to the remote.
 
     The worker first pulls every output of the stage's upstream stages: a training run reads the
     images its training-set file lists, and only that file (which holds their pixel hashes) is a
     declared dependency, so `dvc repro --pull` alone would leave them behind. The worker keeps
-    its DVC cache beside its scratch folders, so what one stage pulled the next need not.
+    its DVC cache beside its scratch workspaces, so what one run pulled the next need not, and
+    reuses a workspace for the next stage of the same snapshot (Workspaces); a failed stage's is removed.
     subrepo names the stage's DVC project within the snapshot (study for the scaling study's runs).
     Returns what the coordinator and tests check: the stage, this worker's host, pid and
-    scratch folder, whether the command ran (False: DVC restored the stage from the remote's
+    scratch workspace, whether the command ran (False: DVC restored the stage from the remote's
     run cache) and the run's time records (tasks/times.py), which live outside DVC's outputs.
     """
     _check_numeric_setup(expected_setup)
     home = Path.cwd() / WORKER_DIR
-    (home / "stages").mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
+    scratch, pulled, digest = WORKSPACES.take(snapshot, stage, home)
+    succeeded = False
     try:
-        rebuild_workspace(snapshot, scratch)
         project = scratch / subrepo
         with Config(dvc_dir=str(project / ".dvc")).edit("local") as local:
             local["cache"] = {"dir": str(home / "cache"), "type": "hardlink,copy"}  # stages replace files, never edit them
-        # DVC keeps per-workspace state under its site cache dir; a scratch folder's goes with it.
+        # DVC keeps per-workspace state under its site cache dir; a scratch workspace's goes with it.
         env = {"DVC_SITE_CACHE_DIR": str(scratch / ".dvc" / "tmp" / "site")}
-        if upstream:
-            _dvc_or_fail(project, "pull", *upstream, log=log, env=env)
+        missing = [name for name in upstream if name not in pulled]
+        if missing:
+            _dvc_or_fail(project, "pull", *missing, log=log, env=env)
+            pulled.update(missing)
+        for record in (scratch / TIMES_DIR).glob("*.json"):  # an earlier stage's, in a reused workspace
+            record.unlink()
         output = _dvc_or_fail(project, "repro", "--single-item", "--pull", stage, log=log, env=env)
         _dvc_or_fail(project, "push", "--run-cache", stage, log=log, env=env)
         times = {path.name: path.read_text() for path in (scratch / TIMES_DIR).glob("*.json")}
+        succeeded = True
         return {
             "stage": stage, "host": socket.gethostname(), "pid": os.getpid(), "folder": str(scratch),
             "ran": f"Running stage '{stage}'" in output, "times": times,
         }  # fmt: skip
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if succeeded:
+            WORKSPACES.give_back(scratch, pulled, digest)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def bring_back(repo: Path, report: dict, log: Log | None = None) -> str:

@@ -6,11 +6,13 @@ directory of its own outside the project, reporting to the test's Prefect server
 workers share nothing with the project but the remote.
 """
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +29,7 @@ from prefect.testing.utilities import prefect_test_harness
 from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
 from flows.study import study
-from tasks.cluster import check_cluster, split_pipeline
+from tasks.cluster import Workspaces, check_cluster, split_pipeline
 from tasks.errors import UserError
 from tasks.times import TIMES_DIR, measured_seconds
 
@@ -135,13 +137,14 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == dict.fromkeys(["ingest", "augment", "evaluate", *TRAIN_RUNS], "ran")
-    # Each training stage ran on a worker process, in a scratch folder under that worker's own directory, since removed.
+    # Each training stage ran on a worker process, in a scratch workspace under that worker's own directory, kept for
+    # the next stage of the same snapshot (test_a_worker_reuses_a_workspace_within_a_snapshot_and_drops_the_older_ones).
     assert set(result["workers"]) == TRAIN_RUNS
     for report in result["workers"].values():
         assert report["ran"] and report["pid"] in cluster["workers"] and report["pid"] != os.getpid()
         folder = Path(report["folder"])
         assert folder.is_relative_to(cluster["workers"][report["pid"]]) and not folder.is_relative_to(flow_project)
-        assert not folder.exists()
+        assert (folder / "dvc.lock").is_file()
     # The workers' task runs reported to the flow's Prefect server; the coordinator restored each stage, ran none.
     logs = task_run_logs([*TRAIN_RUNS, *(f"bring back {stage}" for stage in TRAIN_RUNS)])
     for stage in TRAIN_RUNS:
@@ -220,3 +223,34 @@ def test_training_stages_go_to_the_cluster_and_the_others_run_before_or_after_th
     ]  # fmt: skip
     before, remote, after = split_pipeline(stages)
     assert (before, remote, after) == (["ingest", "augment", "augment-policy@flip"], ["train@original-0", "train-policy@flip-0"], ["evaluate"])
+
+
+
+def snapshot_of(params: str) -> bytes:
+    """A workspace snapshot as the coordinator packs it (tasks.cluster.workspace_snapshot), holding params.yaml only."""
+    buffer, member = io.BytesIO(), tarfile.TarInfo("params.yaml")
+    member.size = len(params.encode())
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.addfile(member, io.BytesIO(params.encode()))
+    return buffer.getvalue()
+
+
+def test_a_worker_reuses_a_workspace_within_a_snapshot_and_drops_the_older_ones(tmp_path):
+    workspaces, first, second = Workspaces(), snapshot_of("train: {epochs: 1}\n"), snapshot_of("train: {epochs: 2}\n")
+    folder, pulled, digest = workspaces.take(first, "train@original-0", tmp_path)
+    assert (folder / "params.yaml").read_text() == "train: {epochs: 1}\n" and pulled == set()
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True).stdout == ""
+    pulled.add("augment")
+    workspaces.give_back(folder, pulled, digest)
+    # The next stage of the same snapshot gets the same workspace, with what was pulled there; one running alongside, another.
+    again, pulled_again, _ = workspaces.take(first, "train@augmented-0", tmp_path)
+    beside, pulled_beside, _ = workspaces.take(first, "train@repeated-0", tmp_path)
+    assert (again, pulled_again) == (folder, {"augment"}) and beside != folder and pulled_beside == set()
+    workspaces.give_back(beside, pulled_beside, digest)
+    # A newer snapshot: the free workspace of the older one goes at once, the busy one when it falls free.
+    newer, _, newer_digest = workspaces.take(second, "train@original-0", tmp_path)
+    assert (newer / "params.yaml").read_text() == "train: {epochs: 2}\n" and not beside.exists() and again.exists()
+    workspaces.give_back(again, pulled_again, digest)
+    assert not again.exists()
+    workspaces.give_back(newer, set(), newer_digest)
+    assert sorted((tmp_path / "stages").iterdir()) == [newer]
