@@ -27,6 +27,7 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
+import yaml
 from dvc.config import Config
 from dvc.repo import Repo
 
@@ -172,41 +173,65 @@ def rebuild_workspace(snapshot: bytes, folder: Path) -> None:
 
 
 class Workspaces:
-    """This worker's scratch workspaces, kept from one stage to the next of the same snapshot.
+    """This worker's scratch workspaces, kept from one stage to the next.
 
     Rebuilding a workspace and checking out every upstream output (the 28,580 copies of the
-    default job among them) costs seconds a stage; the stages of one run share a snapshot, so
-    a workspace made for the first serves the rest, one stage at a time. A worker keeps only
-    the newest snapshot's workspaces: one made for another is removed when it falls free.
+    default job among them) costs seconds a stage. The stages of one run share a snapshot, so
+    a workspace made for the first serves the rest, one stage at a time. A workspace of an older
+    snapshot is recycled for a newer one: what its upstream stages wrote moves into the new
+    workspace when the newer snapshot's dvc.lock records those stages exactly as the older did
+    (the same inputs, command and output hashes: a team's next run after a change to training),
+    so only the stages that changed are pulled again; the old folder is then removed.
     """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()  # a worker may run several tasks at once, in threads
         self._free: dict[str, list[tuple[Path, set[str]]]] = {}  # snapshot digest -> (folder, upstream stages pulled)
+        self._older: list[tuple[Path, set[str]]] = []  # free workspaces of older snapshots, to recycle
         self._newest = ""
 
-    def take(self, snapshot: bytes, stage: str, home: Path) -> tuple[Path, set[str], str]:
-        """(folder, upstream stages already pulled there, the snapshot's digest): a free workspace of this snapshot or a new one."""
+    def take(self, snapshot: bytes, stage: str, home: Path, subrepo: str = ".") -> tuple[Path, set[str], str]:
+        """(folder, upstream stages whose outputs are already there, the snapshot's digest): a free workspace
+        of this snapshot, or a new one, with what a free workspace of an older snapshot can hand over."""
         digest = hashlib.sha256(snapshot).hexdigest()
         with self._guard:
             if digest != self._newest:
                 self._newest = digest
-                for stale in [key for key in self._free if key != digest]:
-                    for folder, _ in self._free.pop(stale):
-                        shutil.rmtree(folder, ignore_errors=True)
+                self._older += [workspace for key in list(self._free) if key != digest for workspace in self._free.pop(key)]
             if self._free.get(digest):
                 return (*self._free[digest].pop(), digest)
+            older = self._older.pop() if self._older else None
         (home / "stages").mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
         rebuild_workspace(snapshot, folder)
-        return folder, set(), digest
+        pulled = set() if older is None else _hand_over(*older, folder, subrepo)
+        return folder, pulled, digest
 
     def give_back(self, folder: Path, pulled: set[str], digest: str) -> None:
         with self._guard:
-            if digest == self._newest:
-                self._free.setdefault(digest, []).append((folder, pulled))
-                return
-        shutil.rmtree(folder, ignore_errors=True)
+            (self._free.setdefault(digest, []) if digest == self._newest else self._older).append((folder, pulled))
+
+
+def _locked_stages(project: Path) -> dict:
+    try:
+        return yaml.safe_load((project / "dvc.lock").read_text()).get("stages", {})
+    except FileNotFoundError:
+        return {}
+
+
+def _hand_over(old: Path, pulled: set[str], new: Path, subrepo: str) -> set[str]:
+    """Move the outputs of the stages pulled into the old workspace that the new one's dvc.lock records
+    unchanged into the new one; remove the old workspace. Returns the stages moved."""
+    old_project, project = old / subrepo, new / subrepo
+    before, after = _locked_stages(old_project), _locked_stages(project)
+    moved = {name for name in pulled if name in after and before.get(name) == after[name]}
+    for name in sorted(moved):
+        for out in after[name].get("outs", []):
+            if (old_project / out["path"]).exists():
+                (project / out["path"]).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old_project / out["path"], project / out["path"])
+    shutil.rmtree(old, ignore_errors=True)
+    return moved
 
 
 WORKSPACES = Workspaces()
@@ -229,7 +254,7 @@ def run_on_worker(
     """
     _check_numeric_setup(expected_setup)
     home = Path.cwd() / WORKER_DIR
-    scratch, pulled, digest = WORKSPACES.take(snapshot, stage, home)
+    scratch, pulled, digest = WORKSPACES.take(snapshot, stage, home, subrepo)
     succeeded = False
     try:
         project = scratch / subrepo

@@ -226,31 +226,44 @@ def test_training_stages_go_to_the_cluster_and_the_others_run_before_or_after_th
 
 
 
-def snapshot_of(params: str) -> bytes:
-    """A workspace snapshot as the coordinator packs it (tasks.cluster.workspace_snapshot), holding params.yaml only."""
-    buffer, member = io.BytesIO(), tarfile.TarInfo("params.yaml")
-    member.size = len(params.encode())
+
+def snapshot_of(files: dict[str, str]) -> bytes:
+    """A workspace snapshot as the coordinator packs it (tasks.cluster.workspace_snapshot), holding these files."""
+    buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        archive.addfile(member, io.BytesIO(params.encode()))
+        for name, text in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(text.encode())
+            archive.addfile(member, io.BytesIO(text.encode()))
     return buffer.getvalue()
 
 
-def test_a_worker_reuses_a_workspace_within_a_snapshot_and_drops_the_older_ones(tmp_path):
-    workspaces, first, second = Workspaces(), snapshot_of("train: {epochs: 1}\n"), snapshot_of("train: {epochs: 2}\n")
+def locked(ingest_hash: str, epochs: int) -> dict[str, str]:
+    """params.yaml and a dvc.lock whose ingest stage wrote data/raw with this hash."""
+    lock = {"schema": "2.0", "stages": {"ingest": {"cmd": "python -m tasks.ingest", "outs": [{"path": "data/raw", "md5": ingest_hash}]}}}
+    return {"params.yaml": f"train: {{epochs: {epochs}}}\n", "dvc.lock": json.dumps(lock)}
+
+
+def test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_a_newer_snapshot(tmp_path):
+    workspaces, first = Workspaces(), snapshot_of(locked("a.dir", epochs=1))
     folder, pulled, digest = workspaces.take(first, "train@original-0", tmp_path)
     assert (folder / "params.yaml").read_text() == "train: {epochs: 1}\n" and pulled == set()
     assert subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True).stdout == ""
-    pulled.add("augment")
+    (folder / "data/raw").mkdir(parents=True)
+    (folder / "data/raw/image.png").write_text("pulled")
+    pulled.add("ingest")
     workspaces.give_back(folder, pulled, digest)
     # The next stage of the same snapshot gets the same workspace, with what was pulled there; one running alongside, another.
     again, pulled_again, _ = workspaces.take(first, "train@augmented-0", tmp_path)
     beside, pulled_beside, _ = workspaces.take(first, "train@repeated-0", tmp_path)
-    assert (again, pulled_again) == (folder, {"augment"}) and beside != folder and pulled_beside == set()
-    workspaces.give_back(beside, pulled_beside, digest)
-    # A newer snapshot: the free workspace of the older one goes at once, the busy one when it falls free.
-    newer, _, newer_digest = workspaces.take(second, "train@original-0", tmp_path)
-    assert (newer / "params.yaml").read_text() == "train: {epochs: 2}\n" and not beside.exists() and again.exists()
+    assert (again, pulled_again) == (folder, {"ingest"}) and beside != folder and pulled_beside == set()
     workspaces.give_back(again, pulled_again, digest)
-    assert not again.exists()
-    workspaces.give_back(newer, set(), newer_digest)
-    assert sorted((tmp_path / "stages").iterdir()) == [newer]
+    # A newer snapshot (more epochs, the same ingest): a new workspace, given the older one's ingest output.
+    newer, pulled_newer, newer_digest = workspaces.take(snapshot_of(locked("a.dir", epochs=2)), "train@original-0", tmp_path)
+    assert (newer / "params.yaml").read_text() == "train: {epochs: 2}\n" and pulled_newer == {"ingest"}
+    assert (newer / "data/raw/image.png").read_text() == "pulled" and not folder.exists()
+    # One whose ingest changed gets nothing from the workspace that fell free meanwhile: it must pull again.
+    workspaces.give_back(beside, pulled_beside | {"ingest"}, digest)
+    changed, pulled_changed, _ = workspaces.take(snapshot_of(locked("b.dir", epochs=2)), "train@original-0", tmp_path)
+    assert pulled_changed == set() and not (changed / "data").exists() and not beside.exists()
+    assert sorted((tmp_path / "stages").iterdir()) == sorted([newer, changed])
