@@ -12,8 +12,9 @@ fresh process, into a scratch folder (the project's models are not touched):
 - new: this checkout's code;
 - floor: this checkout's code, the training set decoded into memory first and fed
   as a tensor (tf.data from_tensor_slices, the same shuffle): input costs nothing;
-- xla / 2 threads / steps_per_execution: this checkout's code with one setting
-  changed; these may change the model's numbers, so they are measured, not adopted.
+- xla / 2 threads / steps_per_execution 1: this checkout's code with one setting
+  changed (steps_per_execution 1: one batch per call into TensorFlow, as before
+  tasks/train.py set 16); these may change the model's numbers, so they are measured.
   Keras 3.15 turns `jit_compile` off, with a warning, while TensorFlow's op
   determinism is on (trainer.model_supports_jit), so the XLA variant runs without
   XLA; the 2-thread one sets TF_NUM_INTRAOP_THREADS only, and oneDNN's
@@ -54,7 +55,7 @@ VARIANTS = {
     "new": ("new", {}, {}),
     "floor (in-memory tensor)": ("new", {"memory": True}, {}),
     "XLA (jit_compile)": ("new", {"jit": True}, {}),
-    "steps_per_execution 16": ("new", {"steps_per_execution": 16}, {}),
+    "steps_per_execution 1": ("new", {"steps_per_execution": 1}, {}),  # new, one batch per call as before
     "2 intra-op threads": ("new", {}, {"TF_NUM_INTRAOP_THREADS": "2"}),
 }
 # One run in a fresh process: patches tasks.train's own names, times each epoch, prints a JSON line.
@@ -79,7 +80,7 @@ build_model, image_dataset = train_module.build_model, train_module.image_datase
 def build(*arguments):
     model = build_model(*arguments)
     model.jit_compile = options.get("jit", False)
-    model.steps_per_execution = options.get("steps_per_execution", 1)
+    model.steps_per_execution = options.get("steps_per_execution", model.steps_per_execution)
     fit = model.fit
     model.fit = lambda *a, callbacks=(), **k: fit(*a, callbacks=[*callbacks, Clock()], **k)
     return model

@@ -32,6 +32,7 @@ SETS_DIR = Path("data/sets")
 VAL_DIR = Path("data/raw/val")
 MODELS_DIR = Path("models")
 LIVE_DIR = Path("reports/train")
+STEPS_PER_EXECUTION = 16
 
 
 def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainParams) -> keras.Model:
@@ -48,6 +49,9 @@ def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainPar
         loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    # Several batches per call into TensorFlow: the same steps in the same order (byte-identical models), 10-15%
+    # less wall time here (docs/performance.md). Set after compiling, so the saved model's config is as before.
+    model.steps_per_execution = STEPS_PER_EXECUTION
     return model
 
 
