@@ -204,6 +204,8 @@ class Workspaces:
         (home / "stages").mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f"{stage.replace('@', '-')}-", dir=home / "stages"))
         rebuild_workspace(snapshot, folder)
+        with Config(dvc_dir=str(folder / subrepo / ".dvc")).edit("local") as local:
+            local["cache"] = {"dir": str(home / "cache"), "type": "hardlink,copy"}  # stages replace files, never edit them
         pulled = set() if older is None else _hand_over(*older, folder, subrepo)
         return folder, pulled, digest
 
@@ -258,8 +260,6 @@ def run_on_worker(
     succeeded = False
     try:
         project = scratch / subrepo
-        with Config(dvc_dir=str(project / ".dvc")).edit("local") as local:
-            local["cache"] = {"dir": str(home / "cache"), "type": "hardlink,copy"}  # stages replace files, never edit them
         # DVC keeps per-workspace state under its site cache dir; a scratch workspace's goes with it.
         env = {"DVC_SITE_CACHE_DIR": str(scratch / ".dvc" / "tmp" / "site")}
         missing = [name for name in upstream if name not in pulled]

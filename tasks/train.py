@@ -36,7 +36,7 @@ LIVE_DIR = Path("reports/train")
 STEPS_PER_EXECUTION = 16
 
 
-def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainParams, batches_per_epoch: int = STEPS_PER_EXECUTION) -> keras.Model:
+def build_model(input_shape: tuple[int, ...], num_classes: int, params: TrainParams, batches_per_epoch: int) -> keras.Model:
     """Conv → pool blocks, then one dense layer: sigmoid for two classes, softmax for more."""
     model = keras.Sequential([keras.Input(shape=input_shape), keras.layers.Rescaling(1 / 255)])
     for filters in params.conv_filters:

@@ -239,9 +239,10 @@ def snapshot_of(files: dict[str, str]) -> bytes:
 
 
 def locked(ingest_hash: str, epochs: int) -> dict[str, str]:
-    """params.yaml and a dvc.lock whose ingest stage wrote data/raw with this hash."""
+    """params.yaml, DVC's .dvc/.gitignore and a dvc.lock whose ingest stage wrote data/raw with this hash."""
     lock = {"schema": "2.0", "stages": {"ingest": {"cmd": "python -m tasks.ingest", "outs": [{"path": "data/raw", "md5": ingest_hash}]}}}
-    return {"params.yaml": f"train: {{epochs: {epochs}}}\n", "dvc.lock": json.dumps(lock)}
+    gitignore = (PROJECT / ".dvc/.gitignore").read_text()
+    return {"params.yaml": f"train: {{epochs: {epochs}}}\n", ".dvc/.gitignore": gitignore, "dvc.lock": json.dumps(lock)}
 
 
 def test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_a_newer_snapshot(tmp_path):

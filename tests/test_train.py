@@ -1,5 +1,5 @@
 """train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
-each run records the epoch it kept."""
+each run records the epoch it kept; and several batches a call into TensorFlow train the same weights as one."""
 
 import keras
 import numpy as np
