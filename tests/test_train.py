@@ -1,10 +1,14 @@
 """train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
 each run records the epoch it kept; and several batches a call into TensorFlow train the same weights as one."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 
+from conftest import PROJECT
 from tasks.data import split_files
 from tasks.evaluate import predict
 from tasks.ingest import ingest
@@ -41,3 +45,10 @@ def test_sixteen_batches_a_call_train_the_same_model_as_one_and_only_long_epochs
     # One process names its second model's layers anew (conv2d_2, ...), so the weights are compared, exactly.
     weights = {per_call: keras.saving.load_model(path).get_weights() for per_call, path in models.items()}
     assert len(weights[16]) == len(weights[1]) and all(np.array_equal(a, b) for a, b in zip(weights[16], weights[1]))
+
+
+def test_a_training_process_starts_without_scikit_learn_and_matplotlib_and_can_still_import_them():
+    """Keras imports both when installed; a training run needs neither, and skips their second of start-up."""
+    check = "import sys, tasks.train; print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib'})); import sklearn.metrics, matplotlib.pyplot"
+    result = subprocess.run([sys.executable, "-c", check], cwd=PROJECT, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "[]\n", result.stderr
