@@ -13,11 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
 
-from tasks.data import image_dataset, presentations_per_epoch, split_files
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
 from tasks.params import Params, load_params
@@ -42,6 +40,12 @@ def predict(model_path: Path, paths: list[str], names: list[str], classes: list[
     """
     if not model_path.is_file():
         raise UserError(f"{model_path} is missing: run 'dvc repro' so that every (arm, seed) in params.yaml is trained.")
+    # Keras and TensorFlow are imported where models are scored, so that `--show` (make run's last step) starts
+    # in about a second, not five.
+    import keras
+
+    from tasks.data import image_dataset
+
     model = keras.saving.load_model(model_path)
     # Called eagerly, batch by batch: Model.predict would trace a new graph for every model loaded.
     outputs = np.concatenate([model(images, training=False) for images, _ in image_dataset(paths, names, classes, batch_size)])
@@ -161,6 +165,8 @@ def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_D
 
 
 def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
+    from tasks.data import presentations_per_epoch, split_files  # TensorFlow's tf.data: see predict
+
     paths, names = split_files(test_dir)
     classes = sorted(set(names))
     truth = np.array([classes.index(name) for name in names])

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from tasks.augment import augment, write_repeated_set
-from tasks.data import split_files
 from tasks.errors import UserError, run_cli
 from tasks.evaluate import BASELINE, predict
 from tasks.files import read_csv, write_text_atomic
@@ -26,7 +25,6 @@ from tasks.ingest import ingest, is_fashion_mnist
 from tasks.params import Params, load_params
 from tasks.report import SCALING, chosen_epoch, plot_scaling
 from tasks.stats import gain_trend, holm, mean_ci, paired_difference, tost, trend_sentence, verdict_kind
-from tasks.train import train
 
 RUNS_DIR = Path("study/runs")
 TREND_MODEL = "least squares of the paired gain on log2(images per class), one intercept per seed (seeds as fixed effects)"
@@ -38,6 +36,10 @@ def run_name(size: int, arm: str, seed: int) -> str:
 
 def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = RUNS_DIR) -> dict:
     """Train one (size, arm, seed) model from scratch data and write its test and validation accuracy."""
+    # TensorFlow and Keras come with these, where a run needs them: `--summarise` starts in a second without them.
+    from tasks.data import split_files
+    from tasks.train import train
+
     if not is_fashion_mnist(Path(params.ingest.source)):
         raise UserError("The scaling study subsamples Fashion-MNIST's training images: set ingest.source to its folder.")
     with tempfile.TemporaryDirectory(prefix="augflow-study-") as scratch:

@@ -94,6 +94,15 @@ def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_
     assert "accuracy.augmented" in table and "online-vs-augmented.delta" in table and "budget" not in table
 
 
+def test_make_runs_last_step_prints_every_verdict_without_starting_tensorflow(reproduced):
+    """`python -m tasks.evaluate --show` reads metrics.json alone: Keras and TensorFlow load only where models are scored."""
+    repo, _ = reproduced
+    show = "import runpy, sys; sys.argv[1:] = ['--show']; runpy.run_module('tasks.evaluate', run_name='__main__'); print('tensorflow' in sys.modules)"
+    shown = run(repo, sys.executable, "-c", show).stdout
+    comparisons = json.loads((repo / "reports/metrics.json").read_text())["comparisons"]
+    assert all(comparison["verdict"] in shown for comparison in comparisons.values()) and shown.endswith("\nFalse\n")
+
+
 def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
     repo, _ = reproduced
     shown = run(repo, "dvc", "plots", "show")
@@ -234,7 +243,10 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     assert "Best policy, chosen on validation: flip" in report and flip["verdict"] in report
     assert "test accuracy plays no part in the choice" in report
 
-    set_params(repo, augment={"policy": "color"})  # a bare name; neither the compared flip arm nor repeated depends on it
-    reran = {"augment", "train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
-    assert ran_stages(repro_parallel(repo)) == reran
-    assert "up to date" in run(repo, "dvc", "status").stdout
+    # Another default policy (a bare name): once augment has rerun, exactly the runs that read its sets are out of date,
+    # and evaluate; neither the compared flip arm nor repeated depends on it. DVC's status says what a run would rerun
+    # (test_changing_copies_reruns_augment_its_training_runs_and_evaluation reruns such runs for real).
+    set_params(repo, augment={"policy": "color"})
+    assert ran_stages(run(repo, "dvc", "repro", "--single-item", "augment").stdout) == {"augment"}
+    stale = {"train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
+    assert set(json.loads(run(repo, "dvc", "status", "--json").stdout)) == stale
