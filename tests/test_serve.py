@@ -23,6 +23,9 @@ from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, fini
 from tasks import lock
 from tasks.experiments import WORKTREES_DIR
 
+WHAT_IF = 'overrides=["evaluate.confidence=0.9"]'  # the completed what-if runs' override: see the what_if fixture
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("serve") / "project", PARAMS)
@@ -98,10 +101,14 @@ def test_a_killed_worker_crashes_its_run_and_the_next_run_removes_its_workspace_
 
 @pytest.fixture(scope="module")
 def what_if(server):
-    """A what-if run with one override, started as a user would; returns it and params.yaml from before it."""
+    """A what-if run with one override, started as a user would; returns it and params.yaml from before it.
+
+    The override is evaluate's alone, so the run trains on the committed settings: DVC's run cache (shared with the
+    project) then gives the nightly run below every stage but evaluate, as it would on a team's server.
+    """
     project, _, env = server
     params_before = (project / "params.yaml").read_bytes()
-    return finished(start(env, "what-if", 'overrides=["train.epochs=2"]')), params_before
+    return finished(start(env, "what-if", WHAT_IF)), params_before
 
 
 def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(server, what_if):
@@ -118,7 +125,7 @@ def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(serve
         revision["name"]: revision["data"]["params"]["params.yaml"]["data"]
         for baseline in shown for experiment in baseline["experiments"] or [] for revision in experiment["revs"]
     }  # fmt: skip
-    assert experiments[flow_run.name]["train"]["epochs"] == 2
+    assert experiments[flow_run.name]["evaluate"]["confidence"] == 0.9
     assert (project / "params.yaml").read_bytes() == params_before
     assert run(project, "git", "status", "--porcelain", "params.yaml").stdout == ""
     assert "reports/headline.json" in run(project, "dvc", "metrics", "diff", "--all", flow_run.name).stdout  # the headline numbers are the metrics
@@ -127,7 +134,7 @@ def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(serve
 def test_runs_started_together_take_turns(server):
     project, _, env = server
     # The what-if run repeats the one above, so DVC's run cache (shared with the project) restores every stage.
-    nightly, what_if = start(env, "nightly"), start(env, "what-if", 'overrides=["train.epochs=2"]')
+    nightly, what_if = start(env, "nightly"), start(env, "what-if", WHAT_IF)
     first, second = sorted((finished(nightly), finished(what_if)), key=lambda flow_run: flow_run.start_time)
     assert first.state.is_completed() and second.state.is_completed(), (first.state.message, second.state.message)
     assert first.end_time <= second.start_time
