@@ -64,8 +64,8 @@ import hashlib, json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 options, epochs, scratch = json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+import tasks.train as train_module  # first, as in a stage's process: it imports Keras its own way
 import keras, numpy as np, tensorflow as tf
-import tasks.train as train_module
 from tasks.params import load_params
 
 class Clock(keras.callbacks.Callback):
