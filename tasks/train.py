@@ -25,7 +25,7 @@ def _import_keras() -> ModuleType:
     """Keras and TensorFlow (which imports Keras too), imported without scikit-learn and matplotlib.
 
     Keras imports both when they are installed, for its scikit-learn wrappers and image galleries,
-    which training never uses; they took 1.4 s of each run's 5 s start here (docs/performance.md).
+    which training never uses; they took 1.5 s of each run's 5.4 s start here (docs/performance.md).
     A None entry in sys.modules makes their import fail, which Keras allows for; the entries go
     again afterwards, so later imports of either work as usual.
     """

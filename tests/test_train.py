@@ -1,5 +1,6 @@
 """train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
-each run records the epoch it kept; and several batches a call into TensorFlow train the same weights as one."""
+each run records the epoch it kept; several batches a call into TensorFlow train the same weights as one;
+and a training process starts without the scikit-learn and matplotlib that Keras would import."""
 
 import subprocess
 import sys
