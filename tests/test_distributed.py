@@ -138,7 +138,7 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
     result = state.result()
     assert result["stages"] == dict.fromkeys(["ingest", "augment", "evaluate", *TRAIN_RUNS], "ran")
     # Each training stage ran on a worker process, in a scratch workspace under that worker's own directory, kept for
-    # the next stage of the same snapshot (test_a_worker_reuses_a_workspace_within_a_snapshot_and_drops_the_older_ones).
+    # the next stage of the same snapshot (test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_a_newer_snapshot).
     assert set(result["workers"]) == TRAIN_RUNS
     for report in result["workers"].values():
         assert report["ran"] and report["pid"] in cluster["workers"] and report["pid"] != os.getpid()
