@@ -12,10 +12,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from conftest import ENV
+from conftest import ENV, TINY_PARAMS
 
 CREDENTIALS = "augflow:not-a-real-secret"
-PARAMS = {"train": {"arms": ["original", "augmented"], "seeds": [0], "epochs": 1, "batch_size": 8}}
+# The tests' tiny data, as every other real run in the suite; two arms.
+PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
 ARTIFACTS = {"augflow-verdict", "augflow-report", "augflow-report-html"}
 
 
