@@ -1,16 +1,18 @@
 """train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
 each run records the epoch it kept; several batches a call into TensorFlow train the same weights as one;
-and a training process starts without the scikit-learn and matplotlib that Keras would import."""
+a set held in memory feeds the same batches as one read from disk; and a training process starts without
+the scikit-learn and matplotlib that Keras would import."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from conftest import PROJECT
-from tasks.data import split_files
+from tasks.data import image_dataset, split_files
 from tasks.evaluate import predict
 from tasks.ingest import ingest
 from tasks.params import IngestParams, TrainParams
@@ -46,6 +48,28 @@ def test_sixteen_batches_a_call_train_the_same_model_as_one_and_only_long_epochs
     # One process names its second model's layers anew (conv2d_2, ...), so the weights are compared, exactly.
     weights = {per_call: keras.saving.load_model(path).get_weights() for per_call, path in models.items()}
     assert len(weights[16]) == len(weights[1]) and all(np.array_equal(a, b) for a, b in zip(weights[16], weights[1]))
+
+
+def test_a_set_held_in_memory_feeds_the_batches_of_one_read_from_disk_and_reads_no_file_after_it_is_made(tmp_path, monkeypatch):
+    ingest(IngestParams(train_per_class=10, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])
+    paths, names = split_files(tmp_path / "raw/train")
+    classes = sorted(set(names))
+
+    def two_epochs(dataset):  # each pass over a dataset draws the next order
+        return [[(images.numpy(), labels.numpy()) for images, labels in dataset] for _ in range(2)]
+
+    in_memory = {skip: image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip) for skip in (0, 1)}
+    monkeypatch.setattr("tasks.data.CACHE_BYTES", 0)  # too large for memory: decoded from disk every epoch
+    from_disk = {skip: two_epochs(image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip)) for skip in (0, 1)}
+    for path in paths:
+        Path(path).unlink()
+    for skip in (0, 1):  # a fresh run, and one resumed after an epoch
+        held = two_epochs(in_memory[skip])
+        assert len(held) == 2 and all(len(epoch) == 5 for epoch in held)  # 20 images in batches of 4
+        assert all(np.array_equal(a, b) for epoch, other in zip(held, from_disk[skip]) for pair, other_pair in zip(epoch, other) for a, b in zip(pair, other_pair))
+        first, second = (np.concatenate([images for images, _ in epoch]) for epoch in held)
+        assert not np.array_equal(first, second)  # reshuffled every epoch
+    assert not np.array_equal(from_disk[0][1][0][0], from_disk[1][0][0][0])  # skipping an epoch moves the order on
 
 
 def test_a_training_process_starts_without_scikit_learn_and_matplotlib_and_can_still_import_them():
