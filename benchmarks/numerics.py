@@ -25,13 +25,14 @@ from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.files import write_text_atomic  # noqa: E402
 
 RESULTS = RESULTS_DIR / "numerics.json"
-AUGFLOW = "1 thread, oneDNN up to AVX2 (augflow)"
+AUGFLOW = "2 threads, oneDNN up to AVX2 (augflow)"
 SETTINGS = {  # name: environment over augflow's own (tasks/__init__.py); 0 threads lets TensorFlow use every core
     "every core, oneDNN's widest instructions (TensorFlow's defaults)": {
         "TF_NUM_INTRAOP_THREADS": "0", "TF_NUM_INTEROP_THREADS": "0", "OMP_NUM_THREADS": "0", "ONEDNN_MAX_CPU_ISA": "ALL"},
-    "1 thread, oneDNN's widest instructions": {"ONEDNN_MAX_CPU_ISA": "ALL"},
+    "2 threads, oneDNN's widest instructions": {"ONEDNN_MAX_CPU_ISA": "ALL"},
     AUGFLOW: {},
-    "1 thread, oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    "1 thread, oneDNN up to AVX2": {"TF_NUM_INTRAOP_THREADS": "1"},
+    "2 threads, oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
 }  # fmt: skip
 TRAIN_ONE = """
 import hashlib, json, sys

@@ -8,17 +8,19 @@ default params: the augmented arm shows 10,500 images of 28x28 per epoch):
 Each variant is one `tasks.train.train` run of the augmented arm, seed 0, in a
 fresh process, into a scratch folder (the project's models are not touched):
 
-- baseline: the code of git ref --baseline (its tasks/ unpacked into a scratch folder);
-- new: this checkout's code;
+- baseline: the code of git ref --baseline (its tasks/ unpacked into a scratch folder),
+  on one thread per op as that code ran;
+- new: this checkout's code, on its two threads per op (tasks/__init__.py);
 - floor: this checkout's code, the training set decoded into memory first and fed
   as a tensor (tf.data from_tensor_slices, the same shuffle): input costs nothing;
-- xla / 2 threads / steps_per_execution 1: this checkout's code with one setting
-  changed (steps_per_execution 1: one batch per call into TensorFlow, as before
-  tasks/train.py set 16); these may change the model's numbers, so they are measured.
+- xla / steps_per_execution 1 / 1 intra-op thread: this checkout's code with one
+  setting changed (steps_per_execution 1: one batch per call into TensorFlow, as
+  before tasks/train.py set 16; 1 intra-op thread: as before tasks/__init__.py set
+  two); these may change the model's numbers, so they are measured.
   Keras 3.15 turns `jit_compile` off, with a warning, while TensorFlow's op
   determinism is on (trainer.model_supports_jit), so the XLA variant runs without
-  XLA; the 2-thread one sets TF_NUM_INTRAOP_THREADS only, and oneDNN's
-  convolutions stay on OMP_NUM_THREADS=1.
+  XLA. This TensorFlow links no OpenMP library: oneDNN's kernels run on
+  TensorFlow's intra-op thread pool.
 
 Per variant: the run's wall time (train() alone, and the whole process with
 TensorFlow's start-up), steady-state training images/s (the median of epochs 2
@@ -51,12 +53,12 @@ BASELINE = "89656c6"  # main before the decoded set was cached (issue 12): the "
 ARM, SEED = "augmented", 0
 # name: (code: baseline or new, what the harness changes, environment over augflow's)
 VARIANTS = {
-    "baseline": ("baseline", {}, {}),
+    "baseline": ("baseline", {}, {"TF_NUM_INTRAOP_THREADS": "1"}),  # that code ran one thread per op
     "new": ("new", {}, {}),
     "floor (in-memory tensor)": ("new", {"memory": True}, {}),
     "XLA (jit_compile)": ("new", {"jit": True}, {}),
     "steps_per_execution 1": ("new", {"steps_per_execution": 1}, {}),  # new, one batch per call as before
-    "2 intra-op threads": ("new", {}, {"TF_NUM_INTRAOP_THREADS": "2"}),
+    "1 intra-op thread": ("new", {}, {"TF_NUM_INTRAOP_THREADS": "1"}),  # new, one thread per op as before
 }
 # One run in a fresh process: patches tasks.train's own names, times each epoch, prints a JSON line.
 HARNESS = """

@@ -7,7 +7,7 @@ depends on has finished, at most `jobs` at a time: DVC itself still decides,
 removes the old outputs, runs the command and records the stage in dvc.lock
 under its lock, so the project ends exactly as after a serial `dvc repro`.
 Only the commands overlap. `jobs` is a setting of the machine, never of the
-experiment: TensorFlow runs one thread per op whatever it is (tasks/__init__.py),
+experiment: TensorFlow runs two threads per op whatever it is (tasks/__init__.py),
 so a run's numbers do not depend on how many ran beside it.
 """
 
