@@ -20,6 +20,11 @@ from prefect import flow  # noqa: F401  before any test module imports TensorFlo
 # TensorFlow is imported, those include absl's handler on pytest's captured stderr, and
 # pytest then fails at exit with "I/O operation on closed file". Loading Prefect first avoids it.
 
+# One thread per TensorFlow op in the suite, not augflow's two: three test processes already share
+# two cores, and two threads each cost the suite about a seventh more CPU (docs/testing.md). Every
+# comparison a test makes runs under this one setting; test_train.py checks augflow's own default.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+
 PROJECT = Path(__file__).resolve().parent.parent
 TINY_PARAMS = {
     "ingest": {"classes": ["pullover", "coat"], "train_per_class": 12, "val_per_class": 6, "test_per_class": 20},

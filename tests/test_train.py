@@ -1,8 +1,9 @@
 """train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
 each run records the epoch it kept; several batches a call into TensorFlow train the same weights as one;
-a set held in memory feeds the same batches as one read from disk; and a training process starts without
-the scikit-learn and matplotlib that Keras would import."""
+a set held in memory feeds the same batches as one read from disk; and a training process starts on two
+threads per op, without the scikit-learn and matplotlib that Keras would import."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,8 +73,13 @@ def test_a_set_held_in_memory_feeds_the_batches_of_one_read_from_disk_and_reads_
     assert not np.array_equal(from_disk[0][1][0][0], from_disk[1][0][0][0])  # skipping an epoch moves the order on
 
 
-def test_a_training_process_starts_without_scikit_learn_and_matplotlib_and_can_still_import_them():
-    """Keras imports both when installed; a training run needs neither, and skips their second of start-up."""
-    check = "import sys, tasks.train; print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib'})); import sklearn.metrics, matplotlib.pyplot"
-    result = subprocess.run([sys.executable, "-c", check], cwd=PROJECT, capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout == "[]\n", result.stderr
+def test_a_training_process_starts_on_two_threads_per_op_without_scikit_learn_and_matplotlib_and_can_still_import_them():
+    """Keras imports both when installed; a training run needs neither, and skips their second of start-up.
+    The suite runs one thread per op (conftest.py); a stage's process left alone sets augflow's two."""
+    check = (
+        "import os, sys, tasks.train; print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib'}), "
+        "os.environ['TF_NUM_INTRAOP_THREADS']); import sklearn.metrics, matplotlib.pyplot"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "TF_NUM_INTRAOP_THREADS"}
+    result = subprocess.run([sys.executable, "-c", check], cwd=PROJECT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "[] 2\n", result.stderr
