@@ -8,8 +8,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A fixed number of threads per TensorFlow op, never the machine's cores: a reduction split over
 # N threads can add in another order, so a run's numbers would otherwise depend on the machine
 # and on how many runs share it (`make run JOBS=N`). Two threads per op trained the same models
-# as one, bit for bit, and a run in 0.8 of the time (docs/parallel.md); oneDNN's kernels take
-# their threads from this pool. Set before TensorFlow starts; docs/guarantees.md says what this buys.
+# as one, bit for bit, in 0.77 to 0.95 of one thread's time (docs/parallel.md); oneDNN's kernels
+# take their threads from this pool. Set before TensorFlow starts; docs/guarantees.md says what this buys.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 for _variable in ("TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
