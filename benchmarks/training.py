@@ -12,7 +12,9 @@ fresh process, into a scratch folder (the project's models are not touched):
   on one thread per op as that code ran;
 - new: this checkout's code, on its two threads per op (tasks/__init__.py);
 - floor: this checkout's code, the training set decoded into memory first and fed
-  as a tensor (tf.data from_tensor_slices, the same shuffle): input costs nothing;
+  as a tensor (tf.data from_tensor_slices, the same shuffle): input costs nothing.
+  tasks/data.py now feeds a set that fits in memory the same way; the harness keeps
+  its own copy on purpose, so the floor stays a fixed reference when that code changes;
 - xla / steps_per_execution 1 / 1 intra-op thread: this checkout's code with one
   setting changed (steps_per_execution 1: one batch per call into TensorFlow, as
   before tasks/train.py set 16; 1 intra-op thread: as before tasks/__init__.py set
