@@ -13,6 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 for _variable in ("TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
-# oneDNN picks its kernels by the CPU's instructions, and an AVX-512 kernel adds in another order
-# than an AVX2 one (benchmarks/numerics.py): capped at AVX2, AVX2 and AVX-512 machines agree.
+# The kernel path, chosen rather than inherited. TensorFlow's x86 wheels switch oneDNN's kernels on by
+# default only on CPUs with AVX-512 neural-network instructions, and oneDNN's kernels add in another
+# order than TensorFlow's own, so the default follows the machine. Both settings are fixed here: oneDNN
+# on everywhere, and capped at AVX2, so that AVX2 and AVX-512 machines run the same kernels and train
+# the same models (docs/guarantees.md; tests/test_golden.py holds the numbers).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
