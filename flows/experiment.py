@@ -29,7 +29,7 @@ from flows.cluster import train_on_cluster
 from tasks import cluster, experiments, lock, parallel
 from tasks.errors import run_cli
 from tasks.files import write_text_atomic
-from tasks.params import load_params
+from tasks.params import baseline_arm, load_params
 from tasks.report import METRICS, MODELS_DIR, REPORT, REPORTS_DIR, report_html, seeds_needed_section
 from tasks.times import TIMES_DIR
 
@@ -57,14 +57,14 @@ def publish_report_html(html: str, project: Path, run_name: str) -> str:
 def publish_verdict(repo_dir: Path, project: Path) -> dict:
     """Show the verdict in the Prefect UI: the table of arms, the markdown report and a link to the HTML one."""
     metrics = json.loads((repo_dir / METRICS).read_text())
-    rows = []
+    rows, baseline = [], baseline_arm(list(metrics["arms"]))
     for arm, result in metrics["arms"].items():
         comparison = metrics["comparisons"].get(arm, {})
         accuracy = result["test_accuracy"]
         rows.append(
             {"arm": arm, "mean_test_accuracy": accuracy["mean"], "ci95": accuracy["ci95"], "runs": accuracy["runs"],
              "delta_vs_original": comparison.get("delta_mean"), "delta_ci95": comparison.get("ci95"),
-             "p_value": comparison.get("p_value"), "verdict": comparison.get("verdict", "baseline")}
+             "p_value": comparison.get("p_value"), "verdict": comparison.get("verdict", "baseline" if arm == baseline else "")}
         )  # fmt: skip
     create_table_artifact(key="augflow-verdict", table=rows, description=metrics["comparison"]["verdict"])
     # The run's own report, plus what deciding its inconclusive comparisons would cost at this run's measured times:

@@ -18,7 +18,7 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score,
 
 from tasks.errors import UserError, run_cli
 from tasks.files import read_csv, write_csv_atomic, write_text_atomic
-from tasks.params import Params, load_params
+from tasks.params import Params, baseline_arm, load_params
 from tasks.report import LIVE_DIR, METRICS, MODELS_DIR, REPORT, chosen_epoch, seeds_needed_section, verdict_table, write_report
 from tasks.stats import holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, verdict, verdict_kind
 from tasks.times import TIMES_DIR
@@ -28,7 +28,7 @@ MANIFEST = Path("data/raw/manifest.csv")
 SETS_DIR = Path("data/sets")
 HEADLINE = Path("reports/headline.json")
 PREDICTIONS_DIR = Path("reports/predictions")
-BASELINE = "original"
+ISOLATING_PAIRS = (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated"))  # (treated, control)
 SCORES = ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
 
 
@@ -70,12 +70,12 @@ def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.n
 
 def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
     """Every arm against the baseline, keyed by arm; the two ways of augmenting against each other; and each
-    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation."""
-    pairs = {arm: (arm, BASELINE) for arm in arms if arm != BASELINE}
-    for treated, control in (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated")):
-        if {treated, control} <= set(arms):
-            pairs[f"{treated}-vs-{control}"] = (treated, control)
-    return pairs
+    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation.
+    A pair is compared once: where the baseline is itself one of those arms, the isolating comparison stands."""
+    isolating = [pair for pair in ISOLATING_PAIRS if set(pair) <= set(arms)]
+    baseline = baseline_arm(arms)
+    pairs = {arm: (arm, baseline) for arm in arms if arm != baseline and {arm, baseline} not in map(set, isolating)}
+    return pairs | {f"{treated}-vs-{control}": (treated, control) for treated, control in isolating}
 
 
 def summarise(

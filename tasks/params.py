@@ -310,6 +310,11 @@ class Params(Strict):
         return self.train.arms + self.evaluate.compare_policies
 
 
+def baseline_arm(arms: list[str]) -> str:
+    """The arm the others are compared with: original when it is trained, else the first arm of train.arms."""
+    return "original" if "original" in arms else arms[0]
+
+
 MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
 
 

@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tasks.files import atomic_path, write_text_atomic  # noqa: E402
+from tasks.params import baseline_arm  # noqa: E402
 from tasks.stats import levels  # noqa: E402
 from tasks.times import measured_seconds  # noqa: E402
 
@@ -53,16 +54,17 @@ def p_text(p_value: float | None) -> str:
 def verdict_table(metrics: dict) -> str:
     """The table printed by `make run` and shown first in the report and in the Prefect UI."""
     level = f"{100 * metrics['confidence']:g}%"
+    baseline = baseline_arm(list(metrics["arms"]))
     lines = [
-        f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs original (points) | {level} CI | p-value |",
+        f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs {baseline} (points) | {level} CI | p-value |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for arm, result in metrics["arms"].items():
         accuracy = result["test_accuracy"]
-        comparison = metrics["comparisons"].get(arm)
+        comparison = metrics["comparisons"].get(arm) if arm != baseline else None
         versus = (
             [f"{100 * comparison['delta_mean']:+.1f}", interval(comparison["ci95"], signed=True), p_text(comparison["p_value"])]
-            if comparison else ["(baseline)", "", ""]
+            if comparison else ["(baseline)" if arm == baseline else "(see below)", "", ""]
         )  # fmt: skip
         runs = ", ".join(percent(run) for run in accuracy["runs"])
         budget = result["budget"]["presentations_per_epoch"]
@@ -206,11 +208,14 @@ def isolation_text(metrics: dict) -> str:
     if "augmented-vs-repeated" not in metrics["comparisons"]:
         return ""
     per_epoch = {arm: result["budget"]["presentations_per_epoch"] for arm, result in metrics["arms"].items()}
+    versus_original = (
+        f" augmented vs original also differs in training steps ({per_epoch['augmented']} against {per_epoch['original']} "
+        "images per epoch), so it cannot tell augmentation from extra training."
+        if "original" in per_epoch else ""
+    )  # fmt: skip
     return (
         f"**augmented vs repeated isolates augmentation**: both show {per_epoch['augmented']} images per epoch for as many "
-        "epochs, so they take the same training steps, and repeated shows the originals untransformed. augmented vs "
-        f"original also differs in training steps ({per_epoch['augmented']} against {per_epoch['original']} images per "
-        "epoch), so it cannot tell augmentation from extra training.\n"
+        f"epochs, so they take the same training steps, and repeated shows the originals untransformed.{versus_original}\n"
     )
 
 

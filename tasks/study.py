@@ -19,7 +19,7 @@ import numpy as np
 
 from tasks.augment import augment, write_repeated_set
 from tasks.errors import UserError, run_cli
-from tasks.evaluate import BASELINE, predict
+from tasks.evaluate import predict
 from tasks.files import read_csv, write_text_atomic
 from tasks.ingest import ingest, is_fashion_mnist
 from tasks.params import Params, load_params
@@ -27,6 +27,7 @@ from tasks.report import SCALING, chosen_epoch, plot_scaling
 from tasks.stats import gain_trend, holm, mean_ci, paired_difference, tost, trend_sentence, verdict_kind
 
 RUNS_DIR = Path("study/runs")
+BASELINE = "original"  # every arm's gain per size is measured against it
 TREND_MODEL = "least squares of the paired gain on log2(images per class), one intercept per seed (seeds as fixed effects)"
 
 
@@ -48,7 +49,7 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
         ingest(subset, work / "raw", work / "sets", work / "ingest_report.json", seeds=[seed])
         if arm == "repeated":  # no copies to make: the originals, listed 1 + copies times
             write_repeated_set(read_csv(work / f"sets/original/seed-{seed}.csv"), params.augment, work / f"sets/repeated/seed-{seed}.csv")
-        elif arm != BASELINE:
+        elif arm != "original":  # the originals need no copies either
             augment(params.augment, work / "sets/original", work / "augmented", work / "sets/augmented", preview=None)
         # The run's data is rebuilt here each time, so a killed run has nothing to resume from: its resume state
         # stays in the scratch folder and goes with it.
@@ -119,6 +120,8 @@ def main() -> None:
     if not args.summarise and None in (args.size, args.arm, args.seed):
         parser.error("give --size, --arm and --seed for one run, or --summarise")
     params = load_params()
+    if BASELINE not in params.train.arms:
+        raise UserError(f"The scaling study measures each arm's gain over {BASELINE}: add {BASELINE} to train.arms in params.yaml.")
     if args.summarise:
         summarise(params)
     else:

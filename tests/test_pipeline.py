@@ -112,6 +112,21 @@ def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
     assert all(f"reports/predictions/{arm}.csv" in page for arm in ARMS)
 
 
+def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_ran(reproduced, tmp_path):
+    """Without original the first arm is the baseline, and a pair is compared once: evaluate alone, on the trained models."""
+    repo, _ = reproduced
+    copy = tmp_path / "arms"
+    shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git"))
+    for arms, expected in ((["augmented", "repeated"], {"augmented-vs-repeated": ("augmented", "repeated")}),
+                           (["repeated", "original"], {"repeated": ("repeated", "original")})):  # fmt: skip
+        set_params(copy, train={"arms": arms})
+        shown = run(copy, sys.executable, "-m", "tasks.evaluate").stdout
+        comparisons = json.loads((copy / "reports/metrics.json").read_text())["comparisons"]
+        assert {key: (c["arm"], c["baseline"]) for key, c in comparisons.items()} == expected
+        assert all(c["verdict"] in shown for c in comparisons.values())
+        assert f"| vs {arms[0] if 'original' not in arms else 'original'} (points) |" in shown
+
+
 def test_second_repro_reruns_nothing_and_status_is_clean(reproduced):
     repo, _ = reproduced
     output = run(repo, "dvc", "repro").stdout
