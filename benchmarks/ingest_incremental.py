@@ -73,7 +73,7 @@ def main() -> None:
     cycles = []
     with tempfile.TemporaryDirectory(prefix="augflow-bench-") as folder:
         work = Path(folder)
-        params = IngestParams(source=str(class_folders(work / "photos", CLASSES, per_class, size=PHOTO_SIZE)))
+        params = IngestParams(source=str(class_folders(work / "photos", CLASSES, per_class, size=PHOTO_SIZE)), image_size=(64, 64))
         for cycle in range(args.cycles):
             cycles.append(one_cycle(params, work, cycle, added_per_class))
             print(f"cycle {cycle + 1}: " + ", ".join(f"{run} {t['wall']:.2f} s ({t['cpu']:.2f} s CPU)" for run, t in cycles[-1].items()), flush=True)

@@ -21,13 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from tasks.curate import SPLITS, Refusal, Sample, assign_splits, collapse_duplicates, drop_small_classes, join_near_twins
 from tasks.errors import UserError, run_cli
-from tasks.files import SET_COLUMNS, atomic_directory, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic
-from tasks.images import CACHE_DIR, cached_png, examine
-from tasks.params import FASHION_MNIST_CLASSES, IngestParams, load_params
+from tasks.files import SET_COLUMNS, atomic_directory, pixel_sha256, png_bytes, read_csv, write_csv_atomic, write_text_atomic
+from tasks.images import CACHE_DIR, cached_png, examine, own_size, upright_size
+from tasks.params import FASHION_MNIST_CLASSES, IngestParams, Params, load_params
 from tasks.sources import source_folder, walk
+from tasks.times import TIMES_DIR, training_estimate
 
 RAW_DIR = Path("data/raw")
 SETS_DIR = Path("data/sets")
@@ -171,21 +173,27 @@ def write_report(path: Path, report: dict) -> None:
     write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_images(params: IngestParams, cache_dir: Path) -> tuple[int, list[Sample], list[Refusal]]:
-    """(files in the source, decodable images, refused files), one file at a time through the cache."""
+def read_images(params: IngestParams, cache_dir: Path) -> tuple[int, list[Sample], list[Refusal], tuple[int, int]]:
+    """(files in the source, decodable images, refused files, their size), one file at a time through the cache.
+
+    The size is ingest.image_size, or with null the images' own, read from their headers first."""
     files, images, refused = 0, [], []
     with source_folder(Path(params.source), params.max_archive_bytes, params.max_archive_members) as folder:
-        for item in walk(folder):
+        items = list(walk(folder))
+        size = params.image_size or own_size(
+            [found for item in items if not item.reason and (found := upright_size(item.path, params.max_pixels))]
+        )  # fmt: skip
+        for item in items:
             files += 1
             facts = {"reason": item.reason, "detail": item.detail} if item.reason else examine(
-                item.path, params.image_size, params.max_pixels, cache_dir
+                item.path, size, params.max_pixels, cache_dir
             )  # fmt: skip
             if "reason" in facts:
                 refused.append(Refusal(item.name, facts["reason"], facts["detail"]))
             else:
                 images.append(Sample(item.name, item.label, item.split, facts["content"], facts["dhash"],
                                     facts["key"], facts["grey"], facts["sha256"]))  # fmt: skip
-    return files, images, refused
+    return files, images, refused, size
 
 
 def check_usable(images: list[Sample], source: str, report: Path) -> None:
@@ -201,7 +209,7 @@ def check_usable(images: list[Sample], source: str, report: Path) -> None:
 
 
 def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: Path, cache_dir: Path, seeds: list[int]) -> dict[str, int]:
-    files, images, refused = read_images(params, cache_dir)
+    files, images, refused, size = read_images(params, cache_dir)
     images, duplicates = collapse_duplicates(images)
     images, small = drop_small_classes(images, params.min_per_class)
     images = assign_splits(images, params.seed, params.split.val, params.split.test)
@@ -212,7 +220,7 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
     summary = {
         "source": params.source, "kind": "images", "files": files, "ingested": len(images), "not_ingested": len(refused),
         "reasons": dict(sorted(reasons.items())), "near_duplicates_moved": len(moved),
-        "color_mode": color_mode, "image_size": list(params.image_size),
+        "color_mode": color_mode, "image_size": list(size),
         "splits": {split: dict(sorted(Counter(i.label for i in images if i.split == split).items())) for split in SPLITS},
     }  # fmt: skip
     write_report(report, summary | {"refused": [vars(r) for r in refused], "moved": moved})
@@ -232,7 +240,7 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
     why = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
     print(
         f"ingest: {counts['train']} train, {counts['val']} val, {counts['test']} test images of "
-        f"{len({image.label for image in images})} classes ({color_mode}, {params.image_size[0]}x{params.image_size[1]}) "
+        f"{len({image.label for image in images})} classes ({color_mode}, {size[0]}x{size[1]}) "
         f"from {files} files; {len(refused)} not ingested{f' ({why})' if why else ''}, "
         f"{len(moved)} near-duplicates moved: see {report}"
     )
@@ -249,9 +257,23 @@ def ingest(
     return ingest_images(params, raw_dir, sets_dir, report, cache_dir, seeds)
 
 
+def training_plan(params: Params, raw_dir: Path = RAW_DIR, sets_dir: Path = SETS_DIR, times_dir: Path = TIMES_DIR) -> str:
+    """What the training stages will do with what ingest wrote, and how long that will take here, before they start."""
+    first = next(iter(params.train.seeds))
+    per_seed = len(read_csv(sets_dir / "original" / f"seed-{first}.csv"))
+    with Image.open(next(iter(sorted((raw_dir / "train").rglob("*.png"))))) as image:
+        pixels = image.width * image.height * len(image.getbands())
+        shape = f"{image.height}x{image.width} {'grayscale' if image.mode == 'L' else 'rgb'}"
+    shown = {arm: per_seed * (1 if arm == "original" else 1 + params.augment.copies) for arm in params.arms}
+    runs = len(params.arms) * len(params.train.seeds)
+    total = sum(shown.values()) * len(params.train.seeds) * params.train.epochs * pixels
+    return f"ingest: training at {shape}, {per_seed} images per seed; {training_estimate(total, runs, times_dir)}."
+
+
 def main() -> None:
     params = load_params()
     ingest(params.ingest, seeds=params.train.seeds)
+    print(training_plan(params), flush=True)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ class IngestParams(Strict):
     seed: int = 0
     # Image folders and archives only.
     color_mode: Literal["rgb", "grayscale"] | None = None
-    image_size: tuple[Positive, Positive] = (64, 64)
+    # null: the images' own size when they share one (the most common size when they differ), scaled down to fit
+    # OWN_SIZE_CAP on its longer side; [height, width]: cropped to that aspect ratio, then resized.
+    image_size: tuple[Positive, Positive] | None = None
     max_pixels: Positive = 89_478_485
     max_archive_bytes: Positive = 2_000_000_000
     max_archive_members: Positive = 100_000

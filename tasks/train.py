@@ -161,7 +161,8 @@ def train(
     save_model(model, model_path)
     resume.finish()
     seconds = time.perf_counter() - started
-    record_seconds(model_path, seconds, times_dir)
+    shown = per_epoch * (params.epochs - start) * math.prod(train_data.element_spec[0].shape[1:])
+    record_seconds(model_path, seconds, times_dir, pixels_shown=shown)
     print(f"train: {arm} seed {seed}, {per_epoch} images per epoch, {seconds:.0f} s -> {model_path}")
     return model_path
 

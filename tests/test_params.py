@@ -37,7 +37,7 @@ def test_the_committed_params_match_the_schema_defaults():
         (("source:", "fashion_mnist_dir:"), "ingest.fashion_mnist_dir is now ingest.source: move its value there"),
         (("split: {val: 0.15, test: 0.15}", "split: {val: 0.5, test: 0.5}"), "must be below 1, to leave images for train"),
         (("color_mode: null", "color_mode: colour"), "ingest.color_mode: Input should be 'rgb' or 'grayscale'"),
-        (("image_size: [64, 64]", "image_size: [64]"), "ingest.image_size.1: Field required"),
+        (("image_size: null", "image_size: [64]"), "ingest.image_size.1: Field required"),
         (("compare_policies: []", "compare_policies: [flip, flip]"), "evaluate.compare_policies: Value error, list each value only once"),
         (("compare_policies: []", "compare_policies: [custom]"), "evaluate.compare_policies.0: Input should be 'seed', 'flip', 'geometric', 'color' or 'randaugment'"),
         (("sizes: [25,", "sizes: [0,"), "study.sizes.0: Input should be greater than or equal to 1"),
