@@ -167,7 +167,15 @@ def train(
     return model_path
 
 
+def warn_without_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
+    """augflow's kernel path (tasks/__init__.py) runs AVX2 kernels; a CPU without AVX2 runs others, and trains other numbers."""
+    if cpuinfo.is_file() and " avx2" not in cpuinfo.read_text():
+        print("augflow: this CPU has no AVX2, so its models will differ slightly from those of the machines augflow's "
+              "published numbers come from (docs/guarantees.md).", file=sys.stderr)  # fmt: skip
+
+
 def main() -> None:
+    warn_without_avx2()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", required=True, help="training set to use: data/sets/<arm>/seed-<seed>.csv")
     parser.add_argument("--seed", required=True, type=int)
