@@ -356,6 +356,30 @@ class EvaluateParams(Strict):
     )
 
 
+class DecideParams(Strict):
+    """`make decide` only: seeds added in rounds until every comparison listed is decided (tasks/decide.py)."""
+
+    comparisons: list[tuple[str, str]] = Field(
+        default=[("augmented", "repeated"), ("augmented", "original")], min_length=1,
+        description="[treated, control] pairs of trained arms to decide; the error rate is shared among them (Bonferroni).",
+    )  # fmt: skip
+    first_seeds: Annotated[int, Field(ge=2)] = Field(3, description="Seeds at the first look (train.seeds first, then the smallest unused).")
+    round_seeds: Positive = Field(3, description="Seeds added by each round after the first.")
+    max_seeds: Annotated[int, Field(ge=2, le=200)] = Field(15, description="Seeds at the last planned look; the design's error rates hold up to it.")
+    max_hours: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Stop before a round that would end after this many hours of decide's wall time; null: no time budget."
+    )
+    spending: Literal["obrien-fleming", "pocock"] = Field(
+        "obrien-fleming", description="The Lan-DeMets alpha-spending function: how the error rate is spread over the looks."
+    )
+
+    @model_validator(mode="after")
+    def _plan_fits(self) -> "DecideParams":
+        if self.max_seeds < self.first_seeds:
+            raise ValueError("max_seeds must be at least first_seeds")
+        return self
+
+
 class StudyParams(Strict):
     """The scaling study: `make study` only (study/dvc.yaml), never part of `make run`."""
 
@@ -371,6 +395,7 @@ class Params(Strict):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     study: StudyParams = StudyParams()
+    decide: DecideParams = DecideParams()
 
     @property
     def arms(self) -> list[str]:
@@ -436,7 +461,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path} is not valid YAML{where}: fix its syntax.") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate, study) to settings.")
+        raise UserError(f"{path} must be a mapping of stage names (ingest, augment, train, evaluate, study, decide) to settings.")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
