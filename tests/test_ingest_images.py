@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import struct
 import zlib
 
@@ -167,11 +168,13 @@ def test_same_files_give_byte_identical_outputs_and_new_files_move_no_one(ingest
         return {path.relative_to(folder): path.read_bytes() for path in (folder / "raw").rglob("*.png")}
 
     assert pngs(again) == pngs(out)
-    class_folders(base / "photos", {"cats": "ellipse", "dogs": "rectangle"}, 5, first_seed=7000, suffix=".png")
+    # The folder grown and the cache in copies of this test's own: the module's corpus stays as the other tests count it.
+    photos, cache = shutil.copytree(base / "photos", tmp_path / "photos", symlinks=True), shutil.copytree(out / "cache", tmp_path / "cache")
+    class_folders(photos, {"cats": "ellipse", "dogs": "rectangle"}, 5, first_seed=7000, suffix=".png")
     grown = tmp_path / "grown"
-    cached = len(list((out / "cache").rglob("*.json")))
-    ingest(params, grown / "raw", grown / "sets", grown / "report.json", out / "cache")
-    assert len(list((out / "cache").rglob("*.json"))) == cached + 10  # only the new files were decoded
+    cached = len(list(cache.rglob("*.json")))
+    ingest(params.model_copy(update={"source": str(photos)}), grown / "raw", grown / "sets", grown / "report.json", cache)
+    assert len(list(cache.rglob("*.json"))) == cached + 10  # only the new files were decoded
     before = {row["origin"]: row["split"] for row in read_csv(out / "raw/manifest.csv")}
     after = {row["origin"]: row["split"] for row in read_csv(grown / "raw/manifest.csv")}
     assert {name: after[name] for name in before} == before
