@@ -233,3 +233,35 @@ def test_the_stage_reports_a_missing_source_without_a_traceback(tmp_path):
         f"augflow: ingest.source {tmp_path / 'nowhere'} does not exist: set it in params.yaml to a folder or archive "
         "of images, or install Fashion-MNIST with 'apt-get install dataset-fashion-mnist'."
     ]
+
+
+def fault(exception: Exception):
+    def raising(*args, **kwargs):
+        raise exception
+
+    return raising
+
+
+@pytest.mark.parametrize(
+    ("target", "exception", "refused"),
+    [
+        ("tasks.images.to_rgb", TypeError("a bug in augflow's conversion"), False),  # augflow's own code after decoding
+        ("PIL.ImageOps.exif_transpose", TypeError("a bug while decoding"), False),  # a bug, though in Pillow's call
+        ("PIL.ImageOps.exif_transpose", SyntaxError("not a TIFF file"), True),  # what Pillow raises on bad EXIF bytes
+        ("PIL.ImageOps.exif_transpose", ValueError("broken data stream"), True),
+    ],
+)
+def test_only_what_is_the_files_fault_is_refused_as_corrupt_and_a_bug_surfaces(tmp_path, monkeypatch, target, exception, refused):
+    class_folders(tmp_path / "src", {"cats": "ellipse", "dogs": "rectangle"}, 3, suffix=".png")
+    monkeypatch.setattr(target, fault(exception))
+    params = IngestParams(source=str(tmp_path / "src"), image_size=SIZE, min_per_class=1)
+    arguments = (tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json", tmp_path / "cache")
+    if refused:
+        with pytest.raises(UserError, match="holds no usable image"):  # every file refused, each with its reason
+            ingest(params, *arguments)
+        reasons = {json.loads(path.read_text())["reason"] for path in (tmp_path / "cache").rglob("*.json")}
+        assert reasons == {"corrupt"}
+        return
+    with pytest.raises(TypeError, match=str(exception)):  # not a refused file: a user would blame their images
+        ingest(params, *arguments)
+    assert not list((tmp_path / "cache").rglob("*.json"))  # nor is the file cached as refused
