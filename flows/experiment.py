@@ -16,18 +16,20 @@ prefect-dask (flows/cluster.py, tasks/cluster.py) and the other stages here.
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
-from prefect import flow, get_run_logger, runtime, task
+from prefect import Task, flow, get_run_logger, runtime, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows.cluster import train_on_cluster
 from tasks import cluster, experiments, lock, parallel
-from tasks.errors import run_cli
+from tasks.errors import UserError, run_cli
 from tasks.files import write_text_atomic
 from tasks.params import baseline_arm, load_params
 from tasks.report import METRICS, MODELS_DIR, REPORT, REPORTS_DIR, report_html, seeds_needed_section
@@ -39,7 +41,26 @@ REPORTS_URL = "AUGFLOW_REPORTS_URL"  # set by `make serve`, which serves PUBLISH
 DASK_ADDRESS = "AUGFLOW_DASK"  # the Dask scheduler's address when the flow is given none
 
 
-@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def retry_if_it_may_help(task: Task, task_run: TaskRun, state: State) -> bool:
+    """Whether a failed stage is run again (Prefect asks while retries remain): not when it stopped on a user's mistake,
+    which its own sentence names. A stage run again says so, in the log and as an artifact of the run, so that a run
+    that passed only on a retry does not look like one that passed at once."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if isinstance(error, UserError) or (isinstance(error, parallel.StageFailed) and error.users_fault):
+        return False
+    delay = task.retry_delay_seconds or 0
+    attempt, attempts = task_run.run_count, task.retries + 1
+    message = (
+        f"Stage '{task_run.name}' failed on attempt {attempt} of {attempts} ({error or state.message}); "
+        f"running it again in {delay} s. A stage that passes only on a retry points to a flaky machine or a fault worth a look."
+    )
+    get_run_logger().warning(message)
+    key = "augflow-retried-" + re.sub(r"[^a-z0-9]+", "-", task_run.name.lower()).strip("-")
+    create_markdown_artifact(key=key, markdown=f"**Retried.** {message}", description=f"stage {task_run.name} retried")
+    return True
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=retry_if_it_may_help, cache_policy=NO_CACHE)
 def run_stage(stage: str, repo_dir: Path, jobs: int) -> str:
     """Reproduce one stage if DVC says it changed, holding one of `jobs` slots; log why it ran or why it was skipped."""
     return parallel.reproduce_stage(repo_dir, stage, jobs, get_run_logger().info)

@@ -168,7 +168,8 @@ def crash_orphaned_runs(environment: dict[str, str]) -> list[str]:
 
 
 def run_worker(environment: dict[str, str]) -> None:
-    """The pool's worker, in the foreground; one killed (by a signal) is replaced, one that exits on its own ends serve."""
+    """The pool's worker, in the foreground; one killed (by a signal) is replaced, one that exits on its own ends serve,
+    with a UserError (exit status 2) if the worker's exit status says it failed."""
     while True:
         crashed = crash_orphaned_runs(environment)
         if crashed:
@@ -179,7 +180,12 @@ def run_worker(environment: dict[str, str]) -> None:
         except BaseException:  # Ctrl-C or SIGTERM: the worker and its runs stop with serve
             stop(worker)
             raise
-        if status >= 0:
+        if status > 0:
+            raise UserError(
+                f"the Prefect worker exited with status {status} (its output above says why), so make serve stopped, "
+                "as no run could start: fix what it reports and start make serve again"
+            )
+        if status == 0:
             return
         print(f"augflow: the worker was killed (signal {-status}); starting another.", flush=True)
 
@@ -210,13 +216,17 @@ def serve(arguments: argparse.Namespace) -> None:
             stop(process)
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=4200, help="the Prefect UI and API (default 4200)")
     parser.add_argument("--reports-port", type=int, default=4201, help="the HTML reports (default 4201)")
     parser.add_argument("--nightly-cron", default="0 2 * * *", help="when the nightly deployment runs (default '0 2 * * *')")
     parser.add_argument("--nightly-timezone", default="UTC", help="the cron's time zone, e.g. Europe/Berlin (default UTC)")
-    serve(parser.parse_args())
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    serve(parse_arguments())
 
 
 if __name__ == "__main__":

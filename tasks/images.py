@@ -59,8 +59,13 @@ def dhash(image: Image.Image) -> int:
     return int.from_bytes(np.packbits(cells[:, 1:] > cells[:, :-1]).tobytes(), "big")
 
 
+# What Pillow raises on bytes it cannot decode (the exceptions its own fuzz tests accept): the file's fault.
+# Anything else raised while decoding, or by augflow's code after it, is a bug to surface, not a file to refuse.
+UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, MemoryError, NotImplementedError, OverflowError, Image.DecompressionBombError)
+
+
 def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    """The upright RGB image, after checking its format and size from the header alone."""
+    """The upright image as Pillow decodes it, after checking its format and size from the header alone."""
     image = Image.open(io.BytesIO(data))
     if image.format not in FORMATS:
         raise Refused("unsupported_format", f"{image.format} images are not supported: convert it to PNG or JPEG")
@@ -68,7 +73,7 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
     if width * height > max_pixels:
         raise Refused("too_many_pixels", f"{width}x{height} pixels is over ingest.max_pixels ({max_pixels}); not decoded")
     image.load()
-    return to_rgb(ImageOps.exif_transpose(image))
+    return ImageOps.exif_transpose(image)
 
 
 # The longest side an image keeps when ingest.image_size is null: the classic demonstration's 150x150 photos keep
@@ -108,13 +113,12 @@ def normalise(data: bytes, image_size: tuple[int, int], max_pixels: int) -> tupl
     if not data:
         raise Refused("empty", "empty file (0 bytes)")
     try:
-        upright = _decode(data, max_pixels)
+        decoded = _decode(data, max_pixels)
     except UnidentifiedImageError:
         raise Refused("not_an_image", "not an image Pillow recognises (JPEG, PNG, BMP, GIF, TIFF, WebP)") from None
-    except Refused:
-        raise
-    except Exception as exc:  # Pillow's decoders raise many kinds of error on malformed input
+    except UNREADABLE as exc:
         raise Refused("corrupt", f"corrupt or truncated image ({exc})") from None
+    upright = to_rgb(decoded)
     content = pixel_sha256(np.asarray(upright))
     rgb = ImageOps.fit(upright, (image_size[1], image_size[0]), Image.Resampling.LANCZOS)
     pixels = {"rgb": np.asarray(rgb), "grayscale": np.asarray(rgb.convert("L"))}

@@ -14,6 +14,7 @@ so a run's numbers do not depend on how many ran beside it.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -32,8 +33,24 @@ from tasks.lock import holding
 Log = Callable[[str], None]
 
 
+# run_cli's exit status for a UserError or a disk that refused an output (tasks/errors.py): the stage's own sentence,
+# already shown, says what the user is to fix; running the stage again cannot help.
+USER_FAULT_STATUS = 2
+COMMAND_STATUS = re.compile(r"failed to run: .*, exited with (-?\d+)\s*$")  # DVC's report of the stage's command
+
+
 class StageFailed(Exception):
-    """A stage's command failed; its own output, already shown, says why."""
+    """A stage's command failed; its own output, already shown, says why. command_status: the command's exit status,
+    as DVC reported it (None when DVC failed before or after running it)."""
+
+    def __init__(self, message: str, command_status: int | None = None):
+        super().__init__(message)
+        self.command_status = command_status
+
+    @property
+    def users_fault(self) -> bool:
+        """Whether the stage stopped on a user's mistake (run_cli's status), which running it again cannot fix."""
+        return self.command_status == USER_FAULT_STATUS
 
 
 def default_jobs() -> int:
@@ -90,10 +107,15 @@ def reproduce_stage(repo_dir: Path, stage: str, jobs: int, log: Log = print) -> 
             ["dvc", "--wait-for-lock", "repro", "--single-item", stage],
             cwd=repo_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
+        command_status = None
         for line in process.stdout:
             log(f"[{stage}] {line.rstrip()}")
+            if reported := COMMAND_STATUS.search(line):
+                command_status = int(reported[1])
         if process.wait():
-            raise StageFailed(f"stage {stage} failed: dvc repro --single-item {stage} exited with status {process.returncode}")
+            raise StageFailed(
+                f"stage {stage} failed: dvc repro --single-item {stage} exited with status {process.returncode}", command_status
+            )
     return "ran"
 
 

@@ -27,20 +27,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(project: Path, home: Path, environment: dict[str, str] | None = None):
-    """`python -m flows.serve` (what `make serve` runs) in project; yields the API's URL once the deployments exist."""
+def served(project: Path, home: Path, environment: dict[str, str] | None = None, arguments: tuple[str, ...] = ()):
+    """`python -m flows.serve` (what `make serve` runs) in project, with arguments besides the ports; yields the API's
+    URL once the deployments exist."""
     port, reports_port = free_port(), free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = ENV | {"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": CREDENTIALS}  # the one secret serve needs
     assert "PREFECT_API_AUTH_STRING" not in env  # serve's worker, deploy and flow runs get it from the server's
     log = (home.parent / f"{home.name}-serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port)],
+        [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port), *arguments],
         cwd=project, env=env | (environment or {}), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while "Worker" not in Path(log.name).read_text() or len(deployments(api)) < 3:
+        while "Worker" not in Path(log.name).read_text() or len(deployments_so_far(api)) < 3:
             assert process.poll() is None, Path(log.name).read_text()
             assert time.monotonic() < deadline, f"serve did not come up in 300 s:\n{Path(log.name).read_text()}"
             time.sleep(2)
@@ -55,12 +56,37 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None)
         log.close()
 
 
+def refused(error: BaseException) -> bool:
+    """Whether an HTTP client's error comes from a refused connection: nothing listens on the port."""
+    while error is not None:
+        if isinstance(error, ConnectionRefusedError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def deployments(api: str) -> list[str]:
+    """The names of the server's deployments; [] only when nothing listens on its port (a server not up yet, or gone).
+
+    Any other failure (an error status, a timeout, an answer that is no list of deployments) raises: a server that
+    is up but broken is neither gone nor ready."""
     try:
         response = httpx.post(f"{api}/deployments/filter", json={}, auth=tuple(CREDENTIALS.split(":")), timeout=10)
-    except httpx.HTTPError:
+    except httpx.ConnectError as exc:
+        if refused(exc):
+            return []
+        raise
+    response.raise_for_status()
+    return [deployment["name"] for deployment in response.json()]
+
+
+def deployments_so_far(api: str) -> list[str]:
+    """deployments(api) while the server starts: an answer slower than the client waits (a first start migrates
+    its database on a busy machine) counts as not up yet."""
+    try:
+        return deployments(api)
+    except httpx.TimeoutException:
         return []
-    return [deployment["name"] for deployment in response.json()] if response.status_code == 200 else []
 
 
 def start(env: dict, deployment: str, *params: str) -> str:

@@ -5,11 +5,12 @@ import hashlib
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import stats
 
-from tasks.augment import augment, make_copy
+from tasks.augment import augment, copy_rng, make_copy
 from tasks.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
 from tasks.params import AugmentParams, SeedPolicy
-from tasks.policies import Transform, transform_matrix
+from tasks.policies import Transform, random_transform, transform_matrix
 from tasks.warps import warp
 
 
@@ -26,6 +27,36 @@ def test_a_copy_matches_image_data_generators_for_the_same_parameters(shape, fil
     theirs = np.clip(np.rint(generator.apply_transform(as_array, {**vars(transform)})), 0, 255).reshape(shape)
     difference = np.abs(ours.astype(int) - theirs.astype(int))
     assert ours.shape == shape and difference.max() <= 1 and difference.mean() < 0.01
+
+
+def test_the_seed_policy_draws_what_image_data_generator_draws_within_the_documented_ranges():
+    """The distribution of each drawn parameter, not one fixed transform: a swapped or mis-scaled range would fail.
+
+    A non-square image and a different range per axis, so that a width range drawn for the height, or scaled by the
+    wrong side, shows; 2000 copies' draws (as make_copy seeds them) against 2000 of ImageDataGenerator's own."""
+    height, width, draws = 20, 30, 2000
+    policy = SeedPolicy(rotation_range=30, width_shift_range=0.1, height_shift_range=0.3, shear_range=15, zoom_range=0.25,
+                        vertical_flip=True, brightness_range=(0.5, 1.5))  # fmt: skip
+    hashes = [hashlib.sha256(str(image).encode()).hexdigest() for image in range(draws // 4)]
+    ours = [vars(random_transform(copy_rng(0, sha, copy), policy, height, width)) for sha in hashes for copy in range(4)]
+    generator = tf.keras.preprocessing.image.ImageDataGenerator(
+        **policy.model_dump(exclude={"name", "fill_mode", "brightness_range"}), brightness_range=policy.brightness_range
+    )
+    np.random.seed(0)
+    theirs = [generator.get_random_transform((height, width, 1)) for _ in range(draws)]
+    # Each parameter uniform over the range documented for it (docs/augmentation.md: ImageDataGenerator's units).
+    documented = {
+        "theta": 30, "tx": 0.3 * height, "ty": 0.1 * width, "shear": 15, "zx": (0.75, 1.25), "zy": (0.75, 1.25), "brightness": (0.5, 1.5),
+    }  # fmt: skip
+    for name, bound in documented.items():
+        low, high = bound if isinstance(bound, tuple) else (-bound, bound)
+        drawn = np.array([draw[name] for draw in ours])
+        assert low <= drawn.min() < low + 0.01 * (high - low) and high - 0.01 * (high - low) < drawn.max() <= high, name
+        assert stats.kstest(drawn, stats.uniform(low, high - low).cdf).pvalue > 1e-3, name
+        assert stats.ks_2samp(drawn, [draw[name] for draw in theirs]).pvalue > 1e-3, name
+    for name in ("flip_horizontal", "flip_vertical"):
+        assert abs(np.mean([draw[name] for draw in ours]) - 0.5) < 0.05 and abs(np.mean([draw[name] for draw in theirs]) - 0.5) < 0.05, name
+    assert stats.pearsonr([draw["zx"] for draw in ours], [draw["zy"] for draw in ours]).pvalue > 1e-3  # each axis on its own
 
 
 def test_copies_depend_only_on_seed_content_and_copy_index():

@@ -7,19 +7,24 @@ The flow runs independent stages at once (two here, on tiny params); a plain ser
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
+from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import (
+    ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+)  # fmt: skip
 from prefect.logging.handlers import APILogHandler
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
+from conftest import PROJECT, TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
+from flows import experiment as experiment_flow
 from flows.experiment import experiment
 from flows.study import study
 from tasks import lock
 from tasks.experiments import dirty_checkout_warning
-from tasks.parallel import pipeline_stages
+from tasks.parallel import StageFailed, pipeline_stages
 
 # Two arms: the online arm's input is tested with the pipeline (test_pipeline.py); here the flow's own behaviour is.
 FLOW_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
@@ -132,3 +137,78 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
     }
     status = run(repo, "dvc", "status").stdout
     assert "run@" not in status and "scaling" not in status
+
+
+# A failed stage: run again, and said so, when a retry may help; not after a user's mistake. A small DVC project of two
+# independent stages runs through the flow's own stage tasks (run_stages): one whose command crashes on its first
+# attempt only, and augflow's real ingest stage on a source that does not exist, which stops with its one sentence
+# and run_cli's exit status.
+FLAKY = """\
+from pathlib import Path
+
+attempts = Path("attempts")
+attempts.write_text(str(int(attempts.read_text()) + 1 if attempts.exists() else 1))
+if attempts.read_text() == "1":
+    raise RuntimeError("a fault that passes: this stage's first attempt only")
+Path("flaky.txt").write_text("done")
+"""
+DVC_YAML = """\
+stages:
+  flaky:
+    cmd: python flaky.py
+    outs: [flaky.txt]
+  mistake:
+    cmd: python -m tasks.ingest
+    outs: [data]
+"""
+
+
+@flow
+def stages_only(repo_dir: str) -> dict:
+    return experiment_flow.run_stages(Path(repo_dir), jobs=2)
+
+
+@pytest.fixture(scope="module")
+def failed_run(tmp_path_factory):
+    """The flow run over both stages (without the 10 s wait before a retry); its state, task runs, logs and artifacts."""
+    repo = tmp_path_factory.mktemp("retries")
+    (repo / "flaky.py").write_text(FLAKY)
+    (repo / "dvc.yaml").write_text(DVC_YAML)
+    (repo / "params.yaml").write_text(f"ingest:\n  source: {repo / 'no-such-folder'}\n")
+    run(repo, "dvc", "init", "--no-scm", "-q")
+    with pytest.MonkeyPatch.context() as patch:  # on the module's temporary server
+        patch.setenv("PYTHONPATH", str(PROJECT))  # the ingest stage imports augflow
+        patch.setattr(experiment_flow, "run_stage", experiment_flow.run_stage.with_options(retry_delay_seconds=0))
+        state = stages_only(str(repo), return_state=True)
+        APILogHandler().flush()
+        flow_run_id = state.state_details.flow_run_id
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return repo, state, {task_run.name: task_run for task_run in task_runs}, [log.message for log in logs], artifacts
+
+
+def test_a_stage_that_fails_once_is_run_again_and_the_run_says_so(failed_run):
+    repo, _, task_runs, logs, artifacts = failed_run
+    flaky = task_runs["flaky"]
+    assert flaky.state.is_completed() and flaky.run_count == 2
+    assert (repo / "flaky.txt").read_text() == "done" and (repo / "attempts").read_text() == "2"
+    said = [message for message in logs if message.startswith("Stage 'flaky' failed on attempt 1 of 3 (")]
+    assert len(said) == 1 and said[0].endswith("running it again in 0 s. A stage that passes only on a retry points to a flaky machine or a fault worth a look.")
+    [artifact] = [artifact for artifact in artifacts if artifact.key == "augflow-retried-flaky"]
+    assert artifact.data == f"**Retried.** {said[0]}" and artifact.task_run_id == flaky.id
+
+
+def test_a_stage_stopped_by_a_users_mistake_is_not_run_again(failed_run):
+    repo, state, task_runs, logs, artifacts = failed_run
+    mistake = task_runs["mistake"]
+    assert mistake.state.is_failed() and mistake.run_count == 1  # once: a retry cannot fix a folder that is not there
+    assert state.is_failed() and "stage mistake failed" in state.message
+    with pytest.raises(StageFailed) as failed:
+        state.result()
+    assert failed.value.command_status == 2 and failed.value.users_fault
+    sentence = f"[mistake] augflow: ingest.source {repo / 'no-such-folder'} does not exist: set it in params.yaml"
+    assert sum(message.startswith(sentence) for message in logs) == 1  # the stage's own sentence, shown once
+    assert not [message for message in logs if message.startswith("Stage 'mistake' failed on attempt")]
+    assert [artifact.key for artifact in artifacts if artifact.key and artifact.key.startswith("augflow-retried-")] == ["augflow-retried-flaky"]

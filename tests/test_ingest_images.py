@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import struct
 import zlib
 
@@ -167,11 +168,13 @@ def test_same_files_give_byte_identical_outputs_and_new_files_move_no_one(ingest
         return {path.relative_to(folder): path.read_bytes() for path in (folder / "raw").rglob("*.png")}
 
     assert pngs(again) == pngs(out)
-    class_folders(base / "photos", {"cats": "ellipse", "dogs": "rectangle"}, 5, first_seed=7000, suffix=".png")
+    # The folder grown and the cache in copies of this test's own: the module's corpus stays as the other tests count it.
+    photos, cache = shutil.copytree(base / "photos", tmp_path / "photos", symlinks=True), shutil.copytree(out / "cache", tmp_path / "cache")
+    class_folders(photos, {"cats": "ellipse", "dogs": "rectangle"}, 5, first_seed=7000, suffix=".png")
     grown = tmp_path / "grown"
-    cached = len(list((out / "cache").rglob("*.json")))
-    ingest(params, grown / "raw", grown / "sets", grown / "report.json", out / "cache")
-    assert len(list((out / "cache").rglob("*.json"))) == cached + 10  # only the new files were decoded
+    cached = len(list(cache.rglob("*.json")))
+    ingest(params.model_copy(update={"source": str(photos)}), grown / "raw", grown / "sets", grown / "report.json", cache)
+    assert len(list(cache.rglob("*.json"))) == cached + 10  # only the new files were decoded
     before = {row["origin"]: row["split"] for row in read_csv(out / "raw/manifest.csv")}
     after = {row["origin"]: row["split"] for row in read_csv(grown / "raw/manifest.csv")}
     assert {name: after[name] for name in before} == before
@@ -230,3 +233,35 @@ def test_the_stage_reports_a_missing_source_without_a_traceback(tmp_path):
         f"augflow: ingest.source {tmp_path / 'nowhere'} does not exist: set it in params.yaml to a folder or archive "
         "of images, or install Fashion-MNIST with 'apt-get install dataset-fashion-mnist'."
     ]
+
+
+def fault(exception: Exception):
+    def raising(*args, **kwargs):
+        raise exception
+
+    return raising
+
+
+@pytest.mark.parametrize(
+    ("target", "exception", "refused"),
+    [
+        ("tasks.images.to_rgb", TypeError("a bug in augflow's conversion"), False),  # augflow's own code after decoding
+        ("PIL.ImageOps.exif_transpose", TypeError("a bug while decoding"), False),  # a bug, though in Pillow's call
+        ("PIL.ImageOps.exif_transpose", SyntaxError("not a TIFF file"), True),  # what Pillow raises on bad EXIF bytes
+        ("PIL.ImageOps.exif_transpose", ValueError("broken data stream"), True),
+    ],
+)
+def test_only_what_is_the_files_fault_is_refused_as_corrupt_and_a_bug_surfaces(tmp_path, monkeypatch, target, exception, refused):
+    class_folders(tmp_path / "src", {"cats": "ellipse", "dogs": "rectangle"}, 3, suffix=".png")
+    monkeypatch.setattr(target, fault(exception))
+    params = IngestParams(source=str(tmp_path / "src"), image_size=SIZE, min_per_class=1)
+    arguments = (tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json", tmp_path / "cache")
+    if refused:
+        with pytest.raises(UserError, match="holds no usable image"):  # every file refused, each with its reason
+            ingest(params, *arguments)
+        reasons = {json.loads(path.read_text())["reason"] for path in (tmp_path / "cache").rglob("*.json")}
+        assert reasons == {"corrupt"}
+        return
+    with pytest.raises(TypeError, match=str(exception)):  # not a refused file: a user would blame their images
+        ingest(params, *arguments)
+    assert not list((tmp_path / "cache").rglob("*.json"))  # nor is the file cached as refused

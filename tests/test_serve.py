@@ -11,6 +11,8 @@ import os
 import re
 import signal
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -19,17 +21,21 @@ from prefect.client.orchestration import get_client
 from prefect.states import Cancelling
 
 from conftest import make_project, project_files, run
+from flows import serve
 from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
 from tasks import lock
+from tasks.errors import run_cli
 from tasks.experiments import WORKTREES_DIR
 
 WHAT_IF = 'overrides=["evaluate.confidence=0.9"]'  # the completed what-if runs' override: see the what_if fixture
+NIGHTLY = ("30 4 * * 1-5", "Europe/Berlin")  # the server's nightly schedule, not the default, to see the flags used
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("serve") / "project", PARAMS)
-    with served(project, project.parent / "prefect-home") as (api, env):
+    nightly = ("--nightly-cron", NIGHTLY[0], "--nightly-timezone", NIGHTLY[1])
+    with served(project, project.parent / "prefect-home", arguments=nightly) as (api, env):
         yield project, api, env
 
 
@@ -61,8 +67,46 @@ def test_deployments_are_registered_with_the_nightly_schedule(server):
     with get_client(sync_client=True) as client:
         nightly = client.read_deployment_by_name("augflow-experiment/nightly")
         pool = client.read_work_pool("augflow")
-    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [("0 2 * * *", "UTC")]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [NIGHTLY]  # --nightly-cron, --nightly-timezone
     assert pool.concurrency_limit == 1
+    # Without the flags (make serve without NIGHTLY_CRON or NIGHTLY_TIMEZONE), prefect.yaml gets the documented default.
+    defaults = serve.server_environment(serve.parse_arguments([]))
+    assert (defaults["AUGFLOW_NIGHTLY_CRON"], defaults["AUGFLOW_NIGHTLY_TIMEZONE"]) == ("0 2 * * *", "UTC")
+
+
+def test_a_worker_that_exits_with_an_error_stops_serve_with_one_sentence_and_a_failing_status(server, capfd):
+    _, _, env = server
+    # serve's worker loop, on this server, with a worker that fails as it starts: a setting it cannot read.
+    failing = env | {"PREFECT_WORKER_QUERY_SECONDS": "soon"}
+    with pytest.raises(SystemExit) as exited:
+        run_cli(lambda: serve.run_worker(failing))  # as `python -m flows.serve` runs it, after its server and deploy
+    assert exited.value.code == 2
+    stderr = capfd.readouterr().err
+    assert "query_seconds" in stderr  # the worker's own output, which the sentence points to
+    assert stderr.splitlines()[-1] == (
+        "augflow: the Prefect worker exited with status 1 (its output above says why), so make serve stopped, "
+        "as no run could start: fix what it reports and start make serve again"
+    )
+
+
+def test_only_a_refused_connection_counts_as_a_server_gone():
+    class Broken(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_error(500, "broken")
+
+        def log_message(self, *args):
+            pass
+
+    broken = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    api = f"http://127.0.0.1:{broken.server_address[1]}/api"
+    threading.Thread(target=broken.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(httpx.HTTPStatusError, match="500"):  # up but broken: neither gone nor ready
+            deployments(api)
+    finally:
+        broken.shutdown()
+        broken.server_close()
+    assert deployments(api) == []  # nothing listens on the port any more
 
 
 def test_a_what_if_run_cancelled_through_the_api_ends_cancelled_and_leaves_no_workspace(server):
