@@ -10,8 +10,8 @@ tasks.sequential.run on them: the rule augflow applies, not a copy of it. Report
 difference (0, half the margin, the margin, twice the margin): how often each verdict comes out and
 the mean and 90th percentile of seeds used; under no difference, how often naive re-testing (a
 fixed-n paired t-test at 5% after every added seed, stopping at the first p < 0.05) claims a
-difference. A second design with a margin as wide as the spread shows the equivalence bound where
-equivalence is often reached. tests/test_sequential.py runs a smaller version and checks it against
+difference. A second design with a margin of one standard deviation shows the false-equivalence
+rate where it comes near its bound. tests/test_sequential.py runs a smaller version and checks it against
 the figures written here, benchmarks/results/sequential.json.
 """
 
@@ -36,8 +36,11 @@ RESULTS = RESULTS_DIR / "sequential.json"
 DEFAULT_RUN_DIFFERENCES = (0.2, -1.4, -5.3)
 SD = float(np.std(DEFAULT_RUN_DIFFERENCES, ddof=1)) / 100
 DEFAULT = Design.plan(start=3, round_seeds=3, max_seeds=15, alpha=0.05, margin=0.01)
-# The same looks with a margin of one standard deviation: there equivalence is reachable within 15 seeds, so the
-# false-equivalence rate at the margin is measured where it can actually approach its bound.
+# The same looks with a margin of one standard deviation (2.83 points): there equivalence is usually shown within
+# 15 seeds when it holds, so the false-equivalence rate at the margin is measured where it comes near its bound.
+# With the default 1-point margin equivalence within 15 seeds is rare at any true difference, so that rate stays far
+# under alpha; with a wider one a true difference at the margin is mostly told from 0 first (a difference, when
+# decided, takes precedence), which keeps it under alpha too.
 WIDE_MARGIN = Design.plan(start=3, round_seeds=3, max_seeds=15, alpha=0.05, margin=round(SD, 4))
 
 
@@ -128,13 +131,20 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.experiments} experiments a scenario, SD {100 * SD:.2f} points, looks {list(DEFAULT.looks)}, {result['seconds']} s")
-    print(f"no effect: false improves/hurts {result['false_difference_under_no_effect']:.4f} (99% upper {result['false_difference_upper_99']:.4f}); "
-          f"naive re-testing after every seed {result['naive_every_seed_false_difference']:.4f}, at every round {result['naive_every_round_false_difference']:.4f}")  # fmt: skip
-    print(f"at the margin: false equivalent {result['false_equivalent_at_margin']:.4f}; with a {result['wide_margin']['margin_points']:.2f}-point margin "
-          f"{result['wide_margin']['margin']['rates']['equivalent']:.4f} (equivalent at no effect {result['wide_margin']['0']['rates']['equivalent']:.4f})")  # fmt: skip
+    print(
+        f"no effect: false improves/hurts {result['false_difference_under_no_effect']:.4f} "
+        f"(99% upper {result['false_difference_upper_99']:.4f}); naive re-testing after every seed "
+        f"{result['naive_every_seed_false_difference']:.4f}, at every round {result['naive_every_round_false_difference']:.4f}"
+    )
+    wide = result["wide_margin"]
+    print(
+        f"at the margin: false equivalent {result['false_equivalent_at_margin']:.4f}; with a {wide['margin_points']:.2f}-point "
+        f"margin {wide['margin']['rates']['equivalent']:.4f} (equivalent at no effect {wide['0']['rates']['equivalent']:.4f})"
+    )
     for name, figures in result["default"].items():
         rates = ", ".join(f"{outcome} {rate:.3f}" for outcome, rate in figures["rates"].items())
-        print(f"effect {name:>9} ({figures['effect_points']:+.1f} points): seeds mean {figures['mean_seeds']:.2f}, 90th percentile {figures['p90_seeds']:.0f}; {rates}")
+        print(f"effect {name:>9} ({figures['effect_points']:+.1f} points): seeds mean {figures['mean_seeds']:.2f}, "
+              f"90th percentile {figures['p90_seeds']:.0f}; {rates}")  # fmt: skip
     print(f"wrote {RESULTS}")
 
 
