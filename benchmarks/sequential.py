@@ -103,8 +103,9 @@ def simulate(experiments: int, seed: int) -> dict:
         "sd_from_default_run_points": list(DEFAULT_RUN_DIFFERENCES),
         "design": {"looks": list(DEFAULT.looks), "alpha": DEFAULT.alpha, "margin_points": 100 * margin, "spending": DEFAULT.spending},
         "boundaries": [
-            {"seeds": b.seeds, "difference_z": round(b.difference_z, 4), "difference_level": b.difference_level,
-             "equivalence_z": round(b.equivalence_z, 4), "equivalence_level": b.equivalence_level}
+            {"seeds": b.seeds, "difference_z": round(b.difference_z, 4), "difference_t": round(b.difference_t, 4),
+             "difference_level": b.difference_level, "equivalence_z": round(b.equivalence_z, 4),
+             "equivalence_t": round(b.equivalence_t, 4), "equivalence_level": b.equivalence_level}
             for b in DEFAULT.boundaries
         ],  # fmt: skip
         "default": default,
