@@ -242,8 +242,9 @@ def null_t_statistics(looks: tuple[int, ...]) -> np.ndarray:
         total, squares = np.cumsum(data, axis=1), np.cumsum(data * data, axis=1)
         n = np.asarray(looks)
         mean = total[:, n - 1] / n
-        variance = (squares[:, n - 1] - n * mean * mean) / (n - 1)
-        chunks.append((mean * np.sqrt(n) / np.sqrt(variance)).astype(np.float32))
+        variance = np.maximum((squares[:, n - 1] - n * mean * mean) / (n - 1), 0)  # rounding can take it below 0
+        with np.errstate(divide="ignore"):  # no spread: an infinite t, beyond every boundary
+            chunks.append((mean * np.sqrt(n) / np.sqrt(variance)).astype(np.float32))
     null = np.concatenate(chunks)
     null.flags.writeable = False  # cached and shared
     return null
