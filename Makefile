@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run flow serve test test-tools bench setup dataset lock clean
+.PHONY: run flow serve test test-tools bench setup venv dataset lock clean
 
 # Install Debian packages, refreshing the package lists only if the first try fails.
 apt_get = { apt-get install -y -qq $(1) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; }; }
@@ -42,7 +42,8 @@ serve: setup  ## a Prefect server on 127.0.0.1, the deployments of prefect.yaml 
 test: setup test-tools  ## the whole test suite
 	python -m pytest
 
-# FULL=1: the long benchmarks on params.yaml itself (an hour or more), not in quick mode (docs/performance.md).
+# FULL=1: the long benchmarks on params.yaml itself (an hour or more), not in quick mode (docs/performance.md);
+# stage times then force-rerun every stage of this project, so it warns and waits 10 s for a Ctrl-C first.
 bench: setup  ## every benchmark (quick mode), then one table of their figures; JSON in benchmarks/results/quick/
 	python benchmarks/bench.py $(if $(FULL),--full)
 
@@ -62,8 +63,32 @@ test-tools:
 
 setup: $(VENV)/.installed dataset
 
+# The virtual environment, trusted only once its pip works: a .venv whose pip does not (a
+# `python3 -m venv` that failed midway, a Python since removed) is removed and made again.
+# Debian's python3 makes one only with python3-venv (its ensurepip), installed when root.
+define make_venv
+@if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+  rm -rf $(VENV); need=""; \
+  if ! command -v python3 >/dev/null; then need="python3 python3-venv"; why="python3 is not installed"; \
+  elif ! python3 -c 'import ensurepip' >/dev/null 2>&1; then need="python3-venv"; why="python3 cannot create a virtual environment"; fi; \
+  if [ -n "$$need" ]; then \
+    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+      echo "Installing $$need (Debian packages) for the virtual environment..."; \
+      $(call apt_get,$$need) || { echo "augflow: could not install $$need with apt-get: install it by hand, then make again."; exit 1; }; \
+    else \
+      echo "augflow: $$why: run 'sudo apt-get install $$need', then make again."; exit 1; \
+    fi; \
+  fi; \
+  python3 -m venv $(VENV) && $(PYTHON) -m pip --version >/dev/null \
+    || { rm -rf $(VENV); echo "augflow: 'python3 -m venv $(VENV)' did not make a virtual environment with a working pip (see above): fix that, then make again."; exit 1; }; \
+fi
+endef
+
+venv:  ## only the virtual environment in .venv, with pip, no packages yet (setup's first step)
+	$(make_venv)
+
 $(VENV)/.installed: requirements.lock
-	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(make_venv)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PYTHON) requirements.lock
 	touch $@

@@ -112,6 +112,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callabl
     "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
     "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
 }
+FORCED_IN_PROJECT = {"stage_times"}  # with --full, these force-rerun every stage of the project itself
+FULL_PAUSE_SECONDS = 10
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
@@ -167,11 +169,27 @@ def table(runs: dict[str, dict], full: bool) -> str:
     return "\n".join(lines)
 
 
+def warn_full(names: list[str]) -> None:
+    """Say, before anything runs, that --full reruns the user's own pipeline, and leave time to stop it."""
+    if FORCED_IN_PROJECT.isdisjoint(names):
+        return
+    print(f"augflow: make bench FULL=1 reruns every stage of this project ({ROOT}) with `dvc repro --force` on its "
+          f"params.yaml, replacing the outputs in data/, models/ and reports/ and taking an hour or more; "
+          f"press Ctrl-C in the next {FULL_PAUSE_SECONDS} s to stop.", flush=True)  # fmt: skip
+    try:
+        time.sleep(FULL_PAUSE_SECONDS)
+    except KeyboardInterrupt:
+        print("Stopped: nothing ran.")
+        sys.exit(130)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="run the long benchmarks on the project's own params.yaml")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these, in this order")
     args = parser.parse_args()
+    if args.full:
+        warn_full(args.only or list(BENCHMARKS))
     start, scratch = time.perf_counter(), Path(tempfile.mkdtemp(prefix="augflow-bench-"))
     try:
         runs = {}
