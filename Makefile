@@ -29,6 +29,14 @@ study: setup  ## the scaling study (study/dvc.yaml, a DVC project of its own, no
 	python -m tasks.params
 	$(if $(DASK),python -m flows.study --dask $(DASK),python -m tasks.parallel --repo study) $(if $(JOBS),--jobs $(JOBS))
 
+# Seeds in rounds until every comparison in decide.comparisons is decided or the budget in params.yaml is spent (docs/verdict.md).
+# DASK=tcp://host:8786: each round's training stages on that scheduler's workers, as a Prefect flow run.
+.PHONY: decide
+decide: setup  ## add seeds until the verdict is decided: params.yaml's train.seeds ends holding them; reports/decide.md
+	python -m tasks.params
+	$(if $(DASK),python -m flows.decide --dask $(DASK),python -m tasks.decide) $(if $(JOBS),--jobs $(JOBS))
+	python -m tasks.evaluate --show
+
 # DASK=tcp://host:8786: the training stages on that Dask scheduler's workers, through the default DVC remote (docs/cluster.md).
 flow: setup  ## the same pipeline as a Prefect flow run (no server needed)
 	python -m flows.experiment $(if $(JOBS),--jobs $(JOBS)) $(if $(DASK),--dask $(DASK))

@@ -63,10 +63,12 @@ def test_the_api_needs_credentials_and_the_report_server_serves_only_its_folder(
 
 def test_deployments_are_registered_with_the_nightly_schedule(server):
     _, api, _ = server
-    assert sorted(deployments(api)) == ["nightly", "study", "what-if"]
+    assert sorted(deployments(api)) == ["decide", "nightly", "study", "what-if"]
     with get_client(sync_client=True) as client:
         nightly = client.read_deployment_by_name("augflow-experiment/nightly")
         pool = client.read_work_pool("augflow")
+        decide = client.read_deployment_by_name("augflow-decide/decide")
+    assert set(decide.parameter_openapi_schema["properties"]) == {"repo_dir", "jobs", "dask"}  # what the UI's form offers
     assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [NIGHTLY]  # --nightly-cron, --nightly-timezone
     assert pool.concurrency_limit == 1
     # Without the flags (make serve without NIGHTLY_CRON or NIGHTLY_TIMEZONE), prefect.yaml gets the documented default.
