@@ -100,6 +100,15 @@ def figures_training(result: dict) -> list[tuple[str, str]]:
     return rows + [(f"{name}: failed", reason) for name, reason in result.get("failed", {}).items()]
 
 
+def figures_sequential(result: dict) -> list[tuple[str, str]]:
+    seeds = ", ".join(f"{effect} {figures['mean_seeds']:.1f}" for effect, figures in result["default"].items())
+    return [
+        ("make decide's rule: false improves/hurts under no effect", f"{result['false_difference_under_no_effect']:.4f} (α 0.05)"),
+        ("naive re-test after every added seed, same", f"{result['naive_every_seed_false_difference']:.4f}"),
+        ("mean seeds used, by true difference", seeds),
+    ]
+
+
 # name: (command after the interpreter, arguments in quick mode, with --full, where it runs, its figures). Where:
 # None, the project; "quick", a scratch copy on QUICK_PARAMS; "reproduced", a scratch copy on params.yaml with
 # train.epochs 1 after a full run (every stage, file and folder of the default pipeline, shorter training), shared.
@@ -111,6 +120,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callabl
     "training": (["benchmarks/training.py"], ["--epochs", "3"], ["--epochs", "10", "--rounds", "2"], "reproduced", figures_training),
     "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
     "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
+    "sequential": (["benchmarks/sequential.py"], ["--experiments", "20000"], [], None, figures_sequential),
 }
 FORCED_IN_PROJECT = {"stage_times"}  # with --full, these force-rerun every stage of the project itself
 FULL_PAUSE_SECONDS = 10
