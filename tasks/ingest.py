@@ -10,11 +10,15 @@ test is the official test set.
 Any other source is a user's image folder or archive, read file by file
 (tasks/sources.py), normalised through a content-addressed cache
 (tasks/images.py) and curated (tasks/curate.py); every file it holds is either
-ingested or listed with its reason in reports/ingest_report.json.
+ingested or listed with its reason in reports/ingest_report.json. Each train
+seed then draws its own share of each class's training images,
+`ingest.seed_sample` (see seed_samples).
 """
 
 import gzip
+import hashlib
 import json
+import math
 import struct
 from collections import Counter
 from collections.abc import Iterator
@@ -133,6 +137,49 @@ def write_training_sets(manifest: list[dict], raw_dir: Path, sets_dir: Path, sub
     return {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
 
 
+def sample_rank(ingest_seed: int, seed: int, image_id: str) -> bytes:
+    """Where an image stands in a train seed's draw: a hash of (ingest.seed, the train seed, the image's content id)."""
+    return hashlib.sha256(f"{ingest_seed}:{seed}:{image_id}".encode()).digest()
+
+
+def seed_samples(manifest: list[dict], ingest_seed: int, seeds: list[int], fraction: float) -> dict[int, set[str]]:
+    """{train seed: the ids of its training images}: per class, the share `fraction` of the train split's images
+    (rounded to the nearest count, at least one), drawn without replacement; 1.0 gives every seed all of them.
+
+    Why: with the same images in every run, seeds vary only the initialisation and the batch order, and
+    the interval answers "for this exact training set". Drawing each seed's images from the training split
+    adds the variation due to which images a collection holds, as the Fashion-MNIST default does by drawing
+    fresh subsets. How much of it depends on the fraction: two seeds' sets share about `fraction` of their
+    images, and for what averages over images the spread between subsets of one collection is that between
+    fresh sets of their size times 1 - fraction (the finite-population correction). At 0.5, halves as in
+    Dietterich's 5x2 cross-validation (1998), the seeds spread about as much as whole collections of the
+    split's size would, and each model trains on half; near 1, each model trains on nearly everything but the
+    seeds' sets overlap so much that little of that variation shows (the trouble Nadeau and Bengio, 2003,
+    found in resampled t-tests).
+
+    Without replacement, stratified: every set is a plain set of distinct images, of the same size for every
+    seed (so every seed takes the same training steps), and every class keeps its share and is in every set,
+    as training needs. A bootstrap would also cover the variation, but would list an image (and its copies)
+    several times in a set, leave about a third of the images out of each set all the same, and make the
+    reports' counts of training images count rows rather than images.
+
+    A seed takes each class's images of lowest rank under sample_rank, keyed by (ingest.seed, the seed, the
+    image's content id): adding a seed never changes another seed's draw (so DVC keeps its runs), and adding
+    or removing images changes a seed's set only by those images and, where the rounded count changes, by
+    the one at the edge.
+    """
+    by_class: dict[str, list[str]] = {}
+    for row in manifest:
+        if row["split"] == "train":
+            by_class.setdefault(row["class"], []).append(row["id"])
+    samples = {seed: set() for seed in seeds}
+    for ids in by_class.values():
+        count = max(1, math.floor(fraction * len(ids) + 0.5))
+        for seed in seeds:
+            samples[seed].update(sorted(ids, key=lambda image_id: sample_rank(ingest_seed, seed, image_id))[:count])
+    return samples
+
+
 def write_manifest(staging: Path, manifest: list[dict]) -> None:
     manifest.sort(key=lambda row: (row["split"], row["class"], row["id"]))
     write_csv_atomic(staging / "manifest.csv", MANIFEST_COLUMNS, manifest)
@@ -235,11 +282,11 @@ def ingest_images(params: IngestParams, raw_dir: Path, sets_dir: Path, report: P
             manifest.append({"id": image_id, "sha256": image.sha256[color_mode], "class": image.label,
                              "split": image.split, "origin": image.name})  # fmt: skip
         write_manifest(staging, manifest)
-    everything = {row["id"] for row in manifest if row["split"] == "train"}  # not subsampled: every seed trains on all
-    counts = write_training_sets(manifest, raw_dir, sets_dir, dict.fromkeys(seeds, everything))
+    counts = write_training_sets(manifest, raw_dir, sets_dir, seed_samples(manifest, params.seed, seeds, params.seed_sample))
     why = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
+    drawn = "every seed trains on all of them" if params.seed_sample == 1 else f"each seed trains on its own {params.seed_sample:.0%} of each class"
     print(
-        f"ingest: {counts['train']} train, {counts['val']} val, {counts['test']} test images of "
+        f"ingest: {counts['train']} train ({drawn}), {counts['val']} val, {counts['test']} test images of "
         f"{len({image.label for image in images})} classes ({color_mode}, {size[0]}x{size[1]}) "
         f"from {files} files; {len(refused)} not ingested{f' ({why})' if why else ''}, "
         f"{len(moved)} near-duplicates moved: see {report}"

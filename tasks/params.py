@@ -104,6 +104,12 @@ class IngestParams(Strict):
     near_dup_distance: Annotated[int, Field(ge=0, le=64)] = Field(
         4, description="dHash bits: images this close across splits join their earliest twin's split, so no near-copy leaks."
     )
+    seed_sample: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5,
+        description="Image folders and archives only: the share of each class's training images each train seed draws for "
+        "itself, without replacement, by (ingest.seed, the seed, the image's content), so the interval covers which images "
+        "a training set holds; 1: every seed trains on all of them (docs/own-images.md).",
+    )  # fmt: skip
 
 
 FillMode = Literal["nearest", "constant", "reflect", "wrap"]

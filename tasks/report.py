@@ -229,25 +229,37 @@ def band(axes, points: list[dict], value: str, label: str, color: str) -> None:
 
 
 def plot_scaling(scaling: dict, path: Path) -> None:
-    """The scaling study's figure: test accuracy against size per arm, and each arm's gain over original."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    colors = {arm: f"C{place}" for place, arm in enumerate(scaling["test_accuracy"])}  # an arm's colour in both panels
+    """The scaling study's figure: test accuracy against size per arm, each arm's gain over original, and, when
+    the study holds one, each comparison that isolates augmentation (augmented vs repeated: the same training
+    steps, transformed or not), each with its confidence band and the equivalence band."""
+    isolating = scaling.get("isolating", {})
+    figure, panels = plt.subplots(1, 3 if isolating else 2, figsize=(16 if isolating else 11, 4))
+    left, right, *third = panels
+    colors = {arm: f"C{place}" for place, arm in enumerate(scaling["test_accuracy"])}  # an arm's colour in every panel
     for arm, points in scaling["test_accuracy"].items():
         band(left, points, "mean", arm, colors[arm])
     for arm, points in scaling["gain_over_original"].items():
         band(right, points, "delta_mean", f"{arm} - original", colors[arm])
-    right.axhline(0, color="grey", linewidth=1)
+    for key, points in isolating.items():
+        treated, control = key.split("-vs-")
+        band(third[0], points, "delta_mean", f"{treated} - {control}", colors[treated])
     margin = 100 * scaling["equivalence_margin"]
     equivalence = f"±{margin:.1f} points: equivalent if the {levels(scaling['confidence'])[1]} CI lies inside"
-    right.axhspan(-margin, margin, color="grey", alpha=0.15, label=equivalence)
-    level = f"{100 * scaling['confidence']:g}%"
-    for axes, label in ((left, "mean test accuracy (%)"), (right, "gain over original (points)")):
+    labels = [(left, "mean test accuracy (%)"), (right, "gain over original (points)")]
+    labels += [(axes, "gain isolating augmentation (points)") for axes in third]
+    for axes, label in labels:
+        if axes is not left:
+            axes.axhline(0, color="grey", linewidth=1)
+            axes.axhspan(-margin, margin, color="grey", alpha=0.15, label=equivalence)
         axes.set_xscale("log")
         axes.set_xticks(scaling["sizes"], [str(size) for size in scaling["sizes"]], minor=False)
         axes.minorticks_off()
         axes.set_xlabel("training images per class")
         axes.set_ylabel(label)
         axes.legend()
+    for axes in third:
+        axes.set_title("arms that take the same training steps", fontsize="medium")
+    level = f"{100 * scaling['confidence']:g}%"
     figure.suptitle(f"Mean over {len(scaling['seeds'])} seeds, shaded: {level} confidence interval")
     figure.tight_layout()
     save_figure(figure, path)

@@ -19,7 +19,7 @@ import numpy as np
 
 from tasks.augment import augment, write_repeated_set
 from tasks.errors import UserError, run_cli
-from tasks.evaluate import predict
+from tasks.evaluate import comparison_pairs, predict
 from tasks.files import read_csv, write_text_atomic
 from tasks.ingest import ingest, is_fashion_mnist
 from tasks.params import Params, load_params
@@ -28,6 +28,10 @@ from tasks.stats import gain_trend, holm, mean_ci, paired_difference, tost, tren
 
 RUNS_DIR = Path("study/runs")
 BASELINE = "original"  # every arm's gain per size is measured against it
+HOLM_FAMILY = (
+    "every comparison make run makes, at every size: one family for all the verdicts the study states, "
+    "so it is larger than make run's and its adjusted p-values are larger for the same runs"
+)
 TREND_MODEL = "least squares of the paired gain on log2(images per class), one intercept per seed (seeds as fixed effects)"
 
 
@@ -67,46 +71,75 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = R
     return result
 
 
+def compare(accuracy: dict, sizes: list[int], treated: str, control: str, confidence: float, margin: float, adjusted: dict) -> list[dict]:
+    """treated vs control at each size: the paired difference over seeds, its Holm-adjusted p-value, TOST and verdict."""
+    points = []
+    for size in sizes:
+        difference = paired_difference(accuracy[size, treated], accuracy[size, control], confidence)
+        equivalence = tost(accuracy[size, treated], accuracy[size, control], margin, 1 - confidence)
+        points.append({
+            "images_per_class": size, "delta_mean": difference.mean, "ci95": difference.ci, "p_value": difference.p_value,
+            "p_value_holm": adjusted[treated, control, size], "ci90": equivalence.ci, "tost_p": equivalence.p_value,
+            "verdict_kind": verdict_kind(difference, equivalence, confidence, margin, adjusted[treated, control, size]),
+        })  # fmt: skip
+    return points
+
+
+def trend(accuracy: dict, sizes: list[int], treated: str, control: str, confidence: float) -> dict:
+    """The trend of treated's per-seed gain over control against log2(size), with its sentence."""
+    per_seed = [[a - b for a, b in zip(accuracy[size, treated], accuracy[size, control])] for size in sizes]
+    fit = gain_trend(sizes, per_seed, confidence)
+    fitted = {} if fit is None else {"slope_per_doubling": fit.mean, "ci95": fit.ci, "p_value": fit.p_value}
+    return fitted | {"model": TREND_MODEL, "sentence": trend_sentence(treated, fit, confidence, control)}
+
+
 def summarise(params: Params, runs_dir: Path = RUNS_DIR, out: Path = SCALING) -> dict:
-    """reports/scaling.json (per arm and size: mean test accuracy over seeds with its interval; each arm's
-    paired gain over original with its verdict, Holm-corrected over every arm and size; per arm, the gain's
-    trend against log2(size)) and reports/scaling.png (both against size, the gains with the equivalence band)."""
-    confidence, seeds = params.evaluate.confidence, params.train.seeds
+    """reports/scaling.json and reports/scaling.png.
+
+    scaling.json holds, per arm and size, the mean test accuracy over seeds with its interval; each arm's paired
+    gain over original (`gain_over_original`) and, under `isolating`, each comparison that isolates augmentation
+    (augmented vs repeated: the same training steps, transformed or not; with the online arm, online vs augmented
+    and vs repeated), each with its verdict; and the trend of each against log2(size) (`trend`, `isolating_trend`).
+
+    The Holm family is every comparison `make run` makes (tasks/evaluate.py comparison_pairs), at every size: one
+    family for all the verdicts the study states, so that picking the size (or the comparison) where a gain
+    looks best is corrected for (`holm_family`). It is larger than `make run`'s, so the study's adjusted
+    p-values are larger than `make run`'s for the same runs. Each trend is one test, not in the family.
+    """
+    confidence, seeds, sizes = params.evaluate.confidence, params.train.seeds, params.study.sizes
     accuracy = {}
-    for size in params.study.sizes:
+    for size in sizes:
         for arm in params.train.arms:
             runs = [json.loads((runs_dir / f"{run_name(size, arm, seed)}.json").read_text()) for seed in seeds]
             accuracy[size, arm] = [run["test_accuracy"] for run in runs]
     arms = {}
     for arm in params.train.arms:
         arms[arm] = []
-        for size in params.study.sizes:
+        for size in sizes:
             estimate = mean_ci(accuracy[size, arm], confidence)
             arms[arm].append({"images_per_class": size, "mean": estimate.mean, "ci95": estimate.ci, "runs": accuracy[size, arm]})
     margin = params.evaluate.equivalence_margin / 100
-    pairs = [(arm, size) for arm in params.train.arms if arm != BASELINE for size in params.study.sizes]
-    differences = {pair: paired_difference(accuracy[pair[1], pair[0]], accuracy[pair[1], BASELINE], confidence) for pair in pairs}
-    adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
-    gains, trends = {}, {}
-    for arm, size in pairs:
-        difference, equivalence = differences[arm, size], tost(accuracy[size, arm], accuracy[size, BASELINE], margin, 1 - confidence)
-        gains.setdefault(arm, []).append({
-            "images_per_class": size, "delta_mean": difference.mean, "ci95": difference.ci, "p_value": difference.p_value,
-            "p_value_holm": adjusted[arm, size], "ci90": equivalence.ci, "tost_p": equivalence.p_value,
-            "verdict_kind": verdict_kind(difference, equivalence, confidence, margin, adjusted[arm, size]),
-        })  # fmt: skip
-    for arm in gains:
-        per_seed = [[treated - base for treated, base in zip(accuracy[size, arm], accuracy[size, BASELINE])] for size in params.study.sizes]
-        trend = gain_trend(params.study.sizes, per_seed, confidence)
-        fitted = {} if trend is None else {"slope_per_doubling": trend.mean, "ci95": trend.ci, "p_value": trend.p_value}
-        trends[arm] = fitted | {"model": TREND_MODEL, "sentence": trend_sentence(arm, trend, confidence)}
+    pairs = comparison_pairs(params.train.arms)  # {arm: (arm, original)} and {"<treated>-vs-<control>": the pair}
+    family = [(*pair, size) for pair in pairs.values() for size in sizes]
+    p_values = [paired_difference(accuracy[size, treated], accuracy[size, control], confidence).p_value for treated, control, size in family]
+    adjusted = dict(zip(family, holm(p_values)))
+    gains, trends, isolating, isolating_trends = {}, {}, {}, {}
+    for key, (treated, control) in pairs.items():
+        points = compare(accuracy, sizes, treated, control, confidence, margin, adjusted)
+        fitted = trend(accuracy, sizes, treated, control, confidence)
+        if control == BASELINE:
+            gains[treated], trends[treated] = points, fitted
+        else:
+            isolating[key], isolating_trends[key] = points, fitted
     scaling = {
-        "confidence": confidence, "equivalence_margin": margin, "seeds": seeds, "sizes": params.study.sizes, "test_accuracy": arms,
-        "gain_over_original": gains, "trend": trends,
+        "confidence": confidence, "equivalence_margin": margin, "seeds": seeds, "sizes": sizes, "test_accuracy": arms,
+        "gain_over_original": gains, "trend": trends, "isolating": isolating, "isolating_trend": isolating_trends,
+        "holm_family": {"comparisons": len(family), "members": [f"{treated} vs {control}" for treated, control in pairs.values()],
+                        "sizes": sizes, "why": HOLM_FAMILY},
     }  # fmt: skip
     write_text_atomic(out, json.dumps(scaling, indent=2) + "\n")
     plot_scaling(scaling, out.with_suffix(".png"))
-    print("\n".join(trend["sentence"] for trend in trends.values()))
+    print("\n".join(fitted["sentence"] for fitted in [*trends.values(), *isolating_trends.values()]))
     return scaling
 
 

@@ -127,6 +127,8 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
         original = scaling["test_accuracy"]["original"][STUDY_SIZES.index(point["images_per_class"])]["runs"]
         augmented = scaling["test_accuracy"]["augmented"][STUDY_SIZES.index(point["images_per_class"])]["runs"]
         assert abs(point["delta_mean"] - (sum(augmented) - sum(original)) / 2) < 1e-12
+    # No repeated arm here, so nothing isolates augmentation; the Holm family is then the gains' (tests/test_study_summary.py).
+    assert scaling["isolating"] == {} and scaling["holm_family"]["comparisons"] == len(STUDY_SIZES)
     assert (repo / "reports/scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert "0 of 9 stages ran" in run(repo, sys.executable, "-m", "tasks.parallel", "--repo", "study").stdout  # make study

@@ -116,13 +116,13 @@ def test_every_awkward_file_gets_its_reason_and_every_file_is_counted(ingested):
 
 
 def test_stored_images_are_normalised_pngs_matching_the_manifest(ingested):
-    _, _, out, report, _ = ingested
+    _, params, out, report, _ = ingested
     assert report["color_mode"] == "rgb" and report["image_size"] == list(SIZE)
     for row in read_csv(out / "raw/manifest.csv"):
         pixels = read_image(out / "raw" / row["split"] / row["class"] / f"{row['id']}.png")
         assert pixels.shape == (*SIZE, 3) and pixel_sha256(pixels) == row["sha256"]
-    training = read_csv(out / "sets/original/seed-0.csv")
-    assert len(training) == sum(report["splits"]["train"].values())
+    training = read_csv(out / "sets/original/seed-0.csv")  # the seed's share of each class (tests/test_seed_sampling.py)
+    assert len(training) == sum(int(count * params.seed_sample + 0.5) for count in report["splits"]["train"].values())
     [deep] = [row for row in read_csv(out / "raw/manifest.csv") if row["origin"] == "dogs/deep.png"]
     grey = read_image(out / "raw" / deep["split"] / deep["class"] / f"{deep['id']}.png")
     assert (grey == grey[..., :1]).all() and grey.min() < 60 and 200 < grey.max() < 250  # scaled, not clipped
