@@ -204,8 +204,8 @@ def serve(arguments: argparse.Namespace) -> None:
         deploy(environment)
         print(
             f"augflow: Prefect UI at http://127.0.0.1:{arguments.port}, HTML reports at {environment[REPORTS_URL]}; "
-            f"deployments 'augflow-experiment/nightly' ({arguments.nightly_cron}, {arguments.nightly_timezone}) "
-            "'augflow-experiment/what-if' and 'augflow-study/study'. Ctrl-C stops everything.",
+            f"deployments 'augflow-experiment/nightly' ({arguments.nightly_cron}, {arguments.nightly_timezone}), "
+            "'augflow-experiment/what-if', 'augflow-study/study' and 'augflow-decide/decide'. Ctrl-C stops everything.",
             flush=True,
         )
         run_worker(environment)
