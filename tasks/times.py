@@ -46,7 +46,8 @@ def training_estimate(pixels_shown: int, runs: int, times_dir: Path = TIMES_DIR)
         return f"{runs} training runs; no training run has been timed on this machine yet, so no estimate of their time"
     per_second, measured = speed
     minutes = pixels_shown / per_second / 60
-    return f"{runs} training runs: about {minutes:.0f} min of training one at a time, at the speed of {measured} runs timed here"
+    timed = "1 run" if measured == 1 else f"{measured} runs"
+    return f"{runs} training runs: about {minutes:.0f} min of training one at a time, at the speed of the {timed} timed here"
 
 
 def measured_seconds(model_path: Path, times_dir: Path = TIMES_DIR) -> float | None:
