@@ -27,7 +27,7 @@ from tasks.lock import holding
 from tasks.parallel import StageFailed, default_jobs, reproduce
 from tasks.params import PARAMS_FILE, Params, load_params
 from tasks.report import METRICS
-from tasks.sequential import Design, Look, history, markdown
+from tasks.sequential import Design, Look, history, markdown, points
 
 DECIDE_JSON = Path("reports/decide.json")
 DECIDE_MD = Path("reports/decide.md")
@@ -107,8 +107,8 @@ def summary_lines(looks: dict[str, list[Look]]) -> list[str]:
     for name, made in looks.items():
         last = made[-1]
         lines.append(
-            f"{name}: {last.decision} at {last.seeds} seeds ({100 * last.mean:+.1f} points, repeated CI "
-            f"{100 * last.interval[0]:+.1f} to {100 * last.interval[1]:+.1f}; {last.reason})."
+            f"{name}: {last.decision} at {last.seeds} seeds ({100 * last.mean:+.1f} points, repeated CI {points(last.interval)}; "
+            f"{last.reason})."
         )
     return lines
 

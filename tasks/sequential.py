@@ -418,6 +418,13 @@ def history(design: Design, differences: list[float] | np.ndarray) -> list[Look]
     return looks
 
 
+def points(interval: tuple[float, float]) -> str:
+    """An interval of accuracy differences in points; one reaching past ±100 points (an early look's, whose
+    boundary almost no experiment crosses) says so rather than print numbers no accuracy can take."""
+    low, high = (100 * end for end in interval)
+    return "wider than ±100" if low < -100 and high > 100 else f"{low:+.1f} to {high:+.1f}"
+
+
 def _level(value: float) -> str:
     return f"{value:.2g}" if value < 0.001 else f"{value:.4f}".rstrip("0")
 
@@ -444,11 +451,6 @@ def markdown(design: Design, looks: list[Look] | None = None) -> str:
         if item is None:
             row += ["", "", "", ""]
         else:
-            low, high = (100 * end for end in item.interval)
-            equivalence_low, equivalence_high = (100 * end for end in item.equivalence_interval)
-            row += [
-                f"{100 * item.mean:+.1f}", f"{low:+.1f} to {high:+.1f}", f"{equivalence_low:+.1f} to {equivalence_high:+.1f}",
-                item.decision,
-            ]  # fmt: skip
+            row += [f"{100 * item.mean:+.1f}", points(item.interval), points(item.equivalence_interval), item.decision]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
