@@ -89,7 +89,7 @@ def check_cluster(repo: Path, address: str) -> int:
         raise UserError(f"the Dask scheduler at {address} has no workers: start some with `dask worker {address}` (see docs/cluster.md)")
     if lacking:
         raise UserError(
-            f"{' and '.join(lacking)} at {address} cannot import augflow's code (flows/cluster.py): start "
+            f"{' and '.join(lacking)} of the Dask cluster at {address} cannot import augflow's code (flows/cluster.py): start "
             f"{'it' if len(lacking) == 1 else 'them'} with the project on PYTHONPATH and its .venv/bin first on PATH, as docs/cluster.md shows"
         )
     return workers

@@ -304,7 +304,7 @@ def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_c
 def test_a_scheduler_and_a_worker_without_the_projects_code_are_refused_in_one_sentence(flow_project, tmp_path):
     """As docs/cluster.md had it before: the scheduler started without the project on its PYTHONPATH (and here a worker too)."""
     with team_cluster(tmp_path, workers=1, scheduler_env={"PYTHONPATH": None}, worker_env={"PYTHONPATH": None}) as bare:
-        with pytest.raises(UserError, match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ at tcp://127\.0\.0\.1:\d+ cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH"):
+        with pytest.raises(UserError, match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ of the Dask cluster at tcp://127\.0\.0\.1:\d+ cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH"):
             check_cluster(flow_project, bare["address"])
 
 
