@@ -13,9 +13,15 @@ from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL
 
 from tasks import cluster, parallel
+from tasks.errors import UserError
 
 
-@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def transient(task, task_run, state) -> bool:
+    """Whether a failed stage is worth another try: not when the worker refused it (a UserError says why)."""
+    return not isinstance(state.data, UserError)
+
+
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=transient, cache_policy=NO_CACHE)
 def train_on_worker(snapshot: bytes, stage: str, upstream: list[str], numeric_setup: dict, subrepo: str) -> dict:
     """Reproduce one stage on this Dask worker from the workspace snapshot and push it to the DVC remote."""
     return cluster.run_on_worker(snapshot, stage, upstream, numeric_setup, get_run_logger().info, subrepo)

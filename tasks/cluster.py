@@ -45,7 +45,7 @@ NUMERIC_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NU
 NUMERIC_PACKAGES = ("tensorflow-cpu", "keras", "numpy")
 
 
-class NotCarriedBack(Exception):
+class NotCarriedBack(UserError):
     """DVC in the project found no run-cache entry for a stage a worker ran: the coordinator does not recompute it."""
 
 
@@ -68,7 +68,8 @@ def project_root(repo: Path) -> Path:
 
 def check_cluster(repo: Path, address: str) -> int:
     """The number of workers of the Dask scheduler at address. A UserError says what to fix if the
-    DVC project has no default remote (the workers' only way to the data), or no scheduler with workers answers."""
+    DVC project has no default remote (the workers' only way to the data), if no scheduler with workers
+    answers, or if the scheduler or a worker cannot import the project's code."""
     from distributed import Client
 
     if not Config(dvc_dir=str(repo / ".dvc"))["core"].get("remote"):
@@ -81,11 +82,29 @@ def check_cluster(repo: Path, address: str) -> int:
     try:
         with Client(address, timeout="10s", set_as_default=False) as client:
             workers = len(client.scheduler_info(n_workers=-1)["workers"])
+            lacking = _lacking_code(client) if workers else []
     except (OSError, ValueError, TimeoutError):
         raise UserError(f"no Dask scheduler answers at {address} within 10 s: start one (`dask scheduler`) or fix DASK, --dask or AUGFLOW_DASK") from None
     if not workers:
         raise UserError(f"the Dask scheduler at {address} has no workers: start some with `dask worker {address}` (see docs/cluster.md)")
+    if lacking:
+        raise UserError(
+            f"{' and '.join(lacking)} of the Dask cluster at {address} cannot import augflow's code (flows/cluster.py): start "
+            f"{'it' if len(lacking) == 1 else 'them'} with the project on PYTHONPATH and its .venv/bin first on PATH, as docs/cluster.md shows"
+        )
     return workers
+
+
+def _lacking_code(client) -> list[str]:
+    """Which of the scheduler and its workers cannot import flows/cluster.py: the scheduler unpickles
+    each task the flow sends, which names its functions, and a worker runs them."""
+    lacking = []
+    try:
+        client.run_on_scheduler(exec, "import flows.cluster")
+    except ImportError:
+        lacking.append("the scheduler")
+    outcomes = client.run(exec, "import flows.cluster", on_error="return")
+    return lacking + [f"worker {worker}" for worker, outcome in sorted(outcomes.items()) if isinstance(outcome, ImportError)]
 
 
 def _dvc(folder: Path, *arguments: str, log: Log | None = None, env: dict | None = None) -> tuple[int, str]:
@@ -111,6 +130,10 @@ def _dvc_or_fail(folder: Path, *arguments: str, log: Log | None = None, env: dic
     if status:
         raise StageFailed(f"`dvc {' '.join(arguments)}` failed with status {status} in {folder} on {socket.gethostname()}:\n{output.strip()}")
     return output
+
+
+def _where(remote: dict[str, str]) -> str:
+    return remote.get("url", "(none)") + (f" at {remote['endpointurl']}" if "endpointurl" in remote else "")
 
 
 def _workspace_files(repo: Path) -> list[str]:
@@ -141,6 +164,13 @@ def push_outputs(repo: Path, stages: list[str], log: Log | None = None) -> None:
     """Push these stages' outputs to the default remote, where the workers pull them."""
     if stages:
         _dvc_or_fail(repo, "--wait-for-lock", "push", *stages, log=log)
+
+
+def default_remote(project: Path) -> dict[str, str]:
+    """Where the DVC project's default remote is, as its configuration (config.local included) says: url and endpointurl."""
+    config = Config(dvc_dir=str(project / ".dvc"))
+    section = config["remote"].get(config["core"].get("remote", ""), {})
+    return {key: section[key] for key in ("url", "endpointurl") if key in section}
 
 
 def numeric_setup() -> dict[str, str | None]:
@@ -274,7 +304,7 @@ def run_on_worker(
         succeeded = True
         return {
             "stage": stage, "host": socket.gethostname(), "pid": os.getpid(), "folder": str(scratch),
-            "ran": f"Running stage '{stage}'" in output, "times": times,
+            "ran": f"Running stage '{stage}'" in output, "times": times, "remote": default_remote(project),
         }  # fmt: skip
     finally:
         if succeeded:
@@ -295,12 +325,28 @@ def bring_back(repo: Path, report: dict, log: Log | None = None) -> str:
     stage = report["stage"]
     status, output = _dvc(repo, "--wait-for-lock", "repro", "--single-item", "--pull", stage, log=log, env={"SHELL": shutil.which("false")})
     if f"Running stage '{stage}'" in output:
+        here, there = default_remote(repo), report.get("remote")
+        if there and there != here:
+            why = (
+                f"the worker pushed it to {_where(there)}, but this project's default remote is {_where(here)} "
+                "(`dvc remote list` shows it; .dvc/config.local, which never leaves this machine, can override .dvc/config)"
+            )
+        else:
+            why = (
+                f"the remote {_where(here)} has no run-cache entry for it: the remote lost the worker's push (emptied or removed "
+                "meanwhile?), or the stage's inputs, code or params changed here while it ran"
+            )
         raise NotCarriedBack(
-            f"{stage} ran on {report['host']} (pid {report['pid']}), but the project has no run-cache entry for it: its inputs, "
-            "code or params changed here while it ran. Nothing was recomputed here; run the flow again"
+            f"{stage} ran on {report['host']} (pid {report['pid']}) but cannot be brought back: {why}. Nothing was "
+            "recomputed here and dvc.lock still records the stage's last run (`dvc checkout` puts its outputs back): fix "
+            "the remote and run the flow again (a run cache that holds the stage restores it without training)"
         )
     if status:
         raise StageFailed(f"`dvc repro --single-item --pull {stage}` failed with status {status} in {repo}:\n{output.strip()}")
     for name, record in report["times"].items():  # each names the model's hash, so a stale one is never believed
         write_text_atomic(repo / TIMES_DIR / name, record)
     return output
+
+
+def _where(remote: dict[str, str]) -> str:
+    return remote.get("url", "(none)") + (f" at {remote['endpointurl']}" if "endpointurl" in remote else "")

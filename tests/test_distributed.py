@@ -3,13 +3,22 @@
 Everything is real and on loopback: moto's S3-protocol server as the DVC remote, a
 `dask scheduler` and two single-threaded `dask worker` processes, each in a working
 directory of its own outside the project, reporting to the test's Prefect server. The
-workers share nothing with the project but the remote.
+workers share nothing with the project but the remote. The scheduler and the workers are
+started with the commands and variables of docs/cluster.md's "A team's cluster", read from
+that page, so the page says what this file proves.
 """
 
+import contextlib
+import functools
+import hashlib
 import io
+import itertools
 import json
 import os
+import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -29,7 +38,7 @@ from prefect.testing.utilities import prefect_test_harness
 from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
 from flows.study import study
-from tasks.cluster import Workspaces, check_cluster, split_pipeline
+from tasks.cluster import Workspaces, bring_back, check_cluster, split_pipeline
 from tasks.errors import UserError
 from tasks.times import TIMES_DIR, measured_seconds
 
@@ -68,38 +77,94 @@ def start(command: list[str], folder: Path, env: dict) -> subprocess.Popen:
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
+    """End the process and what it started (a worker's nanny starts the worker)."""
+    os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def recipe() -> dict[str, list[str]]:
+    """docs/cluster.md's commands that start a team's scheduler and workers, by what they run, each split as the shell would."""
+    section = (PROJECT / "docs/cluster.md").read_text().split("\n## A team's cluster\n", 1)[1].split("\n## ", 1)[0]
+    block = next(text for text in re.findall(r"```sh\n(.*?)```", section, re.S) if "dask scheduler" in text)
+    commands = {}
+    for line in block.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        while words:
+            command, words = (words[: words.index("&&")], words[words.index("&&") + 1 :]) if "&&" in words else (words, [])
+            program = list(itertools.dropwhile(lambda word: re.fullmatch(r"[A-Z_]+=.*", word), command))[:2]
+            commands[" ".join(program) if program[0] == "dask" else program[0]] = command
+    assert list(commands) == ["dask scheduler", "mkdir", "cd", "export", "dask worker"], "docs/cluster.md's recipe changed: update this test"
+    return commands
+
+
+def as_documented(words: list[str], port: int, folder: Path, exported: dict, changes: dict) -> tuple[list[str], dict]:
+    """A command of the recipe as a machine of this test runs it, listening on loopback only: its words and environment,
+    the docs' placeholders replaced (the project's code and environment, the scheduler's port, a worker's folder). The
+    environment is the machine's, without the test's PYTHONPATH, Prefect server or credentials, plus what the docs
+    export and set, then the test's changes (None: unset)."""
+    places = {
+        "/opt/augflow/.venv/bin": str(Path(sys.executable).parent), "/opt/augflow": str(PROJECT), "/srv/augflow-worker": str(folder),
+        "SCHEDULER": "127.0.0.1", "8786": str(port),
+    }  # fmt: skip
+    words = [functools.reduce(lambda word, place: word.replace(*place), places.items(), word) for word in words]
+    env = {name: value for name, value in ENV.items() if name not in {"PYTHONPATH", "PREFECT_API_URL", *CREDENTIALS}} | exported
+    while re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value.replace("$PATH", env["PATH"])
+    for name, value in changes.items():
+        env.pop(name) if value is None else env.__setitem__(name, value)
+    return [*words, "--host", "127.0.0.1"], env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def team_cluster(root: Path, workers: int, scheduler_env: dict | None = None, worker_env: dict | None = None):
+    """docs/cluster.md's scheduler and `workers` worker machines of one core each (`--nworkers 1`), every one a process
+    group in a folder of its own outside the project; the env dicts change what the docs set. Yields the scheduler's
+    address and {worker pid: its working directory}."""
+    commands, port = recipe(), free_port()
+    assert commands["mkdir"] == ["mkdir", "-p", "/srv/augflow-worker"] and commands["cd"] == ["cd", "/srv/augflow-worker"]
+    exported = {name: CREDENTIALS[name] for name, _ in (word.split("=") for word in commands["export"][1:])}
+    scheduler, env = as_documented(commands["dask scheduler"], port, root, {}, scheduler_env or {})
+    processes = [start(scheduler, root / "scheduler", env)]
+    try:
+        for number in range(1, workers + 1):
+            folder = root / f"worker-{number}"  # the `mkdir -p` and `cd` of the docs
+            worker, env = as_documented(commands["dask worker"], port, folder, exported, worker_env or {})
+            worker[worker.index("--nworkers") + 1] = "1"
+            processes.append(start(worker, folder, env))
+        address, deadline = f"tcp://127.0.0.1:{port}", time.monotonic() + 60
+        while True:
+            try:
+                client = Client(address, timeout="2s", set_as_default=False)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with client:
+            client.wait_for_workers(workers, timeout=120)
+            pids, folders = client.run(os.getpid), client.run(os.getcwd)
+        yield {"address": address, "workers": {pids[worker]: Path(folders[worker]) for worker in pids}}
+    finally:
+        for process in reversed(processes):
+            stop(process)
 
 
 @pytest.fixture(scope="module")
 def cluster(prefect_server, s3, tmp_path_factory):
-    """A Dask scheduler and two single-threaded workers, each a process in a folder of its own outside the project."""
-    root = tmp_path_factory.mktemp("cluster")
-    dask = str(Path(sys.executable).parent / "dask")
-    env = ENV | CREDENTIALS | {"PYTHONPATH": str(PROJECT), "PREFECT_API_URL": prefect_server}
-    address_file = root / "scheduler" / "address.json"
-    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(address_file)]
-    processes = [start(scheduler, root / "scheduler", env)]
-    try:
-        deadline = time.monotonic() + 60
-        while not address_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(address_file.read_text())["address"]
-        folders = [root / f"worker-{number}" for number in (1, 2)]
-        worker = [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--local-directory"]
-        workers = [start([*worker, str(folder / "dask")], folder, env) for folder in folders]
-        processes += workers
-        with Client(address, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=120)
-        yield {"address": address, "workers": {process.pid: folder for process, folder in zip(workers, folders)}}
-    finally:
-        for process in reversed(processes):
-            stop(process)
+    """The scheduler and two single-threaded workers, started with docs/cluster.md's commands."""
+    with team_cluster(tmp_path_factory.mktemp("cluster"), workers=2) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +197,21 @@ def task_run_logs(names: list[str]) -> dict[str, list[str]]:
     return {task_run.name: [task_run.state.type.value] + [log.message for log in logs if log.task_run_id == task_run.id] for task_run in task_runs}
 
 
-def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference, cluster, flow_project):
-    state = experiment(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
+def task_run_messages(name: str) -> list[str]:
+    """The log messages of every task run so named, from the test's Prefect server."""
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[name])))
+        return [log.message for log in client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[run.id for run in task_runs])))]
+
+
+@pytest.fixture(scope="module")
+def flow_run(cluster, flow_project):
+    """`make flow DASK=...` on the tiny project, once: its final state."""
+    return experiment(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
+
+
+def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference, cluster, flow_project, flow_run):
+    state = flow_run
     assert state.is_completed(), state.message
     result = state.result()
     assert result["stages"] == dict.fromkeys(["ingest", "augment", "evaluate", *TRAIN_RUNS], "ran")
@@ -183,6 +261,51 @@ def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_
     assert ran_stages(run(flow_project / "study", "dvc", "repro", "--force", "--single-item", "run@3-augmented-0").stdout) == {"run@3-augmented-0"}
     assert (flow_project / "study/runs/3-augmented-0.json").read_bytes() == came_back
     assert ran_stages(run(flow_project / "study", "dvc", "repro").stdout) == set()
+
+
+def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_come_back_is_not_lost(cluster, flow_project, flow_run, s3, tmp_path):
+    """After the first test's run, one training stage changes; it goes to a worker that refuses it, then to a worker
+    whose push the coordinator cannot see, which it brings back once its remote is right."""
+    set_params(flow_project, augment={"copies": 3})  # train@augmented-0 changes, train@original-0 does not
+    last_run = lock_hashes(flow_project)
+    # A worker started with another oneDNN setting in its environment refuses the stage, at once and without retries.
+    with team_cluster(tmp_path / "other-isa", workers=1, worker_env={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}) as other:
+        state = experiment(repo_dir=str(flow_project), jobs=2, dask=other["address"], return_state=True)
+    assert state.is_failed()
+    assert (
+        f"UserError: worker {socket.gethostname()} would train differently from the coordinator: ONEDNN_MAX_CPU_ISA AVX512_CORE "
+        "(the coordinator: AVX2). Install the project's requirements.lock on every worker and leave these variables unset"
+    ) in state.message
+    assert not any("Retry" in message for message in task_run_messages("train@augmented-0"))
+    # The coordinator's .dvc/config.local points the remote elsewhere: a worker trains the stage and pushes it to the
+    # committed remote, where the coordinator does not look. The run fails saying so; nothing is recomputed here.
+    run(flow_project, "dvc", "remote", "modify", "--local", "shared", "url", f"s3://{BUCKET}/elsewhere")
+    state = experiment(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
+    assert state.is_failed()
+    assert (
+        f"NotCarriedBack: train@augmented-0 ran on {socket.gethostname()} (pid " in state.message
+        and f"cannot be brought back: the worker pushed it to s3://{BUCKET}/flow at {s3}, but this project's default "
+        f"remote is s3://{BUCKET}/elsewhere at {s3} (`dvc remote list` shows it; .dvc/config.local" in state.message
+    )
+    trained = ("models/", "reports/train/")
+    assert {path: md5 for path, md5 in lock_hashes(flow_project).items() if path.startswith(trained)} == {
+        path: md5 for path, md5 in last_run.items() if path.startswith(trained)
+    }
+    run(flow_project, "dvc", "checkout", "train@augmented-0")
+    model = flow_project / "models/augmented/seed-0.keras"
+    assert hashlib.md5(model.read_bytes()).hexdigest() == last_run["models/augmented/seed-0.keras"]
+    # With the remote set right, the worker's push comes back from the remote's run cache, as in the next flow run: not trained here.
+    run(flow_project, "dvc", "remote", "modify", "--local", "shared", "--unset", "url")
+    output = bring_back(flow_project, {"stage": "train@augmented-0", "host": "a worker", "pid": 0, "times": {}})
+    assert "Stage 'train@augmented-0' is cached - skipping run, checking out outputs" in output
+    assert "train@" not in run(flow_project, "dvc", "status").stdout
+
+
+def test_a_scheduler_and_a_worker_without_the_projects_code_are_refused_in_one_sentence(flow_project, tmp_path):
+    """As docs/cluster.md had it before: the scheduler started without the project on its PYTHONPATH (and here a worker too)."""
+    with team_cluster(tmp_path, workers=1, scheduler_env={"PYTHONPATH": None}, worker_env={"PYTHONPATH": None}) as bare:
+        with pytest.raises(UserError, match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ of the Dask cluster at tcp://127\.0\.0\.1:\d+ cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH"):
+            check_cluster(flow_project, bare["address"])
 
 
 def test_a_clone_pulls_the_results_from_the_remote_and_reruns_nothing(s3, reference, tmp_path):
