@@ -7,8 +7,9 @@ data/raw/test, the study's runs in study/runs/) and the project's params.yaml, w
 statsmodels and scikit-learn alone, by the rules docs/verdict.md and docs/scaling-study.md
 state. Nothing from tasks/ is imported: a mistake in augflow's statistics cannot be copied here.
 
-Each check returns the list of its disagreements, one readable line each ("comparisons.online.
-verdict_kind: reported 'improves', expected 'inconclusive'"); a test asserts the list is empty.
+Each check lists its disagreements, one readable line each ("comparisons.online.verdict_kind:
+reported 'improves', expected 'inconclusive'"); assert_metrics_agree and assert_scaling_agrees
+fail with all of them.
 """
 
 import itertools
@@ -59,7 +60,8 @@ def disagreements(expected, reported, where: str = "") -> list[str]:
         ok = isinstance(reported, (int, float)) and abs(reported - expected.value) <= expected.tolerance + ABSOLUTE
         return [] if ok else [f"{where}: reported {reported!r}, expected {expected.value!r} ± {expected.tolerance:.2g}"]
     if isinstance(expected, float) and not isinstance(expected, bool):
-        ok = isinstance(reported, (int, float)) and not isinstance(reported, bool) and math.isclose(reported, expected, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
+        number = isinstance(reported, (int, float)) and not isinstance(reported, bool)
+        ok = number and math.isclose(reported, expected, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
         return [] if ok else [f"{where}: reported {reported!r}, expected {expected!r}"]
     return [] if reported == expected and type(reported) is type(expected) else [f"{where}: reported {reported!r}, expected {expected!r}"]
 
@@ -208,13 +210,13 @@ def expected_metrics(repo: Path) -> dict:
         for name, values in runs.items():
             if values:
                 numbers = np.array([v.value if isinstance(v, Within) else v for v in values])
-                if name == "roc_auc":  # the mean and interval inherit the runs' tolerance
-                    slack = max(v.tolerance for v in values)
+                if name == "roc_auc":  # runs off by at most `slack` move the mean by as much, the standard error by
+                    slack = max(v.tolerance for v in values)  # slack / sqrt(n - 1), the interval's ends by the sum
                     interval = t_interval(numbers, confidence)
-                    per_arm[arm][name] = {
-                        "mean": Within(float(numbers.mean()), slack), "runs": values, "seeds": seeds,
-                        "ci95": None if interval is None else [Within(end, 3 * slack * (1 + stats.t.ppf((1 + confidence) / 2, len(seeds) - 1))) for end in interval],
-                    }  # fmt: skip
+                    if interval is not None:
+                        shift = slack * (1 + stats.t.ppf((1 + confidence) / 2, len(seeds) - 1) / math.sqrt(len(seeds) - 1))
+                        interval = [Within(end, shift) for end in interval]
+                    per_arm[arm][name] = {"mean": Within(float(numbers.mean()), slack), "ci95": interval, "runs": values, "seeds": seeds}
                 else:
                     per_arm[arm][name] = {"mean": float(numbers.mean()), "ci95": t_interval(numbers, confidence), "runs": values, "seeds": seeds}
         per_arm[arm]["per_class_recall"] = dict(zip(classes, np.mean(recalls, axis=0).tolist()))
@@ -243,7 +245,10 @@ def expected_metrics(repo: Path) -> dict:
             "delta_mean": result.delta_mean, "ci95": result.ci95, "p_value": result.p_value, "p_value_holm": adjusted[key],
             "ci90": result.ci90, "tost_p": result.tost_p, "verdict_kind": kind,
             "seeds_needed": seeds_needed(result, confidence, margin, len(pairs)) if kind == "inconclusive" else None,
-            "mcnemar": {"treated_only_correct": treated_only, "baseline_only_correct": baseline_only, "p_value": float(mcnemar(table, exact=True).pvalue)},
+            "mcnemar": {
+                "treated_only_correct": treated_only, "baseline_only_correct": baseline_only,
+                "p_value": float(mcnemar(table, exact=True).pvalue),
+            },
         }  # fmt: skip
     dataset = {"test": len(split), "classes": classes}
     return {
@@ -252,7 +257,9 @@ def expected_metrics(repo: Path) -> dict:
     }  # fmt: skip
 
 
-VERDICT_WORDS = {"improves": "improves test accuracy by", "hurts": "hurts test accuracy by", "equivalent": ": equivalent within", "inconclusive": ": inconclusive"}
+VERDICT_WORDS = {
+    "improves": "improves test accuracy by", "hurts": "hurts test accuracy by", "equivalent": ": equivalent within", "inconclusive": ": inconclusive",
+}  # fmt: skip
 
 
 def metrics_disagreements(repo: Path) -> list[str]:
@@ -298,9 +305,13 @@ def expected_scaling(repo: Path) -> dict:
     per_class = params["ingest"].get("test_per_class")
     test_images = per_class * len(params["ingest"]["classes"]) if per_class else None
     if test_images:
-        assert all(abs(a * test_images - round(a * test_images)) < 1e-6 for a in np.concatenate(list(accuracy.values()))), "not counts of the test split"
+        scaled = np.concatenate(list(accuracy.values())) * test_images
+        assert np.all(np.abs(scaled - np.round(scaled)) < 1e-6), f"study/runs: test accuracies that are not counts of {test_images} images"
     curves = {
-        arm: [{"images_per_class": size, "mean": float(accuracy[size, arm].mean()), "ci95": t_interval(accuracy[size, arm], confidence), "runs": accuracy[size, arm].tolist()} for size in sizes]
+        arm: [
+            {"images_per_class": size, "mean": float(runs.mean()), "ci95": t_interval(runs, confidence), "runs": runs.tolist()}
+            for size in sizes for runs in [accuracy[size, arm]]
+        ]
         for arm in arms
     }  # fmt: skip
     pairs = [(arm, size) for arm in arms if arm != BASELINE for size in sizes]

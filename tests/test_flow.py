@@ -145,14 +145,15 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
     crafted = tmp_path_factory.mktemp("crafted")
     (crafted / "study/runs").mkdir(parents=True)
     shutil.copy(repo / "params.yaml", crafted)
-    set_params(crafted, ingest={"test_per_class": 1000}, train={"arms": ["original", "augmented", "repeated"], "seeds": [0, 1, 2]}, study={"sizes": [25, 50, 100, 200]})
+    arms, sizes = ["original", "augmented", "repeated"], [25, 50, 100, 200]
+    set_params(crafted, ingest={"test_per_class": 1000}, train={"arms": arms, "seeds": [0, 1, 2]}, study={"sizes": sizes})
     correct = {"original": {25: [1300, 1320, 1290], 50: [1400, 1390, 1420], 100: [1500, 1510, 1480], 200: [1600, 1590, 1610]}}
     gains = {
         "augmented": {25: [-100, -102, -98], 50: [20, 20, 20], 100: [30, -10, 50], 200: [2, -3, 1]},
         "repeated": {25: [200, 210, 190], 50: [150, 140, 165], 100: [100, 60, 130], 200: [40, 25, 45]},
     }  # images of 2000 more or fewer than original
     for arm, by_size in gains.items():
-        correct[arm] = {size: [base + gain for base, gain in zip(correct["original"][size], gain_per_seed)] for size, gain_per_seed in by_size.items()}
+        correct[arm] = {size: [base + gain for base, gain in zip(correct["original"][size], per_seed)] for size, per_seed in by_size.items()}
     for arm, by_size in correct.items():
         for size, per_seed in by_size.items():
             for seed, count in enumerate(per_seed):
@@ -162,6 +163,7 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
     summarised = subprocess.run(command, cwd=crafted, env=ENV | {"PYTHONPATH": str(PROJECT)}, capture_output=True, text=True)
     assert summarised.returncode == 0, summarised.stderr
     assert_scaling_agrees(crafted)
-    kinds = [point["verdict_kind"] for arm in ("augmented", "repeated") for point in json.loads((crafted / "reports/scaling.json").read_text())["gain_over_original"][arm]]
+    gains_reported = json.loads((crafted / "reports/scaling.json").read_text())["gain_over_original"]
+    kinds = [point["verdict_kind"] for arm in ("augmented", "repeated") for point in gains_reported[arm]]
     assert kinds == ["hurts", "improves", "inconclusive", "equivalent", "improves", "improves", "inconclusive", "inconclusive"]
     assert "repeated vs original: the gain shrinks as data grows" in summarised.stdout
