@@ -12,7 +12,6 @@ reported 'improves', expected 'inconclusive'"); assert_metrics_agree and assert_
 fail with all of them.
 """
 
-import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -371,32 +370,41 @@ def scaling_disagreements(repo: Path) -> list[str]:
     return found
 
 
-def a_case_holm_decides(repo: Path) -> tuple[dict[str, str], float] | None:
-    """Models for the second seed's places and a confidence level at which evaluating again makes Holm's
+def a_case_holm_decides(repo: Path) -> tuple[dict[tuple[str, int], tuple[str, int]], float] | None:
+    """Models to put in some (arm, seed) places, and a confidence level, at which evaluating again makes Holm's
     correction decide a verdict: a comparison significant on its own paired p-value but not on its Holm-adjusted
     one, so that a verdict taken on the wrong one shows.
 
     With two seeds a paired p-value is under 0.5 (and the confidence levels augflow accepts stop at 0.5) only
     when both seeds' differences have the same sign and differ, which one-epoch models that predict one class
-    on a seed rarely give. So each arm's second-seed place takes the first-seed model of an arm, in the first
-    order that gives such a comparison; returned as {arm: arm whose first-seed model goes there}, with the level.
-    None when no order does (every first-seed model equally accurate)."""
+    rarely give. Three models of different accuracies a < b < c make one: the control arm gets a on both seeds,
+    the treated arm c and b; and another arm compared with the same control gets c on both, a gain equal on
+    both seeds, which the mean alone decides (improves). Returned as {(arm, seed): (arm, seed) whose model goes
+    there} with the level; None when the run's models take fewer than three accuracies, or no comparison of
+    the family then allows it."""
     params = read_params(repo)
-    arms = [*params["train"]["arms"], *params["evaluate"].get("compare_policies", [])]
-    first = params["train"]["seeds"][0]
+    arms, seeds = [*params["train"]["arms"], *params["evaluate"].get("compare_policies", [])], params["train"]["seeds"]
     split = test_split(repo)
     correct = {}
     for arm in arms:
         table = pd.read_csv(repo / f"reports/predictions/{arm}.csv", dtype={"image": str, "actual": str, "predicted": str})
-        rows = table[table["seed"] == first]
-        correct[arm] = int(np.sum(rows["predicted"].to_numpy() == rows["actual"].to_numpy()))
+        for seed in seeds:
+            rows = table[table["seed"] == seed]
+            correct[arm, seed] = int(np.sum(rows["predicted"].to_numpy() == rows["actual"].to_numpy()))
+    by_count = {count: place for place, count in sorted(correct.items(), reverse=True)}  # a model for each count
+    if len(by_count) < 3 or len(seeds) != 2:
+        return None
+    low, middle, high = sorted(by_count)[0], sorted(by_count)[1], sorted(by_count)[-1]
     pairs = comparison_pairs(arms)
-    for order in itertools.permutations(arms):
-        second = dict(zip(arms, order))
-        counts = {arm: np.array([correct[arm], correct[second[arm]]]) for arm in arms}
+    for treated, control in pairs.values():
+        placed = {(control, seeds[0]): by_count[low], (control, seeds[1]): by_count[low]}
+        placed |= {(treated, seeds[0]): by_count[high], (treated, seeds[1]): by_count[middle]}
+        for other in [arm for arm in arms if (arm, control) in pairs.values() and arm != treated][:1]:  # and one gain
+            placed |= {(other, seeds[0]): by_count[high], (other, seeds[1]): by_count[high]}  # equal on both seeds
+        counts = {arm: np.array([correct[placed.get((arm, seed), (arm, seed))] for seed in seeds]) for arm in arms}
         results = [
-            paired(counts[treated] / len(split), counts[control] / len(split), len(set(counts[treated] - counts[control])) == 1, 0.95, 0.01)
-            for treated, control in pairs.values()
+            paired(counts[t] / len(split), counts[c] / len(split), len(set(counts[t] - counts[c])) == 1, 0.95, 0.01)
+            for t, c in pairs.values()
         ]  # fmt: skip
         raw = [result.p_value for result in results]
         candidates = [(p, adjusted) for p, adjusted, result in zip(raw, holm(raw), results) if result.spread and p < min(adjusted, 0.5)]
@@ -404,7 +412,7 @@ def a_case_holm_decides(repo: Path) -> tuple[dict[str, str], float] | None:
             p, adjusted = min(candidates)
             alpha = round((p + min(adjusted, 0.5)) / 2, 4)
             if p < alpha <= adjusted and alpha < 0.5:
-                return second, round(1 - alpha, 4)
+                return placed, round(1 - alpha, 4)
     return None
 
 

@@ -220,20 +220,21 @@ def test_every_number_evaluate_reports_matches_an_independent_recomputation_from
     params.yaml with scipy, statsmodels and scikit-learn, by the rules of docs/verdict.md: every accuracy, score
     and interval, paired test, Holm-adjusted p-value, TOST, McNemar, seeds needed and verdict.
 
-    Then evaluate again, on a copy (no training), with the second seed's models taken from other arms' first
-    seed and at a confidence level at which Holm's correction decides a verdict (a comparison significant on its
-    own p-value, not on its adjusted one): with the tiny params the two seeds alone rarely give one.
+    Then evaluate again, on a copy (no training), with models of three different accuracies put in some arms'
+    places and at a confidence level at which Holm's correction decides a verdict (a comparison significant on
+    its own p-value, not on its adjusted one), beside a gain equal on both seeds: two seeds of the tiny params
+    rarely give either.
     """
     repo, _ = reproduced
     assert_metrics_agree(repo)
     case = a_case_holm_decides(repo)
-    assert case, "every arm's first-seed model is equally accurate: no second case where Holm's correction decides can be made"
-    second, confidence = case
+    assert case, "the run's models take fewer than three accuracies: no second case where Holm's correction decides can be made"
+    placed, confidence = case
     copy = tmp_path / "project"
     shutil.copytree(repo, copy, symlinks=True)
-    for arm, source in second.items():
-        (copy / f"models/{arm}/seed-1.keras").unlink()  # not written through, should DVC have linked it to its cache
-        shutil.copy(repo / f"models/{source}/seed-0.keras", copy / f"models/{arm}/seed-1.keras")
+    for (arm, seed), (source, source_seed) in placed.items():
+        (copy / f"models/{arm}/seed-{seed}.keras").unlink()  # not written through, should DVC have linked it to its cache
+        shutil.copy(repo / f"models/{source}/seed-{source_seed}.keras", copy / f"models/{arm}/seed-{seed}.keras")
     set_params(copy, evaluate={"confidence": confidence})
     run(copy, sys.executable, "-m", "tasks.evaluate")
     assert_metrics_agree(copy)
