@@ -6,6 +6,8 @@ The flow runs independent stages at once (two here, on tiny params); a plain ser
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,10 +20,11 @@ from prefect.client.schemas.filters import (
 from prefect.logging.handlers import APILogHandler
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import PROJECT, TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
+from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
 from flows import experiment as experiment_flow
 from flows.experiment import experiment
 from flows.study import study
+from oracle import assert_scaling_agrees
 from tasks import lock
 from tasks.experiments import dirty_checkout_warning
 from tasks.parallel import StageFailed, pipeline_stages
@@ -111,7 +114,7 @@ def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_proje
     assert project_files(flow_project) == before
 
 
-def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path):
+def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path, tmp_path_factory):
     """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to date."""
     repo = make_project(tmp_path, STUDY_PARAMS)
     stages, _, artifacts = run_flow(repo, study)
@@ -140,6 +143,37 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
     status = run(repo, "dvc", "status").stdout
     assert "run@" not in status and "scaling" not in status
 
+    # Every number of scaling.json, recomputed from study/runs/ and params.yaml by tests/oracle.py (scipy, statsmodels).
+    assert_scaling_agrees(repo)
+    # One-epoch models of 3 and 6 images per class tell little apart, so the study's summary stage runs again, on
+    # runs written here (3 seeds, 4 sizes, 2000 test images) that make every rule decide something: a gain and a
+    # loss that Holm's correction over the 8 comparisons keeps, two it undoes, equal gains on every seed, an
+    # equivalent arm, and a gain that shrinks with the data.
+    crafted = tmp_path_factory.mktemp("crafted")
+    (crafted / "study/runs").mkdir(parents=True)
+    shutil.copy(repo / "params.yaml", crafted)
+    arms, sizes = ["original", "augmented", "repeated"], [25, 50, 100, 200]
+    set_params(crafted, ingest={"test_per_class": 1000}, train={"arms": arms, "seeds": [0, 1, 2]}, study={"sizes": sizes})
+    correct = {"original": {25: [1300, 1320, 1290], 50: [1400, 1390, 1420], 100: [1500, 1510, 1480], 200: [1600, 1590, 1610]}}
+    gains = {
+        "augmented": {25: [-100, -102, -98], 50: [20, 20, 20], 100: [30, -10, 50], 200: [2, -3, 1]},
+        "repeated": {25: [200, 210, 190], 50: [150, 140, 165], 100: [100, 60, 130], 200: [40, 25, 45]},
+    }  # images of 2000 more or fewer than original
+    for arm, by_size in gains.items():
+        correct[arm] = {size: [base + gain for base, gain in zip(correct["original"][size], per_seed)] for size, per_seed in by_size.items()}
+    for arm, by_size in correct.items():
+        for size, per_seed in by_size.items():
+            for seed, count in enumerate(per_seed):
+                result = {"size": size, "arm": arm, "seed": seed, "train_images": 2 * size, "test_accuracy": count / 2000, "val_accuracy": 0.5}
+                (crafted / f"study/runs/{size}-{arm}-{seed}.json").write_text(json.dumps(result))
+    command = [sys.executable, "-m", "tasks.study", "--summarise"]  # the study's `scaling` stage, on the project's code
+    summarised = subprocess.run(command, cwd=crafted, env=ENV | {"PYTHONPATH": str(PROJECT)}, capture_output=True, text=True)
+    assert summarised.returncode == 0, summarised.stderr
+    assert_scaling_agrees(crafted)
+    gains_reported = json.loads((crafted / "reports/scaling.json").read_text())["gain_over_original"]
+    kinds = [point["verdict_kind"] for arm in ("augmented", "repeated") for point in gains_reported[arm]]
+    assert kinds == ["hurts", "improves", "inconclusive", "equivalent", "improves", "improves", "inconclusive", "inconclusive"]
+    assert "repeated vs original: the gain shrinks as data grows" in summarised.stdout
 
 # A failed stage: run again, and said so, when a retry may help; not after a user's mistake. A small DVC project of two
 # independent stages runs through the flow's own stage tasks (run_stages): one whose command crashes on its first

@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 
 from conftest import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
+from oracle import a_case_holm_decides, assert_metrics_agree
 from tasks.files import read_csv
 from tasks.times import measured_seconds
 
@@ -65,6 +66,7 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
         assert measured_seconds(repo / f"models/{arm}/seed-0.keras", repo / ".augflow/times") > 0
         assert (repo / f"reports/train/{arm}-seed-0/plots/metrics/eval/accuracy.tsv").is_file()
         assert len((repo / f"reports/predictions/{arm}.csv").read_text().splitlines()) == 1 + 40
+    assert_metrics_agree(repo)  # every number, recomputed from the predictions without augflow's code
 
 
 def assert_repeated_lists_each_original(repo, times: int) -> None:
@@ -228,6 +230,31 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     assert [shown["augmented"]["ci_low"], shown["augmented"]["ci_high"]] == comparison["ci95"] and shown["augmented"]["p_value"] == comparison["p_value"]
 
 
+def test_every_number_evaluate_reports_matches_an_independent_recomputation_from_the_predictions(reproduced, tmp_path):
+    """tests/oracle.py recomputes metrics.json and headline.json from reports/predictions/, the test split and
+    params.yaml with scipy, statsmodels and scikit-learn, by the rules of docs/verdict.md: every accuracy, score
+    and interval, paired test, Holm-adjusted p-value, TOST, McNemar, seeds needed and verdict.
+
+    Then evaluate again, on a copy (no training), with models of three different accuracies put in some arms'
+    places and at a confidence level at which Holm's correction decides a verdict (a comparison significant on
+    its own p-value, not on its adjusted one), beside a gain equal on both seeds: two seeds of the tiny params
+    rarely give either.
+    """
+    repo, _ = reproduced
+    assert_metrics_agree(repo)
+    case = a_case_holm_decides(repo)
+    assert case, "the run's models take fewer than three accuracies: no second case where Holm's correction decides can be made"
+    placed, confidence = case
+    copy = tmp_path / "project"
+    shutil.copytree(repo, copy, symlinks=True)
+    for (arm, seed), (source, source_seed) in placed.items():
+        (copy / f"models/{arm}/seed-{seed}.keras").unlink()  # not written through, should DVC have linked it to its cache
+        shutil.copy(repo / f"models/{source}/seed-{source_seed}.keras", copy / f"models/{arm}/seed-{seed}.keras")
+    set_params(copy, evaluate={"confidence": confidence})
+    run(copy, sys.executable, "-m", "tasks.evaluate")
+    assert_metrics_agree(copy)
+
+
 def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced):
     repo, _ = reproduced
     before = lock_hashes(repo)
@@ -248,6 +275,7 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     flip = metrics["comparisons"]["flip"]
     assert flip["baseline"] == "original" and flip["comparisons"] == 7 and set(flip) >= {"delta_mean", "ci95", "p_value", "p_value_holm", "mcnemar"}
     assert metrics["policy_choice"]["chosen"] == "flip" and set(metrics["policy_choice"]["validation_accuracy"]) == {"flip"}
+    assert_metrics_agree(repo)  # the policy's arm too, in a family of 7 comparisons
     for seed in (0, 1):  # the same originals as every arm of the seed, plus as many copies as the augmented arm
         rows = read_csv(repo / f"data/sets/flip/seed-{seed}.csv")
         originals = {row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")}
