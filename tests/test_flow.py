@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -22,6 +23,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
 from flows import experiment as experiment_flow
+from flows.decide import decide as decide_flow
 from flows.experiment import experiment
 from flows.study import study
 from oracle import assert_scaling_agrees
@@ -112,6 +114,28 @@ def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_proje
     assert state.is_failed()
     assert f"{flow_project} is busy: a test standing in for make run (pid {os.getpid()}) has been running in it since" in state.message
     assert project_files(flow_project) == before
+
+
+def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leaves_nothing_to_rerun(flow_project):
+    """The `decide` deployment's flow: its one look at two seeds trains the new seed's runs,
+    publishes the look, records the seeds in params.yaml, and `dvc repro` then finds nothing to do."""
+    set_params(flow_project, decide={"comparisons": [["augmented", "original"]], "first_seeds": 2, "round_seeds": 1, "max_seeds": 2})
+    state = decide_flow(repo_dir=str(flow_project), jobs=2, return_state=True)
+    assert state.is_completed(), state.message
+    record = state.result()
+    assert record["seeds"] == [0, 1] and yaml.safe_load((flow_project / "params.yaml").read_text())["train"]["seeds"] == [0, 1]
+    decision = record["comparisons"]["augmented vs original"]["decision"]
+    assert decision in {"improves", "hurts", "equivalent", "inconclusive"}  # the last planned look decides or closes
+    assert record["stopped"] in state.message and (decision != "inconclusive" or "Undecided: augmented vs original" in state.message)
+    with get_client(sync_client=True) as client:
+        flow_run_id = state.state_details.flow_run_id
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    looks = {artifact.key: artifact for artifact in artifacts}
+    assert {"augflow-decide-look-1", "augflow-decide"} <= set(looks)
+    assert "| look | seeds |" in looks["augflow-decide-look-1"].data and looks["augflow-decide-look-1"].description.startswith("look 1: ")
+    assert json.loads((flow_project / "reports/decide.json").read_text())["seeds"] == [0, 1]
+    assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
+    assert {"train@original-1", "train@augmented-1"} <= {stage for stage, _ in pipeline_stages(flow_project)}
 
 
 def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path, tmp_path_factory):
