@@ -19,7 +19,6 @@ from io import StringIO
 from pathlib import Path
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedSeq
 
 from tasks.errors import UserError, run_cli
 from tasks.files import write_text_atomic
@@ -76,15 +75,7 @@ def write_seeds(seeds: list[int], path: Path = PARAMS_FILE) -> None:
     yaml.width = 4096
     yaml.representer.add_representer(type(None), lambda self, _: self.represent_scalar("tag:yaml.org,2002:null", "null"))
     document = yaml.load(path.read_text())
-    listed = CommentedSeq(seeds)
-    listed.fa.set_flow_style()
-    old = document["train"]["seeds"]
-    if isinstance(old, CommentedSeq) and old.ca.comment:  # the comment after the list moves with it
-        listed.ca.comment = old.ca.comment
-    document["train"]["seeds"] = listed
-    comments = document["train"].ca.items.get("seeds")
-    if comments:
-        document["train"].ca.items["seeds"] = comments
+    document["train"]["seeds"][:] = seeds  # the list itself changes, so its style and the comment after it stay
     text = StringIO()
     yaml.dump(document, text)
     write_text_atomic(path, text.getvalue())
