@@ -12,28 +12,28 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run flow serve test test-tools bench setup venv dataset lock clean
+.PHONY: run flow serve test test-tools lint bench setup venv dataset lock clean
 
 # Install Debian packages, refreshing the package lists only if the first try fails.
 apt_get = { apt-get install -y -qq $(1) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(1) >/dev/null; }; }
 
 # JOBS: stages at once (default: the usable cores); a setting of the machine, the results do not depend on it.
 run: setup  ## the experiment on params.yaml, independent stages at once, then the verdict
-	python -m tasks.params
-	python -m tasks.parallel $(if $(JOBS),--jobs $(JOBS))
+	python -m tasks.common.params
+	python -m tasks.orchestration.parallel $(if $(JOBS),--jobs $(JOBS))
 	python -m tasks.evaluate --show
 
 # DASK=tcp://host:8786: the study's runs on that Dask scheduler's workers, through study/'s default DVC remote (docs/cluster.md).
 .PHONY: study
 study: setup  ## the scaling study (study/dvc.yaml, a DVC project of its own, not part of run): reports/scaling.json and .png
-	python -m tasks.params
-	$(if $(DASK),python -m flows.study --dask $(DASK),python -m tasks.parallel --repo study) $(if $(JOBS),--jobs $(JOBS))
+	python -m tasks.common.params
+	$(if $(DASK),python -m flows.study --dask $(DASK),python -m tasks.orchestration.parallel --repo study) $(if $(JOBS),--jobs $(JOBS))
 
 # Seeds in rounds until every comparison in decide.comparisons is decided or the budget in params.yaml is spent (docs/verdict.md).
 # DASK=tcp://host:8786: each round's training stages on that scheduler's workers, as a Prefect flow run.
 .PHONY: decide
 decide: setup  ## add seeds until the verdict is decided: params.yaml's train.seeds ends holding them; reports/decide.md
-	python -m tasks.params
+	python -m tasks.common.params
 	$(if $(DASK),python -m flows.decide --dask $(DASK),python -m tasks.decide) $(if $(JOBS),--jobs $(JOBS))
 	python -m tasks.evaluate --show
 
@@ -49,6 +49,10 @@ serve: setup  ## a Prefect server on 127.0.0.1, the deployments of prefect.yaml 
 
 test: setup test-tools  ## the whole test suite
 	python -m pytest
+
+lint: $(VENV)/.installed  ## ruff's lint and format checks (pyproject.toml); `ruff format .` fixes the format
+	ruff check --quiet .
+	ruff format --check --quiet .
 
 # FULL=1: the long benchmarks on params.yaml itself (an hour or more), not in quick mode (docs/performance.md);
 # stage times then force-rerun every stage of this project, so it warns and waits 10 s for a Ctrl-C first.
@@ -104,7 +108,7 @@ $(VENV)/.installed: requirements.lock
 # With the default ingest.source, Fashion-MNIST's IDX files must be there; the Debian
 # package provides them where it can be installed. Any other source is checked by ingest.
 dataset: $(VENV)/.installed
-	@folder=$$(python -c 'from tasks.errors import run_cli; from tasks.params import load_params; run_cli(lambda: print(load_params().ingest.source))') || exit 2; \
+	@folder=$$(python -c 'from tasks.common.errors import run_cli; from tasks.common.params import load_params; run_cli(lambda: print(load_params().ingest.source))') || exit 2; \
 	if [ "$$folder" = /usr/share/datasets/fashion-mnist ] && [ ! -f "$$folder/train-images-idx3-ubyte.gz" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)..."; \

@@ -6,7 +6,7 @@ Run from the project root after `make setup`:
 
 Every method works on the same Fashion-MNIST training images, upscaled to
 150x150 and tinted RGB, with the `seed` policy's transforms (the defaults in
-tasks/params.py), bilinear, nearest fill. Transform-only figures use one
+tasks/common/params.py), bilinear, nearest fill. Transform-only figures use one
 thread. The stage figures run tasks.augment.augment on every core, once with the
 `seed` policy and once with a `flip` policy that flips nothing (decode, encode,
 hash and write alone: the floor). Each figure is the best of `rounds` runs,
@@ -30,10 +30,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
-from tasks.augment import augment, make_copy  # noqa: E402
-from tasks.files import SET_COLUMNS, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic  # noqa: E402
-from tasks.ingest import iter_idx_images  # noqa: E402
-from tasks.params import AugmentParams, FlipPolicy, IngestParams, SeedPolicy  # noqa: E402
+from tasks.augment.stage import augment
+from tasks.common.copies import make_copy  # noqa: E402
+from tasks.common.files import SET_COLUMNS, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic  # noqa: E402
+from tasks.common.params import AugmentParams, FlipPolicy, IngestParams, SeedPolicy  # noqa: E402
+from tasks.ingest.stage import iter_idx_images  # noqa: E402
 
 RESULTS = RESULTS_DIR / "augment.json"
 SIZE = 150
@@ -65,21 +66,34 @@ def transform_runs(images: list[np.ndarray], policy: SeedPolicy) -> dict:
     params = AugmentParams(policy=policy)
     hashes = [pixel_sha256(pixels) for pixels in images]
     generator = tf.keras.preprocessing.image.ImageDataGenerator(
-        rotation_range=policy.rotation_range, width_shift_range=policy.width_shift_range,
-        height_shift_range=policy.height_shift_range, shear_range=policy.shear_range, zoom_range=policy.zoom_range,
-        horizontal_flip=policy.horizontal_flip, fill_mode=policy.fill_mode,
-    )  # fmt: skip
+        rotation_range=policy.rotation_range,
+        width_shift_range=policy.width_shift_range,
+        height_shift_range=policy.height_shift_range,
+        shear_range=policy.shear_range,
+        zoom_range=policy.zoom_range,
+        horizontal_flip=policy.horizontal_flip,
+        fill_mode=policy.fill_mode,
+    )
     as_float = [pixels.astype(np.float32) for pixels in images]
     zoom = (1 - policy.zoom_range, 1 + policy.zoom_range)
-    albumentation = albumentations.Compose([
-        albumentations.Affine(
-            scale={"x": zoom, "y": zoom}, rotate=(-policy.rotation_range, policy.rotation_range),
-            translate_percent={"x": (-policy.width_shift_range, policy.width_shift_range), "y": (-policy.height_shift_range, policy.height_shift_range)},
-            shear=(-policy.shear_range, policy.shear_range), interpolation=cv2.INTER_LINEAR,
-            border_mode=cv2.BORDER_REPLICATE, p=1.0,
-        ),
-        albumentations.HorizontalFlip(p=0.5),
-    ], seed=0)  # fmt: skip
+    albumentation = albumentations.Compose(
+        [
+            albumentations.Affine(
+                scale={"x": zoom, "y": zoom},
+                rotate=(-policy.rotation_range, policy.rotation_range),
+                translate_percent={
+                    "x": (-policy.width_shift_range, policy.width_shift_range),
+                    "y": (-policy.height_shift_range, policy.height_shift_range),
+                },
+                shear=(-policy.shear_range, policy.shear_range),
+                interpolation=cv2.INTER_LINEAR,
+                border_mode=cv2.BORDER_REPLICATE,
+                p=1.0,
+            ),
+            albumentations.HorizontalFlip(p=0.5),
+        ],
+        seed=0,
+    )
     return {
         "augflow": lambda: [make_copy(pixels, sha, 0, params) for pixels, sha in zip(images, hashes)],
         "image_data_generator": lambda: [generator.random_transform(pixels) for pixels in as_float],
@@ -115,7 +129,10 @@ def png_levels(images: list[np.ndarray]) -> dict:
     for level in (1, 6):
         start = time.perf_counter()
         sizes = [len(png_bytes(pixels, level)) for pixels in copies]
-        levels[level] = {"images_per_s": round(len(copies) / (time.perf_counter() - start)), "mean_bytes": round(float(np.mean(sizes)))}
+        levels[level] = {
+            "images_per_s": round(len(copies) / (time.perf_counter() - start)),
+            "mean_bytes": round(float(np.mean(sizes))),
+        }
     return levels
 
 
@@ -146,7 +163,13 @@ def main() -> None:
     }
     result = {
         "machine": machine() | {"opencv": cv2.__version__},
-        "setup": {"images": args.images, "size": f"{SIZE}x{SIZE} RGB", "copies": args.copies, "rounds": args.rounds, "policy": policy.model_dump(mode="json")},
+        "setup": {
+            "images": args.images,
+            "size": f"{SIZE}x{SIZE} RGB",
+            "copies": args.copies,
+            "rounds": args.rounds,
+            "policy": policy.model_dump(mode="json"),
+        },
         "transform_images_per_s_one_thread": transforms,
         "stage_images_per_s_all_cores": stage | {"workers": len(os.sched_getaffinity(0))},
         "png_levels_one_thread": png_levels(images),

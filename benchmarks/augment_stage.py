@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.augment import bench_images  # noqa: E402
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
-from tasks.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
-from tasks.files import write_text_atomic  # noqa: E402
+from tasks.common.files import write_text_atomic  # noqa: E402
+from tasks.orchestration.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
 
 RESULTS = RESULTS_DIR / "augment_stage.json"
 CACHE_TYPES = {"project's cache settings": None, "cache.type hardlink": "hardlink"}
@@ -94,7 +94,9 @@ def stage_seconds(base: Path, copy: Path, cache_type: str | None) -> tuple[float
     if cache_type:
         subprocess.run(["dvc", "config", "--local", "cache.type", cache_type], cwd=copy, env=ENV, check=True)
     start = time.perf_counter()
-    subprocess.run(["dvc", "repro", "--force", "--single-item", "augment"], cwd=copy, env=ENV, check=True, capture_output=True)
+    subprocess.run(
+        ["dvc", "repro", "--force", "--single-item", "augment"], cwd=copy, env=ENV, check=True, capture_output=True
+    )
     seconds = time.perf_counter() - start
     outs = yaml.safe_load((copy / "dvc.lock").read_text())["stages"]["augment"]["outs"]
     shutil.rmtree(copy)
@@ -104,7 +106,13 @@ def stage_seconds(base: Path, copy: Path, cache_type: str | None) -> tuple[float
 def loop_seconds(source: Path, out: Path, copies: int) -> float:
     """Seconds the article's loop takes in a fresh process (its own start-up left out, as in the article)."""
     out.mkdir()
-    result = subprocess.run([sys.executable, "-c", ARTICLE_LOOP, str(source), str(out), str(copies)], env=ENV, check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", ARTICLE_LOOP, str(source), str(out), str(copies)],
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     shutil.rmtree(out)  # not counted: the loop names files by a random number, and a rare collision overwrites one
     return float(result.stdout.split()[-1])
 
@@ -112,38 +120,54 @@ def loop_seconds(source: Path, out: Path, copies: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loop-copies", type=int, default=COPIES, help=f"copies per image in the article's loop (default {COPIES})")
+    parser.add_argument(
+        "--loop-copies", type=int, default=COPIES, help=f"copies per image in the article's loop (default {COPIES})"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="augflow-bench-") as scratch:
         work = Path(scratch)
         source = dogs_cat(work / "dogs_cat")
         base = ingested_project(work / "base", source)
-        images = COPIES * (sum(1 for _ in (base / "data/sets/original/seed-0.csv").open()) - 1)  # ingest drops near-twins
+        images = COPIES * (
+            sum(1 for _ in (base / "data/sets/original/seed-0.csv").open()) - 1
+        )  # ingest drops near-twins
         stage, loop, hashes = {name: [] for name in CACHE_TYPES}, [], set()
         for round_ in range(args.rounds):
             for name, cache_type in CACHE_TYPES.items():
                 seconds, digest = stage_seconds(base, work / f"stage-{round_}", cache_type)
                 stage[name].append(images / seconds)
                 hashes.add(digest)
-            loop.append(TRAIN * args.loop_copies / loop_seconds(source / "train", work / f"loop-{round_}", args.loop_copies))
+            loop.append(
+                TRAIN * args.loop_copies / loop_seconds(source / "train", work / f"loop-{round_}", args.loop_copies)
+            )
             rates = ", ".join(f"{name} {values[-1]:.0f}" for name, values in stage.items())
             print(f"round {round_ + 1}: stage {rates} images/s; article's loop {loop[-1]:.0f} images/s", flush=True)
     result = {
         "machine": machine(),
         "load_average_1min_before": round(load_before, 2),
-        "setup": {"training_images": TRAIN, "size": "150x150 RGB", "copies": COPIES, "loop_copies": args.loop_copies, "rounds": args.rounds},
+        "setup": {
+            "training_images": TRAIN,
+            "size": "150x150 RGB",
+            "copies": COPIES,
+            "loop_copies": args.loop_copies,
+            "rounds": args.rounds,
+        },
         "copies_made": images,
         "stage_images_per_s": {name: [round(value) for value in values] for name, values in stage.items()},
         "article_loop_images_per_s": [round(value) for value in loop],
         "median_stage_images_per_s": {name: round(statistics.median(values)) for name, values in stage.items()},
         "median_article_loop_images_per_s": round(statistics.median(loop)),
-        "ratio": {name: round(statistics.median(s / lp for s, lp in zip(values, loop)), 2) for name, values in stage.items()},
+        "ratio": {
+            name: round(statistics.median(s / lp for s, lp in zip(values, loop)), 2) for name, values in stage.items()
+        },
         "target": 5.0,
         "copies_md5": sorted(hashes),
     }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
-    print(f"stage / article's loop: {result['ratio']} (target 5x); the copies' hash the same in every run: {len(hashes) == 1}")
+    print(
+        f"stage / article's loop: {result['ratio']} (target 5x); the copies' hash the same in every run: {len(hashes) == 1}"
+    )
 
 
 if __name__ == "__main__":

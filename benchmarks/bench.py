@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
-from tasks.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
+from tasks.orchestration.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
 
 QUICK_PARAMS = {"train": {"seeds": [0], "epochs": 2}}  # the default pipeline's shape, less training
 
@@ -52,10 +52,12 @@ def figures_augment(result: dict) -> list[tuple[str, str]]:
 def figures_augment_stage(result: dict) -> list[tuple[str, str]]:
     loop = result["median_article_loop_images_per_s"]
     return [
-        (f"`dvc repro` of augment ({result['copies_made']} copies, {name}) vs the article's loop",
-         f"{result['ratio'][name]:.1f}× ({rate} vs {loop} images/s)")
+        (
+            f"`dvc repro` of augment ({result['copies_made']} copies, {name}) vs the article's loop",
+            f"{result['ratio'][name]:.1f}× ({rate} vs {loop} images/s)",
+        )
         for name, rate in result["median_stage_images_per_s"].items()
-    ]  # fmt: skip
+    ]
 
 
 def figures_ingest(result: dict) -> list[tuple[str, str]]:
@@ -74,7 +76,11 @@ def figures_parallel(result: dict) -> list[tuple[str, str]]:
     seconds, ratios = result["seconds"], result["ratios"]
     reference = result["engines"][0]
     same = all(result[f"identical_to_{reference}"].values())
-    named = {"jobs_2/serial": "JOBS=2 vs serially", "dask/jobs_2": "local Dask, cold, vs JOBS=2", "dask_warm/jobs_2": "local Dask, warm, vs JOBS=2"}
+    named = {
+        "jobs_2/serial": "JOBS=2 vs serially",
+        "dask/jobs_2": "local Dask, cold, vs JOBS=2",
+        "dask_warm/jobs_2": "local Dask, warm, vs JOBS=2",
+    }
     return [
         (f"{len(result['stages'])} training stages, {reference}", f"{seconds[reference]:.1f} s"),
         *((label, f"{ratios[key]:.2f}×") for key, label in named.items() if key in ratios),
@@ -87,23 +93,43 @@ def figures_noop(result: dict) -> list[tuple[str, str]]:
     return [
         *((f"no-op {name}", f"{seconds:.2f} s ({cpu[name]:.2f} s CPU)") for name, seconds in median.items()),
         ("Prefect server start (first, fresh database)", f"{result['prefect_server_start_seconds']:.1f} s"),
-        ("no-op make flow, its temporary server included", f"{result['make_flow_with_its_temporary_server_seconds']:.1f} s"),
+        (
+            "no-op make flow, its temporary server included",
+            f"{result['make_flow_with_its_temporary_server_seconds']:.1f} s",
+        ),
     ]
 
 
 def figures_training(result: dict) -> list[tuple[str, str]]:
-    rows = [("MFLOP per training image; peak GFLOP/s a core", f"{result['flops_per_training_image'] / 1e6:.1f}; {result['peak_gflops_per_core']:.0f}")]
+    rows = [
+        (
+            "MFLOP per training image; peak GFLOP/s a core",
+            f"{result['flops_per_training_image'] / 1e6:.1f}; {result['peak_gflops_per_core']:.0f}",
+        )
+    ]
     for name, figures in result["variants"].items():
-        ratios = ", ".join(f"{key.removeprefix('vs_').replace('_', ' ')} {figures[key]:.2f}" for key in ("vs_baseline_seconds", "vs_floor_throughput") if key in figures)
+        ratios = ", ".join(
+            f"{key.removeprefix('vs_').replace('_', ' ')} {figures[key]:.2f}"
+            for key in ("vs_baseline_seconds", "vs_floor_throughput")
+            if key in figures
+        )
         same = "same model" if figures["same_model_as_baseline"] else "another model"
-        rows.append((f"{name}: run s, steady images/s, GFLOP/s", f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, {figures['gflops_per_s']:.1f} ({ratios}; {same})"))
+        rows.append(
+            (
+                f"{name}: run s, steady images/s, GFLOP/s",
+                f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, {figures['gflops_per_s']:.1f} ({ratios}; {same})",
+            )
+        )
     return rows + [(f"{name}: failed", reason) for name, reason in result.get("failed", {}).items()]
 
 
 def figures_sequential(result: dict) -> list[tuple[str, str]]:
     seeds = ", ".join(f"{effect} {figures['mean_seeds']:.1f}" for effect, figures in result["default"].items())
     return [
-        ("make decide's rule: false improves/hurts under no effect", f"{result['false_difference_under_no_effect']:.4f} (α 0.05)"),
+        (
+            "make decide's rule: false improves/hurts under no effect",
+            f"{result['false_difference_under_no_effect']:.4f} (α 0.05)",
+        ),
         ("naive re-test after every added seed, same", f"{result['naive_every_seed_false_difference']:.4f}"),
         ("mean seeds used, by true difference", seeds),
     ]
@@ -114,10 +140,22 @@ def figures_sequential(result: dict) -> list[tuple[str, str]]:
 # train.epochs 1 after a full run (every stage, file and folder of the default pipeline, shorter training), shared.
 BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callable[[dict], list]]] = {
     "augment": (["benchmarks/augment.py"], [], [], None, figures_augment),
-    "augment_stage": (["benchmarks/augment_stage.py"], ["--rounds", "2", "--loop-copies", "4"], [], None, figures_augment_stage),
+    "augment_stage": (
+        ["benchmarks/augment_stage.py"],
+        ["--rounds", "2", "--loop-copies", "4"],
+        [],
+        None,
+        figures_augment_stage,
+    ),
     "ingest_incremental": (["benchmarks/ingest_incremental.py"], ["--images", "1000"], [], None, figures_ingest),
     "noop": (["benchmarks/noop.py"], ["--rounds", "3"], [], "reproduced", figures_noop),
-    "training": (["benchmarks/training.py"], ["--epochs", "3"], ["--epochs", "10", "--rounds", "2"], "reproduced", figures_training),
+    "training": (
+        ["benchmarks/training.py"],
+        ["--epochs", "3"],
+        ["--epochs", "10", "--rounds", "2"],
+        "reproduced",
+        figures_training,
+    ),
     "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
     "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
     "sequential": (["benchmarks/sequential.py"], ["--experiments", "20000"], [], None, figures_sequential),
@@ -145,9 +183,14 @@ def workspace(where: str | None, full: bool, scratch: Path) -> Path:
         return quick_project(Path(tempfile.mkdtemp(dir=scratch)))
     folder = scratch / "reproduced"
     if not folder.exists():
-        print("== a scratch copy on params.yaml with train.epochs 1, reproduced for the no-op and training benchmarks", flush=True)
+        print(
+            "== a scratch copy on params.yaml with train.epochs 1, reproduced for the no-op and training benchmarks",
+            flush=True,
+        )
         quick_project(folder, {"train": {"epochs": 1}})
-        subprocess.run([sys.executable, "-m", "tasks.parallel"], cwd=folder, env=ENV, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "tasks.orchestration.parallel"], cwd=folder, env=ENV, check=True, capture_output=True
+        )
     return folder
 
 
@@ -155,11 +198,19 @@ def run_benchmark(name: str, full: bool, scratch: Path) -> dict:
     """Run one benchmark in its own process; its wall time, load averages and whether it succeeded."""
     command, quick, full_arguments, where, _ = BENCHMARKS[name]
     cwd = workspace(where, full, scratch)
-    arguments = [sys.executable, *(str(ROOT / part) if part.endswith(".py") else part for part in command), *(full_arguments if full else quick)]
+    arguments = [
+        sys.executable,
+        *(str(ROOT / part) if part.endswith(".py") else part for part in command),
+        *(full_arguments if full else quick),
+    ]
     print(f"== {name}: {' '.join(arguments[1:])} in {cwd}", flush=True)
     load, start = os.getloadavg()[0], time.perf_counter()
     status = subprocess.run(arguments, cwd=cwd, env=ENV | {"AUGFLOW_BENCH_RESULTS": str(results_dir(full))}).returncode
-    return {"seconds": round(time.perf_counter() - start), "load": (round(load, 1), round(os.getloadavg()[0], 1)), "ok": status == 0}
+    return {
+        "seconds": round(time.perf_counter() - start),
+        "load": (round(load, 1), round(os.getloadavg()[0], 1)),
+        "ok": status == 0,
+    }
 
 
 def results_dir(full: bool) -> Path:
@@ -175,7 +226,9 @@ def table(runs: dict[str, dict], full: bool) -> str:
             continue
         figures = BENCHMARKS[name][4](json.loads((results_dir(full) / f"{name}.json").read_text()))
         for number, (figure, value) in enumerate(figures):
-            lines.append(f"| {name if number == 0 else ''} | {figure} | {value} | {took if number == 0 else ''} | {load if number == 0 else ''} |")
+            lines.append(
+                f"| {name if number == 0 else ''} | {figure} | {value} | {took if number == 0 else ''} | {load if number == 0 else ''} |"
+            )
     return "\n".join(lines)
 
 
@@ -183,9 +236,12 @@ def warn_full(names: list[str]) -> None:
     """Say, before anything runs, that --full reruns the user's own pipeline, and leave time to stop it."""
     if FORCED_IN_PROJECT.isdisjoint(names):
         return
-    print(f"augflow: make bench FULL=1 reruns every stage of this project ({ROOT}) with `dvc repro --force` on its "
-          f"params.yaml, replacing the outputs in data/, models/ and reports/ and taking an hour or more; "
-          f"press Ctrl-C in the next {FULL_PAUSE_SECONDS} s to stop.", flush=True)  # fmt: skip
+    print(
+        f"augflow: make bench FULL=1 reruns every stage of this project ({ROOT}) with `dvc repro --force` on its "
+        f"params.yaml, replacing the outputs in data/, models/ and reports/ and taking an hour or more; "
+        f"press Ctrl-C in the next {FULL_PAUSE_SECONDS} s to stop.",
+        flush=True,
+    )
     try:
         time.sleep(FULL_PAUSE_SECONDS)
     except KeyboardInterrupt:
@@ -209,8 +265,10 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     about = machine()
-    print(f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, Python {about['python']}, "
-          f"{time.perf_counter() - start:.0f} s in all, load average now {about['load_average']}\n")  # fmt: skip
+    print(
+        f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, Python {about['python']}, "
+        f"{time.perf_counter() - start:.0f} s in all, load average now {about['load_average']}\n"
+    )
     print(table(runs, args.full))
     if not all(run["ok"] for run in runs.values()):
         sys.exit(1)

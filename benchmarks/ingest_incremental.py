@@ -27,11 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from pictures import class_folders  # noqa: E402
-from tasks.files import write_text_atomic  # noqa: E402
-from tasks.ingest import ingest  # noqa: E402
-from tasks.params import IngestParams  # noqa: E402
+
+from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
+from tasks.common.files import write_text_atomic  # noqa: E402
+from tasks.common.params import IngestParams  # noqa: E402
+from tasks.ingest.stage import ingest  # noqa: E402
 
 RESULTS = RESULTS_DIR / "ingest_incremental.json"
 CLASSES = {"cats": "ellipse", "dogs": "rectangle", "owls": "ellipse", "boxes": "rectangle"}
@@ -54,7 +55,9 @@ def one_cycle(params: IngestParams, work: Path, cycle: int, added_per_class: int
     """A full ingest on a fresh cache, the same folder again, then the folder grown by 1%."""
     cache, source = work / f"cache-{cycle}", Path(params.source)
     runs = {"full": timed_ingest(params, work, cache), "unchanged": timed_ingest(params, work, cache)}
-    added = class_folders(work / f"new-{cycle}", CLASSES, added_per_class, first_seed=10**6 * (cycle + 1), size=PHOTO_SIZE)
+    added = class_folders(
+        work / f"new-{cycle}", CLASSES, added_per_class, first_seed=10**6 * (cycle + 1), size=PHOTO_SIZE
+    )
     for path in added.rglob("*.jpg"):
         path.rename(source / path.relative_to(added).parent / f"new-{cycle}-{path.name}")
     runs["grown_1_percent"] = timed_ingest(params, work, cache)
@@ -73,27 +76,37 @@ def main() -> None:
     cycles = []
     with tempfile.TemporaryDirectory(prefix="augflow-bench-") as folder:
         work = Path(folder)
-        params = IngestParams(source=str(class_folders(work / "photos", CLASSES, per_class, size=PHOTO_SIZE)), image_size=(64, 64))
+        params = IngestParams(
+            source=str(class_folders(work / "photos", CLASSES, per_class, size=PHOTO_SIZE)), image_size=(64, 64)
+        )
         for cycle in range(args.cycles):
             cycles.append(one_cycle(params, work, cycle, added_per_class))
-            print(f"cycle {cycle + 1}: " + ", ".join(f"{run} {t['wall']:.2f} s ({t['cpu']:.2f} s CPU)" for run, t in cycles[-1].items()), flush=True)
+            print(
+                f"cycle {cycle + 1}: "
+                + ", ".join(f"{run} {t['wall']:.2f} s ({t['cpu']:.2f} s CPU)" for run, t in cycles[-1].items()),
+                flush=True,
+            )
     ratios = {
         f"{run}_over_full_{clock}": round(statistics.median(c[run][clock] / c["full"][clock] for c in cycles), 4)
-        for run in ("grown_1_percent", "unchanged") for clock in ("cpu", "wall")
-    }  # fmt: skip
+        for run in ("grown_1_percent", "unchanged")
+        for clock in ("cpu", "wall")
+    }
     result = {
         "machine": machine(),
         "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
-        "images": per_class * len(CLASSES), "added": added_per_class * len(CLASSES),
+        "images": per_class * len(CLASSES),
+        "added": added_per_class * len(CLASSES),
         "photos": f"{PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEG, {len(CLASSES)} classes",
         "image_size": list(params.image_size),
-        "seconds": [{run: {clock: round(t, 3) for clock, t in times.items()} for run, times in c.items()} for c in cycles],
+        "seconds": [
+            {run: {clock: round(t, 3) for clock, t in times.items()} for run, times in c.items()} for c in cycles
+        ],
         "median_seconds": {
             run: {clock: round(statistics.median(c[run][clock] for c in cycles), 3) for clock in ("cpu", "wall")}
             for run in cycles[0]
         },
         "median_ratios": ratios,
-    }  # fmt: skip
+    }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
     print(json.dumps({key: result[key] for key in ("median_seconds", "median_ratios")}))
 

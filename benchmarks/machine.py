@@ -19,7 +19,7 @@ def cpu_model() -> str:
 def peak_gflops_per_core() -> float:
     """Single-precision peak of one core: clock x FLOPs a cycle (two FMA units x lanes x 2).
 
-    8 lanes with AVX2 (augflow caps oneDNN at AVX2, tasks/__init__.py), 4 with SSE alone; Zen 4
+    8 lanes with AVX2 (augflow caps oneDNN at AVX2, tasks/common/numerics.py), 4 with SSE alone; Zen 4
     runs AVX-512 at the AVX2 rate anyway. The clock is /proc/cpuinfo's (nominal: turbo not counted).
     """
     info = Path("/proc/cpuinfo").read_text()

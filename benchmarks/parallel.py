@@ -10,7 +10,7 @@ stages depend on is reproduced and no training stage has ever run, so nothing ca
 a cache:
 
 - serial: `dvc repro --force --single-item` of each training stage, one after another;
-- jobs_2: the same stages through tasks.parallel, two at a time, as `make run JOBS=2`;
+- jobs_2: the same stages through tasks.orchestration.parallel, two at a time, as `make run JOBS=2`;
 - dask: the same stages through the flow's cluster path (flows/cluster.py) on a local Dask
   cluster of two single-threaded worker processes, each in a folder of its own, with moto's
   S3 server as the DVC remote and a temporary Prefect server, all started before the clock
@@ -50,14 +50,19 @@ from prefect_dask import DaskTaskRunner  # noqa: E402
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from flows.cluster import train_on_cluster  # noqa: E402
-from tasks.cluster import WORKER_DIR, rebuild_workspace, split_pipeline, workspace_snapshot  # noqa: E402
-from tasks.files import write_text_atomic  # noqa: E402
-from tasks.parallel import pipeline_stages, reproduce_stage  # noqa: E402
+from tasks.common.files import write_text_atomic  # noqa: E402
+from tasks.common.paths import WORKER_DIR
+from tasks.orchestration.cluster import rebuild_workspace, split_pipeline, workspace_snapshot  # noqa: E402
+from tasks.orchestration.parallel import pipeline_stages, reproduce_stage  # noqa: E402
 
 RESULTS = RESULTS_DIR / "parallel.json"
 ENV = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 # moto accepts any key; the workers inherit these when the local cluster starts them
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "augflow-benchmark", "AWS_SECRET_ACCESS_KEY": "augflow-benchmark", "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "augflow-benchmark",
+    "AWS_SECRET_ACCESS_KEY": "augflow-benchmark",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def run(repo: Path, *command: str) -> str:
@@ -123,9 +128,14 @@ def local_dask_cluster(repos: list[Path], scratch: Path):
                     s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
             for folder in folders:
                 shutil.rmtree(folder / WORKER_DIR / "cache" / "runs", ignore_errors=True)
-        with prefect_test_harness(server_startup_timeout=180), LocalCluster(
-            n_workers=2, threads_per_worker=1, dashboard_address=":0", local_directory=str(scratch / "dask")
-        ) as local, Client(local) as client:
+
+        with (
+            prefect_test_harness(server_startup_timeout=180),
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, dashboard_address=":0", local_directory=str(scratch / "dask")
+            ) as local,
+            Client(local) as client,
+        ):
             for number, worker in enumerate(client.scheduler_info()["workers"]):
                 folder = scratch / f"worker-{number}"  # its scratch folders and DVC cache
                 folder.mkdir()
@@ -153,7 +163,9 @@ def timed(engine: str, measure, *arguments):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default=",".join(ENGINES), help=f"which to time, in one run (default: {','.join(ENGINES)})")
+    parser.add_argument(
+        "--engines", default=",".join(ENGINES), help=f"which to time, in one run (default: {','.join(ENGINES)})"
+    )
     engines = [engine for engine in ENGINES if engine in parser.parse_args().engines.split(",")]
     project = Path.cwd()
     scratch = Path(tempfile.mkdtemp(prefix="augflow-benchmark-"))

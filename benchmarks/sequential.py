@@ -6,7 +6,7 @@ Run from the project root after `make setup`:
 
 Each simulated experiment draws per-seed differences (treated - control test accuracy) from a
 normal distribution with the spread measured on the defaults and a chosen true difference, and runs
-tasks.sequential.run on them: the rule augflow applies, not a copy of it. Reported per true
+tasks.decide.sequential.run on them: the rule augflow applies, not a copy of it. Reported per true
 difference (0, half the margin, the margin, twice the margin): how often each verdict comes out and
 the mean and 90th percentile of seeds used; under no difference, how often naive re-testing (a
 fixed-n paired t-test at 5% after every added seed, stopping at the first p < 0.05) claims a
@@ -28,7 +28,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
-from tasks.sequential import OUTCOMES, Design, run  # noqa: E402
+from tasks.decide.sequential import OUTCOMES, Design, run  # noqa: E402
 
 RESULTS = RESULTS_DIR / "sequential.json"
 # The default run's augmented-vs-repeated differences per seed, in points (docs/verdict.md's example and the
@@ -93,21 +93,37 @@ def simulate(experiments: int, seed: int) -> dict:
     per_round = np.zeros(experiments, dtype=bool)
     for n in DEFAULT.looks:  # a fixed-n test at every planned look, no spending
         data = null[:, :n]
-        per_round |= 2 * stats.t.sf(np.abs(data.mean(axis=1) / (data.std(axis=1, ddof=1) / math.sqrt(n))), n - 1) < DEFAULT.alpha
-    wide = {name: scenario(WIDE_MARGIN, WIDE_MARGIN.margin * share, experiments, rng) for name, share in (("0", 0.0), ("margin", 1.0))}
+        per_round |= (
+            2 * stats.t.sf(np.abs(data.mean(axis=1) / (data.std(axis=1, ddof=1) / math.sqrt(n))), n - 1) < DEFAULT.alpha
+        )
+    wide = {
+        name: scenario(WIDE_MARGIN, WIDE_MARGIN.margin * share, experiments, rng)
+        for name, share in (("0", 0.0), ("margin", 1.0))
+    }
     false_difference = default["0"]["rates"]["improves"] + default["0"]["rates"]["hurts"]
     return {
         "experiments": experiments,
         "seed": seed,
         "sd_points": round(100 * SD, 4),
         "sd_from_default_run_points": list(DEFAULT_RUN_DIFFERENCES),
-        "design": {"looks": list(DEFAULT.looks), "alpha": DEFAULT.alpha, "margin_points": 100 * margin, "spending": DEFAULT.spending},
+        "design": {
+            "looks": list(DEFAULT.looks),
+            "alpha": DEFAULT.alpha,
+            "margin_points": 100 * margin,
+            "spending": DEFAULT.spending,
+        },
         "boundaries": [
-            {"seeds": b.seeds, "difference_z": round(b.difference_z, 4), "difference_t": round(b.difference_t, 4),
-             "difference_level": b.difference_level, "equivalence_z": round(b.equivalence_z, 4),
-             "equivalence_t": round(b.equivalence_t, 4), "equivalence_level": b.equivalence_level}
+            {
+                "seeds": b.seeds,
+                "difference_z": round(b.difference_z, 4),
+                "difference_t": round(b.difference_t, 4),
+                "difference_level": b.difference_level,
+                "equivalence_z": round(b.equivalence_z, 4),
+                "equivalence_t": round(b.equivalence_t, 4),
+                "equivalence_level": b.equivalence_level,
+            }
             for b in DEFAULT.boundaries
-        ],  # fmt: skip
+        ],
         "default": default,
         "false_difference_under_no_effect": false_difference,
         "false_difference_upper_99": upper_99(false_difference, experiments),
@@ -131,7 +147,9 @@ def main() -> None:
     result["machine"] = machine()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{args.experiments} experiments a scenario, SD {100 * SD:.2f} points, looks {list(DEFAULT.looks)}, {result['seconds']} s")
+    print(
+        f"{args.experiments} experiments a scenario, SD {100 * SD:.2f} points, looks {list(DEFAULT.looks)}, {result['seconds']} s"
+    )
     print(
         f"no effect: false improves/hurts {result['false_difference_under_no_effect']:.4f} "
         f"(99% upper {result['false_difference_upper_99']:.4f}); naive re-testing after every seed "
@@ -144,8 +162,10 @@ def main() -> None:
     )
     for name, figures in result["default"].items():
         rates = ", ".join(f"{outcome} {rate:.3f}" for outcome, rate in figures["rates"].items())
-        print(f"effect {name:>9} ({figures['effect_points']:+.1f} points): seeds mean {figures['mean_seeds']:.2f}, "
-              f"90th percentile {figures['p90_seeds']:.0f}; {rates}")  # fmt: skip
+        print(
+            f"effect {name:>9} ({figures['effect_points']:+.1f} points): seeds mean {figures['mean_seeds']:.2f}, "
+            f"90th percentile {figures['p90_seeds']:.0f}; {rates}"
+        )
     print(f"wrote {RESULTS}")
 
 

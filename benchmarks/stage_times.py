@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
-from tasks.parallel import pipeline_stages  # noqa: E402
-from tasks.files import write_text_atomic  # noqa: E402
+from tasks.common.files import write_text_atomic  # noqa: E402
+from tasks.orchestration.parallel import pipeline_stages  # noqa: E402
 
 RESULTS = RESULTS_DIR / "stage_times.json"
 

@@ -10,14 +10,14 @@ fresh process, into a scratch folder (the project's models are not touched):
 
 - baseline: the code of git ref --baseline (its tasks/ unpacked into a scratch folder),
   on one thread per op as that code ran;
-- new: this checkout's code, on its two threads per op (tasks/__init__.py);
+- new: this checkout's code, on its two threads per op (tasks/common/numerics.py);
 - floor: this checkout's code, the training set decoded into memory first and fed
   as a tensor (tf.data from_tensor_slices, the same shuffle): input costs nothing.
-  tasks/data.py now feeds a set that fits in memory the same way; the harness keeps
+  tasks/common/data.py now feeds a set that fits in memory the same way; the harness keeps
   its own copy on purpose, so the floor stays a fixed reference when that code changes;
 - xla / steps_per_execution 1 / 1 intra-op thread: this checkout's code with one
   setting changed (steps_per_execution 1: one batch per call into TensorFlow, as
-  before tasks/train.py set 16; 1 intra-op thread: as before tasks/__init__.py set
+  before tasks/train/stage.py set 16; 1 intra-op thread: as before tasks/common/numerics.py set
   two); these may change the model's numbers, so they are measured.
   Keras 3.15 turns `jit_compile` off, with a warning, while TensorFlow's op
   determinism is on (trainer.model_supports_jit), so the XLA variant runs without
@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import RESULTS_DIR, machine, peak_gflops_per_core  # noqa: E402
-from tasks.files import write_text_atomic  # noqa: E402
-from tasks.params import TrainParams, load_params  # noqa: E402
+from tasks.common.files import write_text_atomic  # noqa: E402
+from tasks.common.params import TrainParams, load_params  # noqa: E402
 
 RESULTS = RESULTS_DIR / "training.json"
 BASELINE = "89656c6"  # main before the decoded set was cached (issue 12): the "old code"
@@ -68,9 +68,9 @@ import hashlib, json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 options, epochs, scratch = json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-import tasks.train as train_module  # first, as in a stage's process: it imports Keras its own way
+import tasks.train.stage as train_module  # first, as in a stage's process: it imports Keras its own way
 import keras, numpy as np, tensorflow as tf
-from tasks.params import load_params
+from tasks.common.params import load_params
 
 class Clock(keras.callbacks.Callback):
     seconds = []
@@ -136,10 +136,14 @@ def run_variant(name: str, tree: Path, epochs: int, scratch: Path) -> dict:
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", HARNESS, str(tree), json.dumps(options), str(epochs), str(scratch)],
-        env=os.environ | env, capture_output=True, text=True,
-    )  # fmt: skip
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:  # a setting this TensorFlow refuses (say, XLA with deterministic ops) is reported, not fatal
-        raise VariantFailed(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit status {result.returncode}")
+        raise VariantFailed(
+            result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit status {result.returncode}"
+        )
     record = json.loads(result.stdout.strip().splitlines()[-1])
     return record | {"process_seconds": time.perf_counter() - start}
 
@@ -148,7 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default: train.epochs)")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--baseline", default=BASELINE, help=f"git ref of the code to compare with (default {BASELINE})")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help=f"git ref of the code to compare with (default {BASELINE})"
+    )
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     params = load_params().train
@@ -161,12 +167,16 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name in args.only:
                 try:
-                    runs[name].append(run_variant(name, trees[VARIANTS[name][0]], epochs, Path(scratch) / f"{round_}-{name}"))
+                    runs[name].append(
+                        run_variant(name, trees[VARIANTS[name][0]], epochs, Path(scratch) / f"{round_}-{name}")
+                    )
                 except VariantFailed as failure:
                     failed[name] = str(failure)
                     print(f"{name:<26} failed: {failure}", flush=True)
                     continue
-                steady = images / statistics.median(runs[name][-1]["epoch_seconds"][1:] or runs[name][-1]["epoch_seconds"])
+                steady = images / statistics.median(
+                    runs[name][-1]["epoch_seconds"][1:] or runs[name][-1]["epoch_seconds"]
+                )
                 print(f"{name:<26} {runs[name][-1]['train_seconds']:>7.1f} s  {steady:>6.0f} images/s", flush=True)
     flops = flops_per_image((28, 28, 1), params)
     peak = peak_gflops_per_core()
@@ -174,7 +184,9 @@ def main() -> None:
     for name, records in runs.items():
         if not records:
             continue
-        rate = statistics.median(images / statistics.median(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in records)
+        rate = statistics.median(
+            images / statistics.median(r["epoch_seconds"][1:] or r["epoch_seconds"]) for r in records
+        )
         summary[name] = {
             "train_seconds": round(statistics.median(r["train_seconds"] for r in records), 1),
             "process_seconds": round(statistics.median(r["process_seconds"] for r in records), 1),
@@ -193,7 +205,14 @@ def main() -> None:
     result = {
         "machine": machine(),
         "load_average_1min_before": round(load_before, 2),
-        "setup": {"arm": ARM, "seed": SEED, "images_per_epoch": images, "epochs": epochs, "rounds": args.rounds, "baseline": args.baseline},
+        "setup": {
+            "arm": ARM,
+            "seed": SEED,
+            "images_per_epoch": images,
+            "epochs": epochs,
+            "rounds": args.rounds,
+            "baseline": args.baseline,
+        },
         "flops_per_training_image": flops,
         "peak_gflops_per_core": peak,
         "variants": summary,

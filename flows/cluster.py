@@ -2,7 +2,7 @@
 
 A module of its own because Dask workers import the module of every task they run: this
 one imports neither TensorFlow nor the rest of the flow, so a worker starts in a second,
-and the stage itself runs as `dvc repro` in a subprocess. The work is in tasks/cluster.py.
+and the stage itself runs as `dvc repro` in a subprocess. The work is in tasks/orchestration/cluster.py.
 """
 
 from pathlib import Path
@@ -12,8 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL
 
-from tasks import cluster, parallel
-from tasks.errors import UserError
+from tasks.common.errors import UserError
+from tasks.orchestration import cluster, parallel
 
 
 def transient(task, task_run, state) -> bool:
@@ -61,14 +61,21 @@ def train_on_cluster(repo_dir: Path, stages: list[str]) -> dict:
     cluster.push_outputs(repo_dir, inputs, logger.info)
     logger.info("Pushed the outputs of %s to the DVC remote; sending %s to the cluster.", inputs, changed)
     root = cluster.project_root(repo_dir)
-    snapshot, setup, subrepo = cluster.workspace_snapshot(root), cluster.numeric_setup(), str(repo_dir.resolve().relative_to(root))
+    snapshot, setup, subrepo = (
+        cluster.workspace_snapshot(root),
+        cluster.numeric_setup(),
+        str(repo_dir.resolve().relative_to(root)),
+    )
     futures = [
-        train_on_worker.with_options(task_run_name=stage).submit(snapshot, stage, upstream[stage], setup, subrepo) for stage in changed
+        train_on_worker.with_options(task_run_name=stage).submit(snapshot, stage, upstream[stage], setup, subrepo)
+        for stage in changed
     ]
     for future in as_completed(futures):
         future.wait()  # records the task run's final state, which the Dask future carries
         if future.state.is_completed():
             report = future.result()
             bring_back.with_options(task_run_name=f"bring back {report['stage']}")(repo_dir, report)
-    workers = {report["stage"]: report for report in (future.result() for future in futures)}  # a failed stage raises here
+    workers = {
+        report["stage"]: report for report in (future.result() for future in futures)
+    }  # a failed stage raises here
     return {"stages": outcomes | dict.fromkeys(workers, "ran"), "workers": workers}

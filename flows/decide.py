@@ -2,7 +2,7 @@
 
 Each look is an artifact of the flow run (the design and the looks so far, per comparison), and
 the flow run's last log line and its returned state say which comparisons are still open. The
-rule, its design and the report are tasks/decide.py's; the `decide` deployment in prefect.yaml
+rule, its design and the report are tasks/decide/rounds.py's; the `decide` deployment in prefect.yaml
 starts it from the UI.
 """
 
@@ -15,17 +15,19 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.experiment import DASK_ADDRESS, PROJECT_DIR, dask_address, run_pipeline
-from tasks import decide as rounds
-from tasks import lock, parallel
-from tasks.errors import run_cli
-from tasks.params import load_params
-from tasks.sequential import Look, markdown
+from tasks.common.errors import run_cli
+from tasks.common.params import load_params
+from tasks.decide import rounds
+from tasks.decide.sequential import Look, markdown
+from tasks.orchestration import lock, parallel
 
 
 def publish_look(design, k: int, looks: dict[str, list[Look]], still_open: list[str]) -> None:
     sections = [f"### {name}: {made[-1].decision}\n\n{markdown(design, made)}" for name, made in looks.items()]
     status = f"still open: {', '.join(still_open)}" if still_open else "every comparison decided"
-    create_markdown_artifact(key=f"augflow-decide-look-{k}", markdown="\n".join(sections), description=f"look {k}: {status}")
+    create_markdown_artifact(
+        key=f"augflow-decide-look-{k}", markdown="\n".join(sections), description=f"look {k}: {status}"
+    )
     get_run_logger().info("Look %d: %s", k, status)
 
 
@@ -44,11 +46,19 @@ def decide(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None, dask: str 
     dask = dask_address(dask, project, get_run_logger().info)
     with lock.holding(project, f"the Prefect flow run {runtime.flow_run.name}"):
         record = rounds.decide(
-            project, lambda: run_pipeline(project, project, jobs, dask),
-            lambda k, looks, still_open: publish_look(design, k, looks, still_open), get_run_logger().info,
-        )  # fmt: skip
-    create_markdown_artifact(key="augflow-decide", markdown=(project / rounds.DECIDE_MD).read_text(), description=record["stopped"])
-    undecided = [name for name, comparison in record["comparisons"].items() if comparison["decision"] in ("continue", "inconclusive")]
+            project,
+            lambda: run_pipeline(project, project, jobs, dask),
+            lambda k, looks, still_open: publish_look(design, k, looks, still_open),
+            get_run_logger().info,
+        )
+    create_markdown_artifact(
+        key="augflow-decide", markdown=(project / rounds.DECIDE_MD).read_text(), description=record["stopped"]
+    )
+    undecided = [
+        name
+        for name, comparison in record["comparisons"].items()
+        if comparison["decision"] in ("continue", "inconclusive")
+    ]
     message = f"{record['stopped']} Undecided: {', '.join(undecided)}." if undecided else record["stopped"]
     return Completed(message=message, data=record)
 
@@ -56,7 +66,9 @@ def decide(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None, dask: str 
 def main() -> None:
     parser = argparse.ArgumentParser(description="make decide with DASK=...: the rounds as a Prefect flow run")
     parser.add_argument("--jobs", type=int, default=None, help="stages at once (default: the usable cores)")
-    parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the training stages (default: ${DASK_ADDRESS})")
+    parser.add_argument(
+        "--dask", default=None, help=f"a Dask scheduler's address for the training stages (default: ${DASK_ADDRESS})"
+    )
     arguments = parser.parse_args()
     decide(jobs=arguments.jobs, dask=dask_address(arguments.dask, PROJECT_DIR))
 

@@ -3,14 +3,14 @@
 The flow restates nothing: it reads the stage graph from DVC, submits one task
 per stage (one per (arm, seed) for training) wired to its upstream stages,
 and each task asks DVC whether its stage changed before reproducing it with
-`dvc repro --single-item`, at most `jobs` at once (tasks/parallel.py). The
+`dvc repro --single-item`, at most `jobs` at once (tasks/orchestration/parallel.py). The
 repository therefore ends exactly as after `dvc repro`.
 
 With overrides (a what-if run) the same stages run in a workspace of their own
-and end as a DVC experiment (tasks/experiments.py); the project is only read.
+and end as a DVC experiment (tasks/orchestration/experiments.py); the project is only read.
 
 Given a Dask scheduler's address, the training stages run on its workers through
-prefect-dask (flows/cluster.py, tasks/cluster.py) and the other stages here.
+prefect-dask (flows/cluster.py, tasks/orchestration/cluster.py) and the other stages here.
 """
 
 import argparse
@@ -28,15 +28,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows.cluster import train_on_cluster
-from tasks import cluster, experiments, lock, parallel
-from tasks.errors import UserError, run_cli
-from tasks.files import write_text_atomic
-from tasks.params import baseline_arm, load_params
-from tasks.report import METRICS, MODELS_DIR, REPORT, REPORTS_DIR, report_html, seeds_needed_section
-from tasks.times import TIMES_DIR
+from tasks.common.errors import UserError, run_cli
+from tasks.common.files import write_text_atomic
+from tasks.common.params import baseline_arm, load_params
+from tasks.common.paths import METRICS, MODELS_DIR, PUBLISHED_DIR, REPORT, REPORTS_DIR, TIMES_DIR
+from tasks.evaluate.report import report_html, seeds_needed_section
+from tasks.orchestration import cluster, experiments, lock, parallel
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-PUBLISHED_DIR = Path(".augflow/reports")  # each run's HTML report, kept after its workspace is gone
 REPORTS_URL = "AUGFLOW_REPORTS_URL"  # set by `make serve`, which serves PUBLISHED_DIR there
 DASK_ADDRESS = "AUGFLOW_DASK"  # the Dask scheduler's address when the flow is given none
 
@@ -83,17 +82,28 @@ def publish_verdict(repo_dir: Path, project: Path) -> dict:
         comparison = metrics["comparisons"].get(arm, {})
         accuracy = result["test_accuracy"]
         rows.append(
-            {"arm": arm, "mean_test_accuracy": accuracy["mean"], "ci95": accuracy["ci95"], "runs": accuracy["runs"],
-             "delta_vs_original": comparison.get("delta_mean"), "delta_ci95": comparison.get("ci95"),
-             "p_value": comparison.get("p_value"), "verdict": comparison.get("verdict", "baseline" if arm == baseline else "")}
-        )  # fmt: skip
+            {
+                "arm": arm,
+                "mean_test_accuracy": accuracy["mean"],
+                "ci95": accuracy["ci95"],
+                "runs": accuracy["runs"],
+                "delta_vs_original": comparison.get("delta_mean"),
+                "delta_ci95": comparison.get("ci95"),
+                "p_value": comparison.get("p_value"),
+                "verdict": comparison.get("verdict", "baseline" if arm == baseline else ""),
+            }
+        )
     create_table_artifact(key="augflow-verdict", table=rows, description=metrics["comparison"]["verdict"])
     # The run's own report, plus what deciding its inconclusive comparisons would cost at this run's measured times:
     # a figure that differs from run to run, so reports/report.md (a DVC output) leaves it out.
-    report = (repo_dir / REPORT).read_text() + seeds_needed_section(metrics, repo_dir / MODELS_DIR, repo_dir / TIMES_DIR)
+    report = (repo_dir / REPORT).read_text() + seeds_needed_section(
+        metrics, repo_dir / MODELS_DIR, repo_dir / TIMES_DIR
+    )
     create_markdown_artifact(key="augflow-report", markdown=report, description="augflow report")
     link = publish_report_html(report_html(report, repo_dir / REPORTS_DIR), project, runtime.flow_run.name)
-    create_link_artifact(key="augflow-report-html", link=link, link_text="augflow report (HTML)", description="the report with its plots")
+    create_link_artifact(
+        key="augflow-report-html", link=link, link_text="augflow report (HTML)", description="the report with its plots"
+    )
     return metrics
 
 
@@ -101,7 +111,7 @@ def dask_address(dask: str | None, repo_dir: Path, log=None) -> str | None:
     """The Dask scheduler to use: the one given, else $AUGFLOW_DASK; None runs everything here.
 
     An unreachable scheduler, or no default DVC remote in repo_dir, stops the run before any work
-    with a sentence saying what to fix (tasks/cluster.py); log, if given, hears the workers' number.
+    with a sentence saying what to fix (tasks/orchestration/cluster.py); log, if given, hears the workers' number.
     """
     dask = dask or os.environ.get(DASK_ADDRESS)
     if dask:
@@ -155,7 +165,11 @@ def warn_of_uncommitted_changes(project: Path) -> None:
     warning = experiments.dirty_checkout_warning(project)
     if warning:
         get_run_logger().warning(warning)
-        create_markdown_artifact(key="augflow-dirty-checkout", markdown=f"**Uncommitted changes.** {warning}", description="uncommitted changes")
+        create_markdown_artifact(
+            key="augflow-dirty-checkout",
+            markdown=f"**Uncommitted changes.** {warning}",
+            description="uncommitted changes",
+        )
 
 
 @task(cache_policy=NO_CACHE)
@@ -186,7 +200,10 @@ def save_experiment(worktree: Path, name: str) -> str:
 # A thread per stage task: most only wait for their upstream stages; `jobs` bounds what runs.
 @flow(name="augflow-experiment", task_runner=ThreadPoolTaskRunner(max_workers=64))
 def experiment(
-    repo_dir: str = str(PROJECT_DIR), overrides: list[str] | None = None, jobs: int | None = None, dask: str | None = None
+    repo_dir: str = str(PROJECT_DIR),
+    overrides: list[str] | None = None,
+    jobs: int | None = None,
+    dask: str | None = None,
 ) -> dict:
     """Run ingest → augment → train (every arm and seed) → evaluate, skipping what DVC says is up to date.
 
@@ -206,7 +223,9 @@ def experiment(
     jobs = jobs or parallel.default_jobs()
     dask = dask_address(dask, project, get_run_logger().info)
     if not overrides:
-        with lock.holding(project, f"the Prefect flow run {runtime.flow_run.name}"):  # a run already in the project: stop here
+        with lock.holding(
+            project, f"the Prefect flow run {runtime.flow_run.name}"
+        ):  # a run already in the project: stop here
             warn_of_uncommitted_changes(project)
             return run_pipeline(project, project, jobs, dask)
     name = runtime.flow_run.name
@@ -221,7 +240,9 @@ def experiment(
 def main() -> None:
     parser = argparse.ArgumentParser(description="augflow's pipeline as a Prefect flow run (make flow)")
     parser.add_argument("--jobs", type=int, default=None, help="stages at once (default: the usable cores)")
-    parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the training stages (default: ${DASK_ADDRESS})")
+    parser.add_argument(
+        "--dask", default=None, help=f"a Dask scheduler's address for the training stages (default: ${DASK_ADDRESS})"
+    )
     arguments = parser.parse_args()
     # checked here too, to say what is wrong in one line before Prefect starts
     experiment(jobs=arguments.jobs, dask=dask_address(arguments.dask, PROJECT_DIR))

@@ -27,15 +27,21 @@ from pathlib import Path
 import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, WorkPoolFilter, WorkPoolFilterName
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
 from prefect.client.schemas.objects import StateType
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from prefect.states import Crashed
 from prefect.workers.process import ProcessWorker
 
 from flows.experiment import PROJECT_DIR, PUBLISHED_DIR, REPORTS_URL
-from tasks.errors import UserError, run_cli
-from tasks.experiments import process_running
+from tasks.common.errors import UserError, run_cli
+from tasks.orchestration.experiments import process_running
 
 WORK_POOL = "augflow"
 
@@ -49,19 +55,23 @@ def server_environment(arguments: argparse.Namespace) -> dict[str, str]:
     defaults = {"PREFECT_HOME": str(PROJECT_DIR / ".prefect")}
     if "PREFECT_SERVER_API_AUTH_STRING" in os.environ:
         defaults["PREFECT_API_AUTH_STRING"] = os.environ["PREFECT_SERVER_API_AUTH_STRING"]
-    return defaults | os.environ | {
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "DVC_NO_ANALYTICS": "1",
-        REPORTS_URL: f"http://127.0.0.1:{arguments.reports_port}",
-        "AUGFLOW_NIGHTLY_CRON": arguments.nightly_cron,  # read by prefect.yaml
-        "AUGFLOW_NIGHTLY_TIMEZONE": arguments.nightly_timezone,
-        "PWD": str(PROJECT_DIR),  # prefect.yaml's pull step sets each flow run's working directory from it
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    return (
+        defaults
+        | os.environ
+        | {
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "DVC_NO_ANALYTICS": "1",
+            REPORTS_URL: f"http://127.0.0.1:{arguments.reports_port}",
+            "AUGFLOW_NIGHTLY_CRON": arguments.nightly_cron,  # read by prefect.yaml
+            "AUGFLOW_NIGHTLY_TIMEZONE": arguments.nightly_timezone,
+            "PWD": str(PROJECT_DIR),  # prefect.yaml's pull step sets each flow run's working directory from it
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
 
 
 def prefect(*arguments: str) -> list[str]:
@@ -75,7 +85,9 @@ def wait_until_healthy(environment: dict[str, str], server: subprocess.Popen, ti
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise UserError(f"the Prefect server stopped at start-up (exit status {server.returncode}): see {log_file(environment)}")
+            raise UserError(
+                f"the Prefect server stopped at start-up (exit status {server.returncode}): see {log_file(environment)}"
+            )
         try:
             if httpx.get(f"{environment['PREFECT_API_URL']}/health", auth=auth, timeout=5).status_code == 200:
                 return
@@ -97,23 +109,33 @@ def serve_reports(port: int) -> ThreadingHTTPServer:
     try:
         reports = ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:
-        raise UserError(f"cannot serve the HTML reports on 127.0.0.1:{port} ({exc.strerror}): choose another REPORTS_PORT") from None
+        raise UserError(
+            f"cannot serve the HTML reports on 127.0.0.1:{port} ({exc.strerror}): choose another REPORTS_PORT"
+        ) from None
     threading.Thread(target=reports.serve_forever, daemon=True).start()
     return reports
 
 
 def api_settings(environment: dict[str, str]) -> dict:
     """The Prefect settings of serve's own API client: the server's address and credentials."""
-    return {PREFECT_API_URL: environment["PREFECT_API_URL"], PREFECT_API_AUTH_STRING: environment.get("PREFECT_API_AUTH_STRING")}
+    return {
+        PREFECT_API_URL: environment["PREFECT_API_URL"],
+        PREFECT_API_AUTH_STRING: environment.get("PREFECT_API_AUTH_STRING"),
+    }
 
 
 def deploy(environment: dict[str, str]) -> None:
     """Create the work pool (one run at a time) through the API, then register prefect.yaml's deployments."""
     pool = WorkPoolCreate(
-        name=WORK_POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template(), concurrency_limit=1
+        name=WORK_POOL,
+        type="process",
+        base_job_template=ProcessWorker.get_default_base_job_template(),
+        concurrency_limit=1,
     )
     with temporary_settings(updates=api_settings(environment)), get_client(sync_client=True) as client:
-        client.create_work_pool(pool, overwrite=True)  # what `prefect work-pool create --overwrite` does, without its process
+        client.create_work_pool(
+            pool, overwrite=True
+        )  # what `prefect work-pool create --overwrite` does, without its process
     command = prefect("--no-prompt", "deploy", "--all")
     result = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)
     if result.returncode:
@@ -160,7 +182,7 @@ def crash_orphaned_runs(environment: dict[str, str]) -> list[str]:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=unfinished)),
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[WORK_POOL])),
-        )  # fmt: skip
+        )
         orphaned = [run for run in runs if not running(run.infrastructure_pid)]
         for run in orphaned:
             client.set_flow_run_state(run.id, Crashed(message=ORPHANED), force=True)
@@ -220,8 +242,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=4200, help="the Prefect UI and API (default 4200)")
     parser.add_argument("--reports-port", type=int, default=4201, help="the HTML reports (default 4201)")
-    parser.add_argument("--nightly-cron", default="0 2 * * *", help="when the nightly deployment runs (default '0 2 * * *')")
-    parser.add_argument("--nightly-timezone", default="UTC", help="the cron's time zone, e.g. Europe/Berlin (default UTC)")
+    parser.add_argument(
+        "--nightly-cron", default="0 2 * * *", help="when the nightly deployment runs (default '0 2 * * *')"
+    )
+    parser.add_argument(
+        "--nightly-timezone", default="UTC", help="the cron's time zone, e.g. Europe/Berlin (default UTC)"
+    )
     return parser.parse_args(argv)
 
 

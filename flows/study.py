@@ -16,12 +16,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.experiment import DASK_ADDRESS, PROJECT_DIR, dask_address, run_stages
-from tasks import lock, parallel
-from tasks.errors import run_cli
-from tasks.params import load_params
-from tasks.report import SCALING
-
-STUDY_DIR = Path("study")
+from tasks.common.errors import run_cli
+from tasks.common.params import load_params
+from tasks.common.paths import SCALING, STUDY_DIR
+from tasks.orchestration import lock, parallel
 
 
 @flow(name="augflow-study", task_runner=ThreadPoolTaskRunner(max_workers=64))
@@ -41,17 +39,28 @@ def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None, dask: str |
         result = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs(), dask)
     scaling = json.loads((project / SCALING).read_text())
     rows = [
-        {"arm": arm, "images_per_class": point["images_per_class"], "mean_test_accuracy": point["mean"], "ci95": point["ci95"], "runs": point["runs"]}
-        for arm, points in scaling["test_accuracy"].items() for point in points
-    ]  # fmt: skip
-    create_table_artifact(key="augflow-scaling", table=rows, description="test accuracy against training images per class")
+        {
+            "arm": arm,
+            "images_per_class": point["images_per_class"],
+            "mean_test_accuracy": point["mean"],
+            "ci95": point["ci95"],
+            "runs": point["runs"],
+        }
+        for arm, points in scaling["test_accuracy"].items()
+        for point in points
+    ]
+    create_table_artifact(
+        key="augflow-scaling", table=rows, description="test accuracy against training images per class"
+    )
     return result | {"scaling": scaling}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="augflow's scaling study as a Prefect flow run (make study DASK=...)")
     parser.add_argument("--jobs", type=int, default=None, help="runs at once (default: the usable cores)")
-    parser.add_argument("--dask", default=None, help=f"a Dask scheduler's address for the study's runs (default: ${DASK_ADDRESS})")
+    parser.add_argument(
+        "--dask", default=None, help=f"a Dask scheduler's address for the study's runs (default: ${DASK_ADDRESS})"
+    )
     arguments = parser.parse_args()
     # checked here too, to say what is wrong in one line before Prefect starts
     study(jobs=arguments.jobs, dask=dask_address(arguments.dask, PROJECT_DIR / STUDY_DIR))

@@ -35,13 +35,23 @@ TINY_PARAMS = {
 PIPELINE_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": [*TINY_PARAMS["train"]["arms"], "repeated"]}}
 ENV = os.environ | {
     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    "GIT_AUTHOR_NAME": "augflow tests", "GIT_AUTHOR_EMAIL": "tests@augflow.invalid",
-    "GIT_COMMITTER_NAME": "augflow tests", "GIT_COMMITTER_EMAIL": "tests@augflow.invalid",
-    "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
-}  # fmt: skip
+    "GIT_AUTHOR_NAME": "augflow tests",
+    "GIT_AUTHOR_EMAIL": "tests@augflow.invalid",
+    "GIT_COMMITTER_NAME": "augflow tests",
+    "GIT_COMMITTER_EMAIL": "tests@augflow.invalid",
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+}
 
 
-LONGEST_FIRST = ("test_serve.py", "test_faults.py", "test_pipeline.py", "test_flow.py", "test_distributed.py", "test_serve_postgres.py")
+LONGEST_FIRST = (
+    "test_serve.py",
+    "test_faults.py",
+    "test_pipeline.py",
+    "test_flow.py",
+    "test_distributed.py",
+    "test_serve_postgres.py",
+)
 
 
 def pytest_collection_modifyitems(items: list) -> None:
@@ -60,7 +70,11 @@ def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedPr
 def run_stage_in(folder: Path, module: str = "tasks.ingest") -> subprocess.CompletedProcess:
     """Run a stage's module in folder, on folder's params.yaml, importing augflow from the project."""
     return subprocess.run(
-        [sys.executable, "-m", module], cwd=folder, env=ENV | {"PYTHONPATH": str(PROJECT)}, capture_output=True, text=True
+        [sys.executable, "-m", module],
+        cwd=folder,
+        env=ENV | {"PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
     )
 
 
@@ -89,8 +103,9 @@ def project_files(project: Path) -> dict[str, str]:
     skipped = (".git/", ".dvc/cache/", ".dvc/tmp/", ".augflow/")
     return {
         str(path.relative_to(project)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(project.rglob("*")) if path.is_file() and not str(path.relative_to(project)).startswith(skipped)
-    }  # fmt: skip
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and not str(path.relative_to(project)).startswith(skipped)
+    }
 
 
 def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:
@@ -98,7 +113,11 @@ def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:
     listed = run(PROJECT, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
     for name in listed:
         source = PROJECT / name
-        if source.is_file() and not name.startswith(("data/", "models/", "reports/", "study/runs/")) and not name.endswith("dvc.lock"):
+        if (
+            source.is_file()
+            and not name.startswith(("data/", "models/", "reports/", "study/runs/"))
+            and not name.endswith("dvc.lock")
+        ):
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
@@ -111,7 +130,7 @@ def make_project(destination: Path, params: dict = TINY_PARAMS) -> Path:
 
 def repro_parallel(repo: Path, jobs: int = 2) -> str:
     """What `make run JOBS=2` runs: the pipeline with independent stages at once; its output."""
-    return run(repo, sys.executable, "-m", "tasks.parallel", "--jobs", str(jobs)).stdout
+    return run(repo, sys.executable, "-m", "tasks.orchestration.parallel", "--jobs", str(jobs)).stdout
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,11 @@ def disagreements(expected, reported, where: str = "") -> list[str]:
     if isinstance(expected, (list, tuple)):
         if not isinstance(reported, (list, tuple)) or len(reported) != len(expected):
             return [f"{where}: reported {reported!r}, expected {list(expected)!r}"]
-        return [line for index, (a, b) in enumerate(zip(expected, reported)) for line in disagreements(a, b, f"{where}[{index}]")]
+        return [
+            line
+            for index, (a, b) in enumerate(zip(expected, reported))
+            for line in disagreements(a, b, f"{where}[{index}]")
+        ]
     if isinstance(expected, Within):
         ok = isinstance(reported, (int, float)) and abs(reported - expected.value) <= expected.tolerance + ABSOLUTE
         return [] if ok else [f"{where}: reported {reported!r}, expected {expected.value!r} ± {expected.tolerance:.2g}"]
@@ -62,7 +66,11 @@ def disagreements(expected, reported, where: str = "") -> list[str]:
         number = isinstance(reported, (int, float)) and not isinstance(reported, bool)
         ok = number and math.isclose(reported, expected, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
         return [] if ok else [f"{where}: reported {reported!r}, expected {expected!r}"]
-    return [] if reported == expected and type(reported) is type(expected) else [f"{where}: reported {reported!r}, expected {expected!r}"]
+    return (
+        []
+        if reported == expected and type(reported) is type(expected)
+        else [f"{where}: reported {reported!r}, expected {expected!r}"]
+    )
 
 
 # ---- the statistics, by the documented rules ----
@@ -89,7 +97,9 @@ class Paired:
     differences: np.ndarray
 
 
-def paired(treated: np.ndarray, baseline: np.ndarray, equal_differences: bool, confidence: float, margin: float) -> Paired:
+def paired(
+    treated: np.ndarray, baseline: np.ndarray, equal_differences: bool, confidence: float, margin: float
+) -> Paired:
     """Mean difference, its t-interval, the paired t-test, and the two one-sided tests within ±margin.
 
     equal_differences comes from exact counts, not from floats that may differ in their last bit.
@@ -102,10 +112,26 @@ def paired(treated: np.ndarray, baseline: np.ndarray, equal_differences: bool, c
     if len(differences) < 2:
         return Paired(mean, None, None, None, None, False, differences)
     if equal_differences:
-        return Paired(mean, [mean, mean], 1.0 if mean == 0 else 0.0, [mean, mean], 0.0 if abs(mean) < margin else 1.0, False, differences)
+        return Paired(
+            mean,
+            [mean, mean],
+            1.0 if mean == 0 else 0.0,
+            [mean, mean],
+            0.0 if abs(mean) < margin else 1.0,
+            False,
+            differences,
+        )
     p_value = float(stats.ttest_rel(treated, baseline).pvalue)
     tost_p = float(ttost_paired(treated, baseline, -margin, margin)[0])
-    return Paired(mean, t_interval(differences, confidence), p_value, t_interval(differences, 1 - 2 * alpha), tost_p, True, differences)
+    return Paired(
+        mean,
+        t_interval(differences, confidence),
+        p_value,
+        t_interval(differences, 1 - 2 * alpha),
+        tost_p,
+        True,
+        differences,
+    )
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
@@ -136,7 +162,11 @@ def seeds_needed(comparison: Paired, confidence: float, margin: float, compariso
     ±margin. Searched seed count by seed count, without assuming that the answer is monotone."""
     if not comparison.spread:
         return None
-    mean, deviation, alpha = abs(float(np.mean(comparison.differences))), float(np.std(comparison.differences, ddof=1)), 1 - confidence
+    mean, deviation, alpha = (
+        abs(float(np.mean(comparison.differences))),
+        float(np.std(comparison.differences, ddof=1)),
+        1 - confidence,
+    )
     for start in range(2, 10**8, 10**5):
         seeds = np.arange(start, start + 10**5)
         half_width = deviation / np.sqrt(seeds)
@@ -160,8 +190,16 @@ def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
     online also against augmented; and, when repeated runs, augmented and online against repeated; a pair of
     arms is compared once, the isolating comparison standing where the baseline is one of its arms."""
     baseline = BASELINE if BASELINE in arms else arms[0]
-    isolating = [(t, c) for t, c in (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated")) if t in arms and c in arms]
-    pairs = {arm: (arm, baseline) for arm in arms if arm != baseline and not any({arm, baseline} == {t, c} for t, c in isolating)}
+    isolating = [
+        (t, c)
+        for t, c in (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated"))
+        if t in arms and c in arms
+    ]
+    pairs = {
+        arm: (arm, baseline)
+        for arm in arms
+        if arm != baseline and not any({arm, baseline} == {t, c} for t, c in isolating)
+    }
     return pairs | {f"{treated}-vs-{control}": (treated, control) for treated, control in isolating}
 
 
@@ -189,19 +227,27 @@ def expected_metrics(repo: Path) -> dict:
     classes = sorted(set(split.values()))
     per_arm, correct = {}, {}
     for arm in arms:
-        table = pd.read_csv(repo / f"reports/predictions/{arm}.csv", dtype={"image": str, "actual": str, "predicted": str})
-        assert sorted(set(table["seed"])) == sorted(seeds), f"{arm}.csv holds seeds {sorted(set(table['seed']))}, params.yaml {seeds}"
+        table = pd.read_csv(
+            repo / f"reports/predictions/{arm}.csv", dtype={"image": str, "actual": str, "predicted": str}
+        )
+        assert sorted(set(table["seed"])) == sorted(seeds), (
+            f"{arm}.csv holds seeds {sorted(set(table['seed']))}, params.yaml {seeds}"
+        )
         runs = {name: [] for name in ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")}
         recalls, confusion, hits = [], np.zeros((len(classes), len(classes)), dtype=int), []
         for seed in seeds:
             rows = table[table["seed"] == seed]
-            assert dict(zip(rows["image"], rows["actual"])) == split and len(rows) == len(split), f"{arm}.csv, seed {seed}: not the test split"
+            assert dict(zip(rows["image"], rows["actual"])) == split and len(rows) == len(split), (
+                f"{arm}.csv, seed {seed}: not the test split"
+            )
             truth, predicted = rows["actual"].to_numpy(), rows["predicted"].to_numpy()
             runs["test_accuracy"].append(int(np.sum(predicted == truth)) / len(truth))
             runs["balanced_accuracy"].append(float(balanced_accuracy_score(truth, predicted)))
             runs["macro_f1"].append(float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)))
             if len(classes) == 2:  # the score is the probability of the second class
-                runs["roc_auc"].append(auc_from_rounded((truth == classes[1]).astype(int), rows["score"].to_numpy(dtype=float)))
+                runs["roc_auc"].append(
+                    auc_from_rounded((truth == classes[1]).astype(int), rows["score"].to_numpy(dtype=float))
+                )
             recalls.append(recall_score(truth, predicted, labels=classes, average=None, zero_division=0))
             confusion += confusion_matrix(truth, predicted, labels=classes)
             hits.append(pd.Series(predicted == truth, index=rows["image"].to_numpy()))
@@ -213,13 +259,29 @@ def expected_metrics(repo: Path) -> dict:
                     slack = max(v.tolerance for v in values)  # slack / sqrt(n - 1), the interval's ends by the sum
                     interval = t_interval(numbers, confidence)
                     if interval is not None:
-                        shift = slack * (1 + stats.t.ppf((1 + confidence) / 2, len(seeds) - 1) / math.sqrt(len(seeds) - 1))
+                        shift = slack * (
+                            1 + stats.t.ppf((1 + confidence) / 2, len(seeds) - 1) / math.sqrt(len(seeds) - 1)
+                        )
                         interval = [Within(end, shift) for end in interval]
-                    per_arm[arm][name] = {"mean": Within(float(numbers.mean()), slack), "ci95": interval, "runs": values, "seeds": seeds}
+                    per_arm[arm][name] = {
+                        "mean": Within(float(numbers.mean()), slack),
+                        "ci95": interval,
+                        "runs": values,
+                        "seeds": seeds,
+                    }
                 else:
-                    per_arm[arm][name] = {"mean": float(numbers.mean()), "ci95": t_interval(numbers, confidence), "runs": values, "seeds": seeds}
+                    per_arm[arm][name] = {
+                        "mean": float(numbers.mean()),
+                        "ci95": t_interval(numbers, confidence),
+                        "runs": values,
+                        "seeds": seeds,
+                    }
         per_arm[arm]["per_class_recall"] = dict(zip(classes, np.mean(recalls, axis=0).tolist()))
-        per_arm[arm]["confusion_matrix"] = {"labels": classes, "counts": confusion.tolist(), "pooled_over_seeds": len(seeds)}
+        per_arm[arm]["confusion_matrix"] = {
+            "labels": classes,
+            "counts": confusion.tolist(),
+            "pooled_over_seeds": len(seeds),
+        }
         correct[arm] = hits
     counts = {arm: [round(run * len(split)) for run in per_arm[arm]["test_accuracy"]["runs"]] for arm in arms}
 
@@ -227,7 +289,10 @@ def expected_metrics(repo: Path) -> dict:
     results = {}
     for key, (treated, control) in pairs.items():
         differences = [a - b for a, b in zip(counts[treated], counts[control])]
-        accuracies = (np.array(per_arm[treated]["test_accuracy"]["runs"]), np.array(per_arm[control]["test_accuracy"]["runs"]))
+        accuracies = (
+            np.array(per_arm[treated]["test_accuracy"]["runs"]),
+            np.array(per_arm[control]["test_accuracy"]["runs"]),
+        )
         results[key] = paired(*accuracies, len(set(differences)) == 1, confidence, margin)
     adjusted = dict(zip(pairs, holm([result.p_value for result in results.values()])))
     comparisons = {}
@@ -236,29 +301,55 @@ def expected_metrics(repo: Path) -> dict:
         p_for_verdict = adjusted[key] if len(pairs) > 1 else result.p_value
         kind = verdict_kind(result, p_for_verdict, confidence, margin)
         # McNemar on the per-image outcomes pooled over seeds, paired by (seed, image)
-        both = pd.concat([pd.DataFrame({"treated": a, "baseline": b.reindex(a.index)}) for a, b in zip(correct[treated], correct[control])])
-        treated_only, baseline_only = int((both.treated & ~both.baseline).sum()), int((~both.treated & both.baseline).sum())
-        table = [[int((both.treated & both.baseline).sum()), treated_only], [baseline_only, int((~both.treated & ~both.baseline).sum())]]
+        both = pd.concat(
+            [
+                pd.DataFrame({"treated": a, "baseline": b.reindex(a.index)})
+                for a, b in zip(correct[treated], correct[control])
+            ]
+        )
+        treated_only, baseline_only = (
+            int((both.treated & ~both.baseline).sum()),
+            int((~both.treated & both.baseline).sum()),
+        )
+        table = [
+            [int((both.treated & both.baseline).sum()), treated_only],
+            [baseline_only, int((~both.treated & ~both.baseline).sum())],
+        ]
         comparisons[key] = {
-            "arm": treated, "baseline": control, "comparisons": len(pairs),
-            "delta_mean": result.delta_mean, "ci95": result.ci95, "p_value": result.p_value, "p_value_holm": adjusted[key],
-            "ci90": result.ci90, "tost_p": result.tost_p, "verdict_kind": kind,
+            "arm": treated,
+            "baseline": control,
+            "comparisons": len(pairs),
+            "delta_mean": result.delta_mean,
+            "ci95": result.ci95,
+            "p_value": result.p_value,
+            "p_value_holm": adjusted[key],
+            "ci90": result.ci90,
+            "tost_p": result.tost_p,
+            "verdict_kind": kind,
             "seeds_needed": seeds_needed(result, confidence, margin, len(pairs)) if kind == "inconclusive" else None,
             "mcnemar": {
-                "treated_only_correct": treated_only, "baseline_only_correct": baseline_only,
+                "treated_only_correct": treated_only,
+                "baseline_only_correct": baseline_only,
                 "p_value": float(mcnemar(table, exact=True).pvalue),
             },
-        }  # fmt: skip
+        }
     dataset = {"test": len(split), "classes": classes}
     return {
-        "confidence": confidence, "equivalence_margin": margin, "dataset": dataset, "arms": per_arm, "comparisons": comparisons,
+        "confidence": confidence,
+        "equivalence_margin": margin,
+        "dataset": dataset,
+        "arms": per_arm,
+        "comparisons": comparisons,
         "comparison": next(iter(comparisons.values())),
-    }  # fmt: skip
+    }
 
 
 VERDICT_WORDS = {
-    "improves": "improves test accuracy by", "hurts": "hurts test accuracy by", "equivalent": ": equivalent within", "inconclusive": ": inconclusive",
-}  # fmt: skip
+    "improves": "improves test accuracy by",
+    "hurts": "hurts test accuracy by",
+    "equivalent": ": equivalent within",
+    "inconclusive": ": inconclusive",
+}
 
 
 def metrics_disagreements(repo: Path) -> list[str]:
@@ -267,20 +358,33 @@ def metrics_disagreements(repo: Path) -> list[str]:
     reported = json.loads((repo / "reports/metrics.json").read_text())
     found = disagreements(expected, reported)
     if set(reported["comparisons"]) != set(expected["comparisons"]):
-        found.append(f"comparisons: reported {sorted(reported['comparisons'])}, expected {sorted(expected['comparisons'])}")
-    for key, comparison in expected["comparisons"].items():  # the sentence says the verdict, and the seeds it would need
+        found.append(
+            f"comparisons: reported {sorted(reported['comparisons'])}, expected {sorted(expected['comparisons'])}"
+        )
+    for key, comparison in expected[
+        "comparisons"
+    ].items():  # the sentence says the verdict, and the seeds it would need
         sentence = reported["comparisons"].get(key, {}).get("verdict", "")
         if VERDICT_WORDS[comparison["verdict_kind"]] not in sentence:
             found.append(f"comparisons.{key}.verdict: {sentence!r} does not say {comparison['verdict_kind']}")
-        if comparison["seeds_needed"] is not None and f"About {comparison['seeds_needed']} seeds would decide it" not in sentence:
-            found.append(f"comparisons.{key}.verdict: {sentence!r} does not say about {comparison['seeds_needed']} seeds")
+        if (
+            comparison["seeds_needed"] is not None
+            and f"About {comparison['seeds_needed']} seeds would decide it" not in sentence
+        ):
+            found.append(
+                f"comparisons.{key}.verdict: {sentence!r} does not say about {comparison['seeds_needed']} seeds"
+            )
     headline = {"accuracy": {arm: result["test_accuracy"]["mean"] for arm, result in expected["arms"].items()}}
     for key, comparison in expected["comparisons"].items():
         low, high = comparison["ci95"] or (None, None)
         headline[key] = {
-            "delta": comparison["delta_mean"], "ci_low": low, "ci_high": high, "p_value": comparison["p_value"],
-            "p_holm": comparison["p_value_holm"], "verdict_kind": comparison["verdict_kind"],
-        }  # fmt: skip
+            "delta": comparison["delta_mean"],
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": comparison["p_value"],
+            "p_holm": comparison["p_value_holm"],
+            "verdict_kind": comparison["verdict_kind"],
+        }
     return found + disagreements(headline, json.loads((repo / "reports/headline.json").read_text()), "headline")
 
 
@@ -297,23 +401,34 @@ def expected_scaling(repo: Path) -> dict:
     confidence, margin = float(params["evaluate"]["confidence"]), params["evaluate"]["equivalence_margin"] / 100
     seeds, sizes, arms = list(params["train"]["seeds"]), list(params["study"]["sizes"]), list(params["train"]["arms"])
     accuracy = {
-        (size, arm): np.array([json.loads((repo / f"study/runs/{size}-{arm}-{seed}.json").read_text())["test_accuracy"] for seed in seeds])
-        for size in sizes for arm in arms
-    }  # fmt: skip
+        (size, arm): np.array(
+            [json.loads((repo / f"study/runs/{size}-{arm}-{seed}.json").read_text())["test_accuracy"] for seed in seeds]
+        )
+        for size in sizes
+        for arm in arms
+    }
     # Every run scores the same test split: test_per_class images of each class. Its size turns accuracies back
     # into counts, so that equal differences are told exactly, not by floats that may differ in their last bit.
     per_class = params["ingest"].get("test_per_class")
     test_images = per_class * len(params["ingest"]["classes"]) if per_class else None
     if test_images:
         scaled = np.concatenate(list(accuracy.values())) * test_images
-        assert np.all(np.abs(scaled - np.round(scaled)) < 1e-6), f"study/runs: test accuracies that are not counts of {test_images} images"
+        assert np.all(np.abs(scaled - np.round(scaled)) < 1e-6), (
+            f"study/runs: test accuracies that are not counts of {test_images} images"
+        )
     curves = {
         arm: [
-            {"images_per_class": size, "mean": float(runs.mean()), "ci95": t_interval(runs, confidence), "runs": runs.tolist()}
-            for size in sizes for runs in [accuracy[size, arm]]
+            {
+                "images_per_class": size,
+                "mean": float(runs.mean()),
+                "ci95": t_interval(runs, confidence),
+                "runs": runs.tolist(),
+            }
+            for size in sizes
+            for runs in [accuracy[size, arm]]
         ]
         for arm in arms
-    }  # fmt: skip
+    }
     # docs/scaling-study.md: every comparison make run makes, at every size, in one Holm family.
     pairs = comparison_pairs(arms)
     family = [(key, size) for key in pairs for size in sizes]
@@ -331,19 +446,33 @@ def expected_scaling(repo: Path) -> dict:
     for key, size in family:
         result = results[key, size]
         p_for_verdict = adjusted[key, size] if len(family) > 1 else result.p_value
-        points.setdefault(key, []).append({
-            "images_per_class": size, "delta_mean": result.delta_mean, "ci95": result.ci95, "p_value": result.p_value,
-            "p_value_holm": adjusted[key, size], "ci90": result.ci90, "tost_p": result.tost_p,
-            "verdict_kind": verdict_kind(result, p_for_verdict, confidence, margin),
-        })  # fmt: skip
+        points.setdefault(key, []).append(
+            {
+                "images_per_class": size,
+                "delta_mean": result.delta_mean,
+                "ci95": result.ci95,
+                "p_value": result.p_value,
+                "p_value_holm": adjusted[key, size],
+                "ci90": result.ci90,
+                "tost_p": result.tost_p,
+                "verdict_kind": verdict_kind(result, p_for_verdict, confidence, margin),
+            }
+        )
     for key, (treated, control) in pairs.items():
         if len(sizes) < 2:
             trends[key] = {"direction": None}
             continue
         frame = pd.DataFrame(
-            [{"gain": accuracy[size, treated][index] - accuracy[size, control][index], "doublings": math.log2(size), "seed": str(seed)}
-             for size in sizes for index, seed in enumerate(seeds)]
-        )  # fmt: skip
+            [
+                {
+                    "gain": accuracy[size, treated][index] - accuracy[size, control][index],
+                    "doublings": math.log2(size),
+                    "seed": str(seed),
+                }
+                for size in sizes
+                for index, seed in enumerate(seeds)
+            ]
+        )
         fit = smf.ols("gain ~ doublings + C(seed)", data=frame).fit()
         slope = float(fit.params["doublings"])
         if fit.df_resid < 1:
@@ -351,24 +480,37 @@ def expected_scaling(repo: Path) -> dict:
             continue
         low, high = (float(end) for end in fit.conf_int(alpha=1 - confidence).loc["doublings"])
         direction = "shrinks" if high < 0 else "grows" if low > 0 else "shows no detectable trend"
-        trends[key] = {"slope_per_doubling": slope, "ci95": [low, high], "p_value": float(fit.pvalues["doublings"]), "direction": direction}
+        trends[key] = {
+            "slope_per_doubling": slope,
+            "ci95": [low, high],
+            "p_value": float(fit.pvalues["doublings"]),
+            "direction": direction,
+        }
     against_original = [key for key, (_, control) in pairs.items() if control == BASELINE]
     isolating = [key for key in pairs if key not in against_original]
     return {
-        "confidence": confidence, "equivalence_margin": margin, "seeds": seeds, "sizes": sizes, "test_accuracy": curves,
+        "confidence": confidence,
+        "equivalence_margin": margin,
+        "seeds": seeds,
+        "sizes": sizes,
+        "test_accuracy": curves,
         "gain_over_original": {key: points[key] for key in against_original},
         "trend": {key: trends[key] for key in against_original},
         "isolating": {key: points[key] for key in isolating},
         "isolating_trend": {key: trends[key] for key in isolating},
         "holm_family": {"comparisons": len(family)},
-    }  # fmt: skip
+    }
 
 
 def scaling_disagreements(repo: Path) -> list[str]:
     """Everything in reports/scaling.json that the oracle computes otherwise, the trend sentences included."""
     expected = expected_scaling(repo)
     reported = json.loads((repo / "reports/scaling.json").read_text())
-    directions = {(group, key): trend.pop("direction") for group in ("trend", "isolating_trend") for key, trend in expected[group].items()}
+    directions = {
+        (group, key): trend.pop("direction")
+        for group in ("trend", "isolating_trend")
+        for key, trend in expected[group].items()
+    }
     found = disagreements(expected, reported)
     for group in ("gain_over_original", "isolating"):
         if set(reported.get(group, {})) != set(expected[group]):
@@ -398,7 +540,9 @@ def a_case_holm_decides(repo: Path) -> tuple[dict[tuple[str, int], tuple[str, in
     split = test_split(repo)
     correct = {}
     for arm in arms:
-        table = pd.read_csv(repo / f"reports/predictions/{arm}.csv", dtype={"image": str, "actual": str, "predicted": str})
+        table = pd.read_csv(
+            repo / f"reports/predictions/{arm}.csv", dtype={"image": str, "actual": str, "predicted": str}
+        )
         for seed in seeds:
             rows = table[table["seed"] == seed]
             correct[arm, seed] = int(np.sum(rows["predicted"].to_numpy() == rows["actual"].to_numpy()))
@@ -416,9 +560,13 @@ def a_case_holm_decides(repo: Path) -> tuple[dict[tuple[str, int], tuple[str, in
         results = [
             paired(counts[t] / len(split), counts[c] / len(split), len(set(counts[t] - counts[c])) == 1, 0.95, 0.01)
             for t, c in pairs.values()
-        ]  # fmt: skip
+        ]
         raw = [result.p_value for result in results]
-        candidates = [(p, adjusted) for p, adjusted, result in zip(raw, holm(raw), results) if result.spread and p < min(adjusted, 0.5)]
+        candidates = [
+            (p, adjusted)
+            for p, adjusted, result in zip(raw, holm(raw), results)
+            if result.spread and p < min(adjusted, 0.5)
+        ]
         if candidates:
             p, adjusted = min(candidates)
             alpha = round((p + min(adjusted, 0.5)) / 2, 4)

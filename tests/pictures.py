@@ -27,7 +27,12 @@ def save(image: Image.Image, path: Path, **options) -> Path:
 
 
 def class_folders(
-    root: Path, classes: dict[str, str], count: int, first_seed: int = 0, suffix: str = ".jpg", size: tuple[int, int] = (48, 40)
+    root: Path,
+    classes: dict[str, str],
+    count: int,
+    first_seed: int = 0,
+    suffix: str = ".jpg",
+    size: tuple[int, int] = (48, 40),
 ) -> Path:
     """root/<class>/<class>.<n><suffix> for each class name -> shape, `count` images each."""
     for offset, (name, shape) in enumerate(sorted(classes.items())):

@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from conftest import ENV, TINY_PARAMS
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
-
-from conftest import ENV, TINY_PARAMS
 
 CREDENTIALS = "augflow:not-a-real-secret"
 # The tests' tiny data, as every other real run in the suite; two arms.
@@ -37,8 +36,11 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None,
     log = (home.parent / f"{home.name}-serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.serve", "--port", str(port), "--reports-port", str(reports_port), *arguments],
-        cwd=project, env=env | (environment or {}), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=project,
+        env=env | (environment or {}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 300
         while "Worker" not in Path(log.name).read_text() or len(deployments_so_far(api)) < 3:
@@ -48,7 +50,10 @@ def served(project: Path, home: Path, environment: dict[str, str] | None = None,
         with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: CREDENTIALS}):
             # The tests' own clients, which also learn where the HTML reports are, as serve's flow runs do.
             reports = f"http://127.0.0.1:{reports_port}"
-            yield api, env | {"PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": CREDENTIALS, "AUGFLOW_REPORTS_URL": reports}
+            yield (
+                api,
+                env | {"PREFECT_API_URL": api, "PREFECT_API_AUTH_STRING": CREDENTIALS, "AUGFLOW_REPORTS_URL": reports},
+            )
     finally:
         process.terminate()
         assert process.wait(timeout=60) == 0  # serve stops its server and worker, even a worker that ignores SIGTERM
@@ -94,8 +99,11 @@ def start(env: dict, deployment: str, *params: str) -> str:
     arguments = [argument for param in params for argument in ("--param", param)]
     output = subprocess.run(
         [sys.executable, "-m", "prefect", "deployment", "run", f"augflow-experiment/{deployment}", *arguments],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return output.split("UUID:")[1].split()[0]
 
 
@@ -110,7 +118,9 @@ def finished(flow_run_id: str, timeout: float = 900):
 
 def artifacts(flow_run_id: str) -> dict:
     with get_client(sync_client=True) as client:
-        listed = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        listed = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
     return {artifact.key: artifact for artifact in listed}
 
 
@@ -118,9 +128,14 @@ def logged(flow_run_id: str, text: str, timeout: float = 300):
     """Wait until the flow run's log has a line containing text (a stage starting, say); return the run then."""
     with get_client(sync_client=True) as client:
         deadline = time.monotonic() + timeout
-        while not any(text in log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))):
+        while not any(
+            text in log.message
+            for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+        ):
             flow_run = client.read_flow_run(flow_run_id)
-            assert not flow_run.state.is_final(), f"flow run {flow_run_id} ended {flow_run.state.name} before logging {text!r}"
+            assert not flow_run.state.is_final(), (
+                f"flow run {flow_run_id} ended {flow_run.state.name} before logging {text!r}"
+            )
             assert time.monotonic() < deadline, f"flow run {flow_run_id} did not log {text!r} in {timeout} s"
             time.sleep(1)
         return client.read_flow_run(flow_run_id)

@@ -8,12 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from pictures import picture
-from tasks.errors import UserError
-from tasks.files import read_csv
-from tasks.ingest import ingest
-from tasks.params import IngestParams
+
+from tasks.common.errors import UserError
+from tasks.common.files import read_csv
+from tasks.common.params import IngestParams
+from tasks.ingest.stage import ingest
 
 
 def jpeg(seed: int, shape: str) -> bytes:
@@ -77,20 +77,35 @@ def tar_with_link(path, hard: bool):
 @pytest.mark.parametrize(
     ("make", "settings", "expected"),
     [
-        (lambda p: write_zip(p / "a.zip", {"cats/0.jpg": b"x", "../escaped.txt": b"x"}), {},
-         "member '../escaped.txt' would land outside the extraction folder"),
-        (lambda p: write_zip(p / "a.zip", {"/tmp/augflow-escaped.txt": b"x"}), {},
-         "member '/tmp/augflow-escaped.txt' has an absolute path"),
-        (lambda p: write_zip(p / "a.zip", {"cats/0.jpg": b"x"}, symlink="cats/link.jpg"), {},
-         "member 'cats/link.jpg' is a link"),
+        (
+            lambda p: write_zip(p / "a.zip", {"cats/0.jpg": b"x", "../escaped.txt": b"x"}),
+            {},
+            "member '../escaped.txt' would land outside the extraction folder",
+        ),
+        (
+            lambda p: write_zip(p / "a.zip", {"/tmp/augflow-escaped.txt": b"x"}),
+            {},
+            "member '/tmp/augflow-escaped.txt' has an absolute path",
+        ),
+        (
+            lambda p: write_zip(p / "a.zip", {"cats/0.jpg": b"x"}, symlink="cats/link.jpg"),
+            {},
+            "member 'cats/link.jpg' is a link",
+        ),
         (lambda p: tar_with_link(p / "a.tar", hard=True), {}, "member 'cats/evil.jpg' is a link"),
         (lambda p: tar_with_link(p / "a.tar", hard=False), {}, "member 'cats/evil.jpg' is a link"),
-        (lambda p: write_zip(p / "a.zip", article_members()), {"max_archive_bytes": 10_000},
-         "it holds more than ingest.max_archive_bytes (10000) bytes uncompressed"),
-        (lambda p: write_zip(p / "a.zip", article_members()), {"max_archive_members": 5},
-         "it has more than ingest.max_archive_members (5) members"),
+        (
+            lambda p: write_zip(p / "a.zip", article_members()),
+            {"max_archive_bytes": 10_000},
+            "it holds more than ingest.max_archive_bytes (10000) bytes uncompressed",
+        ),
+        (
+            lambda p: write_zip(p / "a.zip", article_members()),
+            {"max_archive_members": 5},
+            "it has more than ingest.max_archive_members (5) members",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_dangerous_archive_is_refused_whole_with_one_sentence(tmp_path, make, settings, expected):
     (tmp_path / "in").mkdir()
     archive = make(tmp_path / "in")
@@ -99,7 +114,10 @@ def test_a_dangerous_archive_is_refused_whole_with_one_sentence(tmp_path, make, 
     with pytest.raises(UserError) as refused:
         run_ingest(tmp_path, archive, **settings)
     message = str(refused.value)
-    assert message == f"Archive {archive} refused, nothing extracted: {expected}; rebuild it without that, or extract it yourself."
+    assert (
+        message
+        == f"Archive {archive} refused, nothing extracted: {expected}; rebuild it without that, or extract it yourself."
+    )
     assert (sorted(tmp_path.parent.rglob("*escaped*")), sorted(tmp_path.rglob("*"))) == before
     assert not Path("/tmp/augflow-escaped.txt").exists()
     assert set(Path(tempfile.gettempdir()).glob("augflow-archive-*")) == temporary

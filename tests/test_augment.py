@@ -7,11 +7,12 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from tasks.augment import augment, copy_rng, make_copy
-from tasks.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
-from tasks.params import AugmentParams, SeedPolicy
-from tasks.policies import Transform, random_transform, transform_matrix
-from tasks.warps import warp
+from tasks.augment.stage import augment
+from tasks.common.copies import copy_rng, make_copy
+from tasks.common.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
+from tasks.common.params import AugmentParams, SeedPolicy
+from tasks.common.policies import Transform, random_transform, transform_matrix
+from tasks.common.warps import warp
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (20, 30, 3), (150, 150, 3)])
@@ -19,7 +20,9 @@ from tasks.warps import warp
 def test_a_copy_matches_image_data_generators_for_the_same_parameters(shape, fill_mode):
     """OpenCV's bilinear weights are fixed-point, SciPy's (under ImageDataGenerator) are not: at most 1 level apart."""
     pixels = np.random.default_rng(7).integers(0, 256, size=shape, dtype=np.uint8)
-    transform = Transform(theta=23.0, tx=3.5, ty=-2.25, shear=12.0, zx=0.85, zy=1.15, flip_horizontal=True, flip_vertical=True)
+    transform = Transform(
+        theta=23.0, tx=3.5, ty=-2.25, shear=12.0, zx=0.85, zy=1.15, flip_horizontal=True, flip_vertical=True
+    )
     ours = warp(pixels, transform_matrix(transform, *shape[:2]), fill_mode)
 
     generator = tf.keras.preprocessing.image.ImageDataGenerator(fill_mode=fill_mode)
@@ -35,10 +38,19 @@ def test_the_seed_policy_draws_what_image_data_generator_draws_within_the_docume
     A non-square image and a different range per axis, so that a width range drawn for the height, or scaled by the
     wrong side, shows; 2000 copies' draws (as make_copy seeds them) against 2000 of ImageDataGenerator's own."""
     height, width, draws = 20, 30, 2000
-    policy = SeedPolicy(rotation_range=30, width_shift_range=0.1, height_shift_range=0.3, shear_range=15, zoom_range=0.25,
-                        vertical_flip=True, brightness_range=(0.5, 1.5))  # fmt: skip
+    policy = SeedPolicy(
+        rotation_range=30,
+        width_shift_range=0.1,
+        height_shift_range=0.3,
+        shear_range=15,
+        zoom_range=0.25,
+        vertical_flip=True,
+        brightness_range=(0.5, 1.5),
+    )
     hashes = [hashlib.sha256(str(image).encode()).hexdigest() for image in range(draws // 4)]
-    ours = [vars(random_transform(copy_rng(0, sha, copy), policy, height, width)) for sha in hashes for copy in range(4)]
+    ours = [
+        vars(random_transform(copy_rng(0, sha, copy), policy, height, width)) for sha in hashes for copy in range(4)
+    ]
     generator = tf.keras.preprocessing.image.ImageDataGenerator(
         **policy.model_dump(exclude={"name", "fill_mode", "brightness_range"}), brightness_range=policy.brightness_range
     )
@@ -46,8 +58,14 @@ def test_the_seed_policy_draws_what_image_data_generator_draws_within_the_docume
     theirs = [generator.get_random_transform((height, width, 1)) for _ in range(draws)]
     # Each parameter uniform over the range documented for it (docs/augmentation.md: ImageDataGenerator's units).
     documented = {
-        "theta": 30, "tx": 0.3 * height, "ty": 0.1 * width, "shear": 15, "zx": (0.75, 1.25), "zy": (0.75, 1.25), "brightness": (0.5, 1.5),
-    }  # fmt: skip
+        "theta": 30,
+        "tx": 0.3 * height,
+        "ty": 0.1 * width,
+        "shear": 15,
+        "zx": (0.75, 1.25),
+        "zy": (0.75, 1.25),
+        "brightness": (0.5, 1.5),
+    }
     for name, bound in documented.items():
         low, high = bound if isinstance(bound, tuple) else (-bound, bound)
         drawn = np.array([draw[name] for draw in ours])
@@ -55,8 +73,13 @@ def test_the_seed_policy_draws_what_image_data_generator_draws_within_the_docume
         assert stats.kstest(drawn, stats.uniform(low, high - low).cdf).pvalue > 1e-3, name
         assert stats.ks_2samp(drawn, [draw[name] for draw in theirs]).pvalue > 1e-3, name
     for name in ("flip_horizontal", "flip_vertical"):
-        assert abs(np.mean([draw[name] for draw in ours]) - 0.5) < 0.05 and abs(np.mean([draw[name] for draw in theirs]) - 0.5) < 0.05, name
-    assert stats.pearsonr([draw["zx"] for draw in ours], [draw["zy"] for draw in ours]).pvalue > 1e-3  # each axis on its own
+        assert (
+            abs(np.mean([draw[name] for draw in ours]) - 0.5) < 0.05
+            and abs(np.mean([draw[name] for draw in theirs]) - 0.5) < 0.05
+        ), name
+    assert (
+        stats.pearsonr([draw["zx"] for draw in ours], [draw["zy"] for draw in ours]).pvalue > 1e-3
+    )  # each axis on its own
 
 
 def test_copies_depend_only_on_seed_content_and_copy_index():
@@ -67,7 +90,9 @@ def test_copies_depend_only_on_seed_content_and_copy_index():
     assert all(np.array_equal(a, b) for a, b in zip(first, again))  # raising copies keeps the existing ones
     assert not np.array_equal(first[0], make_copy(pixels, "ab" * 32, 0, AugmentParams(seed=1)))
     assert not np.array_equal(first[0], make_copy(pixels, "cd" * 32, 0, params))
-    assert not np.array_equal(first[0], make_copy(pixels, "ab" * 32, 0, AugmentParams(policy=SeedPolicy(rotation_range=10))))
+    assert not np.array_equal(
+        first[0], make_copy(pixels, "ab" * 32, 0, AugmentParams(policy=SeedPolicy(rotation_range=10)))
+    )
 
 
 def write_training_set(folder, count, shape=(28, 28), seed=0):
@@ -91,16 +116,25 @@ def write_sets(folder, **seeds):
 
 
 def run_stage(folder, params, source="original", **options):
-    return augment(params, folder / source, folder / "augmented", folder / "sets/augmented", folder / "preview.png", **options)
+    return augment(
+        params, folder / source, folder / "augmented", folder / "sets/augmented", folder / "preview.png", **options
+    )
 
 
 def tree_digest(folder):
-    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def file_identities(folder):
     """(inode, mtime) of every file: a file rewritten, even with the same bytes, gets new ones."""
-    return {path.relative_to(folder).as_posix(): (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.rglob("*.png")}
+    return {
+        path.relative_to(folder).as_posix(): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in folder.rglob("*.png")
+    }
 
 
 def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and_workers(tmp_path):
@@ -110,11 +144,21 @@ def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and
     runs = {"a": ("original", 1, 16), "b": ("reversed", 2, 1), "c": ("original", 2, 3)}
     for name, (source, workers, batch_size) in runs.items():
         out = tmp_path / name
-        made = augment(params, tmp_path / source, out / "augmented", out / "sets/augmented", out / "preview.png", workers, batch_size)
+        made = augment(
+            params,
+            tmp_path / source,
+            out / "augmented",
+            out / "sets/augmented",
+            out / "preview.png",
+            workers,
+            batch_size,
+        )
         assert made == 10 * 3
     digests = [tree_digest(tmp_path / name / "augmented") for name in runs]
     assert digests[0] == digests[1] == digests[2] and len(digests[0]) == 30 + 1  # copies + manifest
-    sets = [(tmp_path / name / "sets/augmented/seed-0.csv").read_text().replace(f"/{name}/augmented/", "/") for name in runs]
+    sets = [
+        (tmp_path / name / "sets/augmented/seed-0.csv").read_text().replace(f"/{name}/augmented/", "/") for name in runs
+    ]
     assert sets[0] == sets[1] == sets[2] and len(sets[0].splitlines()) == 1 + 10 + 30
     assert len({(tmp_path / name / "preview.png").read_bytes() for name in runs}) == 1
     assert not list(tmp_path.rglob("*.partial*"))
@@ -141,7 +185,9 @@ def test_a_rerun_makes_only_what_changed(tmp_path):
 
     fewer_copies = AugmentParams(copies=1, preview_images=1, preview_copies=1)
     assert run_stage(tmp_path, fewer_copies, "fewer") == 0  # lowering copies deletes the extra ones
-    assert {name for name in file_identities(tmp_path / "augmented")} == {name for name in after if name.endswith("-000.png")} - removed
+    assert {name for name in file_identities(tmp_path / "augmented")} == {
+        name for name in after if name.endswith("-000.png")
+    } - removed
 
     changed = AugmentParams(copies=1, preview_images=1, preview_copies=1, policy=SeedPolicy(rotation_range=10))
     assert run_stage(tmp_path, changed, "fewer") == 5  # a changed policy regenerates everything
@@ -167,14 +213,25 @@ POLICIES = [
     {"name": "geometric"},
     {"name": "color"},
     {"name": "randaugment", "num_ops": 3, "magnitude": 0.9},
-    {"name": "custom", "fill_mode": "constant", "transforms": [
-        {"name": "RandomFlip", "mode": "horizontal_and_vertical"}, {"name": "RandomRotation", "factor": 0.2},
-        {"name": "RandomZoom", "height_factor": 0.2, "width_factor": 0.1}, {"name": "RandomTranslation"},
-        {"name": "RandomShear", "y_factor": 0.2}, {"name": "RandomPerspective", "scale": 0.3},
-        {"name": "RandomBrightness"}, {"name": "RandomContrast"}, {"name": "RandomSaturation"}, {"name": "RandomHue"},
-        {"name": "RandomGaussianBlur", "kernel_size": 5}, {"name": "RandomErasing", "fill_value": 0},
-    ]},
-]  # fmt: skip
+    {
+        "name": "custom",
+        "fill_mode": "constant",
+        "transforms": [
+            {"name": "RandomFlip", "mode": "horizontal_and_vertical"},
+            {"name": "RandomRotation", "factor": 0.2},
+            {"name": "RandomZoom", "height_factor": 0.2, "width_factor": 0.1},
+            {"name": "RandomTranslation"},
+            {"name": "RandomShear", "y_factor": 0.2},
+            {"name": "RandomPerspective", "scale": 0.3},
+            {"name": "RandomBrightness"},
+            {"name": "RandomContrast"},
+            {"name": "RandomSaturation"},
+            {"name": "RandomHue"},
+            {"name": "RandomGaussianBlur", "kernel_size": 5},
+            {"name": "RandomErasing", "fill_value": 0},
+        ],
+    },
+]
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda policy: policy["name"])
@@ -199,4 +256,6 @@ def test_jpeg_output_lists_the_pixels_a_reader_decodes(tmp_path):
     params = AugmentParams(copies=2, format="jpeg", jpeg_quality=80, preview_images=1, preview_copies=1)
     assert run_stage(tmp_path, params) == 4
     copies = [row for row in read_csv(tmp_path / "sets/augmented/seed-0.csv") if "/augmented/" in row["path"]]
-    assert all(row["path"].endswith(".jpg") and pixel_sha256(read_image(row["path"])) == row["sha256"] for row in copies)
+    assert all(
+        row["path"].endswith(".jpg") and pixel_sha256(read_image(row["path"])) == row["sha256"] for row in copies
+    )

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from distributed import Client
 from moto.server import ThreadedMotoServer
 from prefect.client.orchestration import get_client
@@ -35,17 +36,21 @@ from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId, TaskRu
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from flows.experiment import experiment
 from flows.study import study
-from tasks.cluster import Workspaces, bring_back, check_cluster, split_pipeline
-from tasks.errors import UserError
-from tasks.times import TIMES_DIR, measured_seconds
+from tasks.common.errors import UserError
+from tasks.common.paths import TIMES_DIR
+from tasks.common.times import measured_seconds
+from tasks.orchestration.cluster import Workspaces, bring_back, check_cluster, split_pipeline
 
 PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
 TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
 BUCKET = "augflow"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "augflow-tests", "AWS_SECRET_ACCESS_KEY": "augflow-tests", "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "augflow-tests",
+    "AWS_SECRET_ACCESS_KEY": "augflow-tests",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,9 @@ def s3():
 def start(command: list[str], folder: Path, env: dict) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "log.txt", "w") as log:
-        return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -94,10 +101,14 @@ def recipe() -> dict[str, list[str]]:
     for line in block.replace("\\\n", " ").splitlines():
         words = shlex.split(line, comments=True)
         while words:
-            command, words = (words[: words.index("&&")], words[words.index("&&") + 1 :]) if "&&" in words else (words, [])
+            command, words = (
+                (words[: words.index("&&")], words[words.index("&&") + 1 :]) if "&&" in words else (words, [])
+            )
             program = list(itertools.dropwhile(lambda word: re.fullmatch(r"[A-Z_]+=.*", word), command))[:2]
             commands[" ".join(program) if program[0] == "dask" else program[0]] = command
-    assert list(commands) == ["dask scheduler", "mkdir", "cd", "export", "dask worker"], "docs/cluster.md's recipe changed: update this test"
+    assert list(commands) == ["dask scheduler", "mkdir", "cd", "export", "dask worker"], (
+        "docs/cluster.md's recipe changed: update this test"
+    )
     return commands
 
 
@@ -107,11 +118,16 @@ def as_documented(words: list[str], port: int, folder: Path, exported: dict, cha
     environment is the machine's, without the test's PYTHONPATH, Prefect server or credentials, plus what the docs
     export and set, then the test's changes (None: unset)."""
     places = {
-        "/opt/augflow/.venv/bin": str(Path(sys.executable).parent), "/opt/augflow": str(PROJECT), "/srv/augflow-worker": str(folder),
-        "SCHEDULER": "127.0.0.1", "8786": str(port),
-    }  # fmt: skip
+        "/opt/augflow/.venv/bin": str(Path(sys.executable).parent),
+        "/opt/augflow": str(PROJECT),
+        "/srv/augflow-worker": str(folder),
+        "SCHEDULER": "127.0.0.1",
+        "8786": str(port),
+    }
     words = [functools.reduce(lambda word, place: word.replace(*place), places.items(), word) for word in words]
-    env = {name: value for name, value in ENV.items() if name not in {"PYTHONPATH", "PREFECT_API_URL", *CREDENTIALS}} | exported
+    env = {
+        name: value for name, value in ENV.items() if name not in {"PYTHONPATH", "PREFECT_API_URL", *CREDENTIALS}
+    } | exported
     while re.fullmatch(r"[A-Z_]+=.*", words[0]):
         name, value = words.pop(0).split("=", 1)
         env[name] = value.replace("$PATH", env["PATH"])
@@ -132,7 +148,10 @@ def team_cluster(root: Path, workers: int, scheduler_env: dict | None = None, wo
     group in a folder of its own outside the project; the env dicts change what the docs set. Yields the scheduler's
     address and {worker pid: its working directory}."""
     commands, port = recipe(), free_port()
-    assert commands["mkdir"] == ["mkdir", "-p", "/srv/augflow-worker"] and commands["cd"] == ["cd", "/srv/augflow-worker"]
+    assert commands["mkdir"] == ["mkdir", "-p", "/srv/augflow-worker"] and commands["cd"] == [
+        "cd",
+        "/srv/augflow-worker",
+    ]
     exported = {name: CREDENTIALS[name] for name, _ in (word.split("=") for word in commands["export"][1:])}
     scheduler, env = as_documented(commands["dask scheduler"], port, root, {}, scheduler_env or {})
     processes = [start(scheduler, root / "scheduler", env)]
@@ -193,15 +212,25 @@ def task_run_logs(names: list[str]) -> dict[str, list[str]]:
     """Each named task run's state and log messages, from the test's Prefect server."""
     with get_client(sync_client=True) as client:
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=names)))
-        logs = client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run.id for task_run in task_runs])))
-    return {task_run.name: [task_run.state.type.value] + [log.message for log in logs if log.task_run_id == task_run.id] for task_run in task_runs}
+        logs = client.read_logs(
+            log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run.id for task_run in task_runs]))
+        )
+    return {
+        task_run.name: [task_run.state.type.value] + [log.message for log in logs if log.task_run_id == task_run.id]
+        for task_run in task_runs
+    }
 
 
 def task_run_messages(name: str) -> list[str]:
     """The log messages of every task run so named, from the test's Prefect server."""
     with get_client(sync_client=True) as client:
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=[name])))
-        return [log.message for log in client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[run.id for run in task_runs])))]
+        return [
+            log.message
+            for log in client.read_logs(
+                log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[run.id for run in task_runs]))
+            )
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +270,9 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
 
 
-def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_writes_the_same_bytes(cluster, flow_project, s3):
+def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_writes_the_same_bytes(
+    cluster, flow_project, s3
+):
     """`make study DASK=...`: study/ is a DVC project of its own, with a default remote of its own."""
     set_params(flow_project, study={"sizes": [3]})
     for arguments in (("add", "-d", "shared", f"s3://{BUCKET}/study"), ("modify", "shared", "endpointurl", s3)):
@@ -258,12 +289,16 @@ def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_
     assert result["scaling"]["sizes"] == [3] and set(result["scaling"]["test_accuracy"]) == {"original", "augmented"}
     # The same run here, forced, writes the bytes the worker wrote; the study is then up to date.
     came_back = (flow_project / "study/runs/3-augmented-0.json").read_bytes()
-    assert ran_stages(run(flow_project / "study", "dvc", "repro", "--force", "--single-item", "run@3-augmented-0").stdout) == {"run@3-augmented-0"}
+    assert ran_stages(
+        run(flow_project / "study", "dvc", "repro", "--force", "--single-item", "run@3-augmented-0").stdout
+    ) == {"run@3-augmented-0"}
     assert (flow_project / "study/runs/3-augmented-0.json").read_bytes() == came_back
     assert ran_stages(run(flow_project / "study", "dvc", "repro").stdout) == set()
 
 
-def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_come_back_is_not_lost(cluster, flow_project, flow_run, s3, tmp_path):
+def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_come_back_is_not_lost(
+    cluster, flow_project, flow_run, s3, tmp_path
+):
     """After the first test's run, one training stage changes; it goes to a worker that refuses it, then to a worker
     whose push the coordinator cannot see, which it brings back once its remote is right."""
     set_params(flow_project, augment={"copies": 3})  # train@augmented-0 changes, train@original-0 does not
@@ -285,7 +320,8 @@ def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_c
     assert (
         f"NotCarriedBack: train@augmented-0 ran on {socket.gethostname()} (pid " in state.message
         and f"cannot be brought back: the worker pushed it to s3://{BUCKET}/flow at {s3}, but this project's default "
-        f"remote is s3://{BUCKET}/elsewhere at {s3} (`dvc remote list` shows it; .dvc/config.local" in state.message
+        f"remote is s3://{BUCKET}/elsewhere at {s3} (`dvc remote list` shows it; .dvc/config.local"
+        in state.message
     )
     trained = ("models/", "reports/train/")
     assert {path: md5 for path, md5 in lock_hashes(flow_project).items() if path.startswith(trained)} == {
@@ -304,7 +340,10 @@ def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_c
 def test_a_scheduler_and_a_worker_without_the_projects_code_are_refused_in_one_sentence(flow_project, tmp_path):
     """As docs/cluster.md had it before: the scheduler started without the project on its PYTHONPATH (and here a worker too)."""
     with team_cluster(tmp_path, workers=1, scheduler_env={"PYTHONPATH": None}, worker_env={"PYTHONPATH": None}) as bare:
-        with pytest.raises(UserError, match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ of the Dask cluster at tcp://127\.0\.0\.1:\d+ cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH"):
+        with pytest.raises(
+            UserError,
+            match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ of the Dask cluster at tcp://127\.0\.0\.1:\d+ cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH",
+        ):
             check_cluster(flow_project, bare["address"])
 
 
@@ -328,9 +367,13 @@ def test_a_cluster_without_a_default_remote_is_refused_in_one_sentence(tmp_path)
     repo = make_project(tmp_path / "no-remote", PARAMS)
     result = run(repo, sys.executable, "-m", "flows.experiment", "--dask", "tcp://127.0.0.1:9", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
-    assert result.stderr.splitlines()[-1].startswith("augflow: a Dask cluster needs a default DVC remote its workers can reach")
+    assert result.stderr.splitlines()[-1].startswith(
+        "augflow: a Dask cluster needs a default DVC remote its workers can reach"
+    )
     # The study, a DVC project of its own, needs a remote of its own: the sentence says where.
-    with pytest.raises(UserError, match=r" in study/ \(a DVC project of its own: `cd study` first\) and commit study/\.dvc/config "):
+    with pytest.raises(
+        UserError, match=r" in study/ \(a DVC project of its own: `cd study` first\) and commit study/\.dvc/config "
+    ):
         check_cluster(repo / "study", "tcp://127.0.0.1:9")
 
 
@@ -341,17 +384,23 @@ def test_an_address_without_a_scheduler_is_refused_in_one_sentence(flow_project)
 
 def test_training_stages_go_to_the_cluster_and_the_others_run_before_or_after_them():
     stages = [
-        ("ingest", []), ("augment", ["ingest"]), ("augment-policy@flip", ["ingest"]), ("train@original-0", ["ingest"]),
-        ("train-policy@flip-0", ["augment-policy@flip", "ingest"]), ("evaluate", ["augment", "train@original-0", "train-policy@flip-0"]),
-    ]  # fmt: skip
+        ("ingest", []),
+        ("augment", ["ingest"]),
+        ("augment-policy@flip", ["ingest"]),
+        ("train@original-0", ["ingest"]),
+        ("train-policy@flip-0", ["augment-policy@flip", "ingest"]),
+        ("evaluate", ["augment", "train@original-0", "train-policy@flip-0"]),
+    ]
     before, remote, after = split_pipeline(stages)
-    assert (before, remote, after) == (["ingest", "augment", "augment-policy@flip"], ["train@original-0", "train-policy@flip-0"], ["evaluate"])
-
-
+    assert (before, remote, after) == (
+        ["ingest", "augment", "augment-policy@flip"],
+        ["train@original-0", "train-policy@flip-0"],
+        ["evaluate"],
+    )
 
 
 def snapshot_of(files: dict[str, str]) -> bytes:
-    """A workspace snapshot as the coordinator packs it (tasks.cluster.workspace_snapshot), holding these files."""
+    """A workspace snapshot as the coordinator packs it (tasks.orchestration.cluster.workspace_snapshot), holding these files."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for name, text in files.items():
@@ -363,7 +412,10 @@ def snapshot_of(files: dict[str, str]) -> bytes:
 
 def locked(ingest_hash: str, epochs: int) -> dict[str, str]:
     """params.yaml, DVC's .dvc/.gitignore and a dvc.lock whose ingest stage wrote data/raw with this hash."""
-    lock = {"schema": "2.0", "stages": {"ingest": {"cmd": "python -m tasks.ingest", "outs": [{"path": "data/raw", "md5": ingest_hash}]}}}
+    lock = {
+        "schema": "2.0",
+        "stages": {"ingest": {"cmd": "python -m tasks.ingest", "outs": [{"path": "data/raw", "md5": ingest_hash}]}},
+    }
     gitignore = (PROJECT / ".dvc/.gitignore").read_text()
     return {"params.yaml": f"train: {{epochs: {epochs}}}\n", ".dvc/.gitignore": gitignore, "dvc.lock": json.dumps(lock)}
 
@@ -372,7 +424,10 @@ def test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_
     workspaces, first = Workspaces(), snapshot_of(locked("a.dir", epochs=1))
     folder, pulled, digest = workspaces.take(first, "train@original-0", tmp_path)
     assert (folder / "params.yaml").read_text() == "train: {epochs: 1}\n" and pulled == set()
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True).stdout == ""
+    assert (
+        subprocess.run(["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True).stdout
+        == ""
+    )
     (folder / "data/raw").mkdir(parents=True)
     (folder / "data/raw/image.png").write_text("pulled")
     pulled.add("ingest")
@@ -383,7 +438,9 @@ def test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_
     assert (again, pulled_again) == (folder, {"ingest"}) and beside != folder and pulled_beside == set()
     workspaces.give_back(again, pulled_again, digest)
     # A newer snapshot (more epochs, the same ingest): a new workspace, given the older one's ingest output.
-    newer, pulled_newer, newer_digest = workspaces.take(snapshot_of(locked("a.dir", epochs=2)), "train@original-0", tmp_path)
+    newer, pulled_newer, newer_digest = workspaces.take(
+        snapshot_of(locked("a.dir", epochs=2)), "train@original-0", tmp_path
+    )
     assert (newer / "params.yaml").read_text() == "train: {epochs: 2}\n" and pulled_newer == {"ingest"}
     assert (newer / "data/raw/image.png").read_text() == "pulled" and not folder.exists()
     # One whose ingest changed gets nothing from the workspace that fell free meanwhile: it must pull again.

@@ -73,7 +73,10 @@ def test_a_broken_link_or_anchor_is_caught(tmp_path):
 
 
 def test_slugs_follow_github():
-    assert slug("Operate it: a server, nightly runs, what-if runs from the UI") == "operate-it-a-server-nightly-runs-what-if-runs-from-the-ui"
+    assert (
+        slug("Operate it: a server, nightly runs, what-if runs from the UI")
+        == "operate-it-a-server-nightly-runs-what-if-runs-from-the-ui"
+    )
     assert slug("Protocol: choose on val, score on test once") == "protocol-choose-on-val-score-on-test-once"
     assert slug("The `seed` policy") == "the-seed-policy"
 

@@ -3,18 +3,25 @@
 import sys
 
 from conftest import make_project, run, set_params
-from tasks.experiments import WORKTREES_DIR, close_workspace, dirty_checkout_warning, open_workspace, remove_abandoned_workspaces
+
+from tasks.common.paths import WORKTREES_DIR
+from tasks.orchestration.experiments import (
+    close_workspace,
+    dirty_checkout_warning,
+    open_workspace,
+    remove_abandoned_workspaces,
+)
 
 
 def test_a_checkout_with_uncommitted_pipeline_files_gets_a_warning_naming_them(tmp_path):
     repo = make_project(tmp_path)
     assert dirty_checkout_warning(repo) is None
     set_params(repo, train={"epochs": 2})
-    (repo / "tasks/train.py").write_text((repo / "tasks/train.py").read_text() + "\n# an edit\n")
+    (repo / "tasks/train/stage.py").write_text((repo / "tasks/train/stage.py").read_text() + "\n# an edit\n")
     (repo / "flows/extra.py").write_text("")  # new, not yet added
     (repo / "README.md").write_text("not part of the pipeline")
     assert dirty_checkout_warning(repo) == (
-        "Uncommitted changes in flows/extra.py, params.yaml, tasks/train.py: this run reproduces these files as they are, "
+        "Uncommitted changes in flows/extra.py, params.yaml, tasks/train/stage.py: this run reproduces these files as they are, "
         "not as committed; commit or revert them for results a commit can reproduce."
     )
 
@@ -22,7 +29,7 @@ def test_a_checkout_with_uncommitted_pipeline_files_gets_a_warning_naming_them(t
 def test_a_what_if_run_removes_the_workspaces_of_runs_no_longer_running(tmp_path):
     repo = make_project(tmp_path)
     # A run's process that opened its workspace and died without closing it, as a cancelled or killed run does.
-    opened = "from pathlib import Path; from tasks.experiments import open_workspace; open_workspace(Path.cwd(), 'killed')"
+    opened = "from pathlib import Path; from tasks.orchestration.experiments import open_workspace; open_workspace(Path.cwd(), 'killed')"
     run(repo, sys.executable, "-c", opened)
     running = open_workspace(repo, "running")  # owned by this process, which runs
     killed = repo / WORKTREES_DIR / "killed"

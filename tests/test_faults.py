@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ENV, PIPELINE_PARAMS, lock_hashes, make_project, ran_stages, repro_parallel, run
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
-
-from conftest import ENV, PIPELINE_PARAMS, lock_hashes, make_project, ran_stages, repro_parallel, run
 
 # Two epochs, so a training run can be killed after the first; 200 test images, so that ingest writes
 # long enough for the test to see it half done.
@@ -51,12 +50,16 @@ def forget(repo: Path, stage: str) -> None:
 def kill_when(repo: Path, command: list[str], reached: Callable[[], bool], env: dict = ENV) -> None:
     """Run command in a process group of its own (a stage runs as a child of dvc); SIGKILL the group once reached()."""
     with tempfile.TemporaryFile("w+") as output:
-        process = subprocess.Popen(command, cwd=repo, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 600
         while not reached():
             if process.poll() is not None or time.monotonic() > deadline:
                 output.seek(0)
-                raise AssertionError(f"{' '.join(command)} ended or hung before the point of the kill:\n{output.read()}")
+                raise AssertionError(
+                    f"{' '.join(command)} ended or hung before the point of the kill:\n{output.read()}"
+                )
             time.sleep(0.005)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

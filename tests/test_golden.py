@@ -1,6 +1,6 @@
 """Golden numbers: a tiny training run whose weights and validation loss are committed here.
 
-The run goes through a fresh process with augflow's own numeric settings (tasks/__init__.py: two threads
+The run goes through a fresh process with augflow's own numeric settings (tasks/common/numerics.py: two threads
 per op, oneDNN's kernels on and capped at AVX2), as a stage runs for a user. Any machine, TensorFlow
 update or code change that trains other numbers fails here first. Produced on a 2-core AMD EPYC with
 AVX-512 (avx512f, avx512_vnni, avx512_bf16), where TensorFlow's own default would switch oneDNN on; a
@@ -14,10 +14,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ENV, PROJECT, run_stage_in, set_params
 
 from benchmarks.numerics import train_once
-from conftest import ENV, PROJECT, run_stage_in, set_params
-from tasks.cluster import NUMERIC_VARIABLES
+from tasks.orchestration.cluster import NUMERIC_VARIABLES
 
 GOLDEN = {
     "weights_sha256": "d8dfaed2f480c57428c6cdf79f3da7cd24c0d82b9dd8e5c466a40de38937c2af",
@@ -29,7 +29,9 @@ TINY = {
     "train": {"arms": ["original", "augmented"], "seeds": [0], "epochs": 3, "batch_size": 8, "learning_rate": 0.003},
 }
 # augflow's settings as a user's stage gets them: none of the numeric variables set from outside.
-PRODUCT_ENV = {name: value for name, value in ENV.items() if name not in NUMERIC_VARIABLES} | {"PYTHONPATH": str(PROJECT)}
+PRODUCT_ENV = {name: value for name, value in ENV.items() if name not in NUMERIC_VARIABLES} | {
+    "PYTHONPATH": str(PROJECT)
+}
 SETTINGS = {
     "augflow": {},
     "one thread per op (the suite's)": {"TF_NUM_INTRAOP_THREADS": "1"},
@@ -46,7 +48,9 @@ def trained(tmp_path_factory) -> dict[str, dict]:
     set_params(folder, **TINY)
     assert run_stage_in(folder).returncode == 0
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(train_once, "original", 0, env, PRODUCT_ENV, folder) for name, env in SETTINGS.items()}
+        futures = {
+            name: pool.submit(train_once, "original", 0, env, PRODUCT_ENV, folder) for name, env in SETTINGS.items()
+        }
         return {name: future.result() for name, future in futures.items()}
 
 

@@ -17,23 +17,52 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-
 from pictures import class_folders, picture
-from tasks.errors import UserError
-from tasks.evaluate import summarise
-from tasks.files import png_bytes, read_csv
-from tasks.ingest import ingest
-from tasks.params import IngestParams
-from tasks.report import report_html, report_markdown
+
+from tasks.common.errors import UserError
+from tasks.common.files import png_bytes, read_csv
+from tasks.common.params import IngestParams
+from tasks.evaluate.report import report_html, report_markdown
+from tasks.evaluate.stage import summarise
+from tasks.ingest.stage import ingest
 
 REASONS = {
-    "hidden", "empty", "not_an_image", "unsupported_format", "too_many_pixels", "corrupt", "symlink_outside",
-    "broken_symlink", "symlink_to_folder", "not_a_file", "unreadable", "outside_class_folder", "duplicate",
-    "label_conflict", "small_class",
+    "hidden",
+    "empty",
+    "not_an_image",
+    "unsupported_format",
+    "too_many_pixels",
+    "corrupt",
+    "symlink_outside",
+    "broken_symlink",
+    "symlink_to_folder",
+    "not_a_file",
+    "unreadable",
+    "outside_class_folder",
+    "duplicate",
+    "label_conflict",
+    "small_class",
 }  # fmt: skip  (docs/own-images.md's table)
 NAME_MAX = 255  # bytes in one file name, on Linux file systems
-HOSTILE = ["<script>alert(1)</script>", "-rf", "--help", " leading space", "trailing space ", "...", ".hidden",
-           "a.b.c", "-", "_emphasis_", "*bold*", "&amp;", "`code`", "a|b", "[link](x)", "train", "\\"]  # fmt: skip
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "-rf",
+    "--help",
+    " leading space",
+    "trailing space ",
+    "...",
+    ".hidden",
+    "a.b.c",
+    "-",
+    "_emphasis_",
+    "*bold*",
+    "&amp;",
+    "`code`",
+    "a|b",
+    "[link](x)",
+    "train",
+    "\\",
+]
 
 
 def fits(name: str) -> bool:
@@ -52,7 +81,11 @@ CHARACTERS = st.characters(codec="utf-8", exclude_characters="/\0")
 NAMES = st.one_of(
     st.text(CHARACTERS, min_size=1, max_size=30),  # any script, spaces, controls, combining marks
     st.sampled_from(HOSTILE),
-    st.builds(stretch, st.text(CHARACTERS | st.sampled_from(GROWING), min_size=1, max_size=3), st.integers(NAME_MAX - 15, NAME_MAX)),
+    st.builds(
+        stretch,
+        st.text(CHARACTERS | st.sampled_from(GROWING), min_size=1, max_size=3),
+        st.integers(NAME_MAX - 15, NAME_MAX),
+    ),
     st.binary(min_size=1, max_size=30).map(os.fsdecode),  # bytes that are no UTF-8
 ).filter(fits)
 
@@ -128,16 +161,26 @@ def metrics_for(count: int) -> dict:
     truth = np.arange(4 * count) % count
     scores = np.linspace(0, 1, len(truth))
     outcomes = {"original": [((truth + 1) % count, scores)] * 2, "augmented": [(truth, scores)] * 2}
-    budgets = dict.fromkeys(outcomes, {"presentations_per_epoch": 10, "epochs": 1, "presentations": 10, "chosen_epochs": [1, 1]})
+    budgets = dict.fromkeys(
+        outcomes, {"presentations_per_epoch": 10, "epochs": 1, "presentations": 10, "chosen_epochs": [1, 1]}
+    )
     dataset = {"val": 1, "test": len(truth), "train": 2, "augmented": 2, "classes": classes}
-    return summarise(truth, outcomes, classes, budgets, [0, 1], dataset, 0.95, 0.01) | {"policy_choice": None, "checkpoint": "last"}
+    return summarise(truth, outcomes, classes, budgets, [0, 1], dataset, 0.95, 0.01) | {
+        "policy_choice": None,
+        "checkpoint": "last",
+    }
 
 
 def rendered_report(classes: list[str], folder: Path) -> str:
     """report.html for a result whose test split holds these classes."""
     metrics = metrics_for(len(classes))
-    arms = {arm: result | {"per_class_recall": dict(zip(classes, result["per_class_recall"].values()))} for arm, result in metrics["arms"].items()}
-    return report_html(report_markdown(metrics | {"arms": arms, "dataset": metrics["dataset"] | {"classes": classes}}), folder)
+    arms = {
+        arm: result | {"per_class_recall": dict(zip(classes, result["per_class_recall"].values()))}
+        for arm, result in metrics["arms"].items()
+    }
+    return report_html(
+        report_markdown(metrics | {"arms": arms, "dataset": metrics["dataset"] | {"classes": classes}}), folder
+    )
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +196,14 @@ def workshop(tmp_path_factory):
 
 # A bounded, repeatable budget: the same 60 examples every run, nothing written to a database, and no
 # shrinking (a failure prints its example as drawn at once, instead of minutes spent minimising it).
-@settings(max_examples=60, derandomize=True, database=None, deadline=None, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=60,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(folders=FOLDERS, loose=LOOSE_FILES)
 @example(  # what it found: a class name NFKC made too long to store, one markdown read as emphasis, a carriage return
     folders={"\ufdfa" * 85: {"a.png": image_bytes(1, "PNG")}, "_code_": {"b.png": image_bytes(2, "PNG")}},
@@ -172,8 +221,9 @@ def test_hostile_files_and_names_are_each_accounted_for_and_shown_escaped(worksh
         for name, data in loose.items():
             if not (root / name).exists():
                 (root / name).write_bytes(data)
-        params = IngestParams(source=str(root), image_size=(8, 8), min_per_class=1, max_pixels=10**6,
-                              split={"val": 0.3, "test": 0.3})  # fmt: skip
+        params = IngestParams(
+            source=str(root), image_size=(8, 8), min_per_class=1, max_pixels=10**6, split={"val": 0.3, "test": 0.3}
+        )
         try:
             ingest(params, out / "raw", out / "sets", out / "report.json", workshop / "cache")
         except UserError as refusal:  # the whole source refused: one sentence, and nothing written

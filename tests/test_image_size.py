@@ -4,23 +4,29 @@ train at and how long that should take on this machine."""
 import json
 
 import pytest
+from pictures import class_folders, picture, save
 from PIL import Image
 
-from pictures import class_folders, picture, save
-from tasks.images import OWN_SIZE_CAP, own_size, upright_size
-from tasks.ingest import ingest, training_plan
-from tasks.params import IngestParams, Params
-from tasks.times import record_seconds
+from tasks.common.params import IngestParams, Params
+from tasks.common.times import record_seconds
+from tasks.ingest.images import OWN_SIZE_CAP, own_size, upright_size
+from tasks.ingest.stage import ingest, training_plan
 
 SHAPES = {"cats": "ellipse", "dogs": "rectangle"}
 
 
 def ingested_size(tmp_path, source) -> list[int]:
-    ingest(IngestParams(source=str(source), min_per_class=2), tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json", tmp_path / "cache")
+    ingest(
+        IngestParams(source=str(source), min_per_class=2),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "report.json",
+        tmp_path / "cache",
+    )
     sizes = {Image.open(path).size for path in (tmp_path / "raw").rglob("*.png")}
     assert len(sizes) == 1
     report = json.loads((tmp_path / "report.json").read_text())
-    (width, height), = sizes
+    ((width, height),) = sizes
     assert report["image_size"] == [height, width]
     return [height, width]
 
@@ -59,7 +65,9 @@ def test_a_photo_turned_by_its_exif_orientation_counts_upright_and_a_non_image_c
 
 @pytest.fixture
 def fashion_mnist(tmp_path):
-    params = Params.model_validate({"ingest": {"train_per_class": 10, "val_per_class": 2, "test_per_class": 1}, "train": {"seeds": [0, 1]}})
+    params = Params.model_validate(
+        {"ingest": {"train_per_class": 10, "val_per_class": 2, "test_per_class": 1}, "train": {"seeds": [0, 1]}}
+    )
     ingest(params.ingest, tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json", seeds=params.train.seeds)
     return params, tmp_path
 
@@ -82,4 +90,6 @@ def test_the_training_plan_estimates_from_the_speed_of_runs_timed_here(fashion_m
     # original 20 + augmented 420 + repeated 420 images per epoch, 2 seeds, 10 epochs, 784 pixels each: 860 x 2 x 10 x 784
     # pixels at 2,613.3 a second is 5,160 s, 86 min.
     plan = training_plan(params, folder / "raw", folder / "sets", folder / "times")
-    assert plan.endswith("6 training runs: about 86 min of training one at a time, at the speed of the 1 run timed here.")
+    assert plan.endswith(
+        "6 training runs: about 86 min of training one at a time, at the speed of the 1 run timed here."
+    )

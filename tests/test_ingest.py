@@ -6,10 +6,10 @@ import struct
 import numpy as np
 import pytest
 
-from tasks.errors import UserError
-from tasks.files import read_csv
-from tasks.ingest import choose_splits, ingest, iter_idx_images, read_idx_labels
-from tasks.params import IngestParams
+from tasks.common.errors import UserError
+from tasks.common.files import read_csv
+from tasks.common.params import IngestParams
+from tasks.ingest.stage import choose_splits, ingest, iter_idx_images, read_idx_labels
 
 
 def write_idx(folder, images: np.ndarray, labels: np.ndarray, part="train") -> None:
@@ -45,11 +45,22 @@ def test_a_missing_dataset_says_how_to_install_it(tmp_path):
 def test_splits_are_disjoint_deterministic_and_stable_when_a_class_is_added():
     rng = np.random.default_rng(0)
     train_labels, test_labels = rng.integers(0, 10, 6000).astype(np.uint8), rng.integers(0, 10, 1000).astype(np.uint8)
-    two, _ = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))
-    assert two == choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30))[0]
+    two, _ = choose_splits(
+        train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30)
+    )
+    assert (
+        two
+        == choose_splits(
+            train_labels, test_labels, IngestParams(classes=["pullover", "coat"], train_per_class=20, val_per_class=30)
+        )[0]
+    )
     assert not set(two["train"]) & set(two["val"])
     assert sorted(two["train"].values()).count("coat") == 20
-    three, _ = choose_splits(train_labels, test_labels, IngestParams(classes=["pullover", "coat", "bag"], train_per_class=20, val_per_class=30))
+    three, _ = choose_splits(
+        train_labels,
+        test_labels,
+        IngestParams(classes=["pullover", "coat", "bag"], train_per_class=20, val_per_class=30),
+    )
     assert {i: c for i, c in three["train"].items() if c != "bag"} == two["train"]
     too_many = IngestParams(classes=["pullover", "coat"], train_per_class=600, val_per_class=100)
     with pytest.raises(UserError, match="Class pullover has .* training images but ingest.train_per_class"):
@@ -72,12 +83,19 @@ def test_each_seed_draws_its_own_nested_training_subset_and_val_stays_fixed():
 
 
 def test_ingest_writes_pngs_a_manifest_and_the_original_training_set(tmp_path):
-    counts = ingest(IngestParams(train_per_class=5, val_per_class=3, test_per_class=4), tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json")
+    counts = ingest(
+        IngestParams(train_per_class=5, val_per_class=3, test_per_class=4),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "report.json",
+    )
     assert counts == {"train": 10, "val": 6, "test": 8}
     manifest = read_csv(tmp_path / "raw/manifest.csv")
     assert len(manifest) == 24 and len({row["sha256"] for row in manifest}) == 24
     for row in manifest:
         assert (tmp_path / "raw" / row["split"] / row["class"] / f"{row['id']}.png").is_file()
     training = read_csv(tmp_path / "sets/original/seed-0.csv")
-    assert sorted(row["sha256"] for row in training) == sorted(row["sha256"] for row in manifest if row["split"] == "train")
+    assert sorted(row["sha256"] for row in training) == sorted(
+        row["sha256"] for row in manifest if row["split"] == "train"
+    )
     assert [path.name for path in (tmp_path / "sets/original").iterdir()] == ["seed-0.csv"]

@@ -9,27 +9,30 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
-
 from conftest import run_stage_in
 from pictures import class_folders, picture, save
-from tasks.curate import draw_split
-from tasks.errors import UserError
-from tasks.files import pixel_sha256, read_csv, read_image
-from tasks.images import normalise
-from tasks.ingest import ingest
-from tasks.params import IngestParams
+from PIL import Image, ImageOps
+
+from tasks.common.errors import UserError
+from tasks.common.files import pixel_sha256, read_csv, read_image
+from tasks.common.params import IngestParams
+from tasks.ingest.curate import draw_split
+from tasks.ingest.images import normalise
+from tasks.ingest.stage import ingest
 
 SIZE = (32, 32)
 
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height RGB pixels, with no pixel data at all."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+    )
 
 
 def near_twin(seed: int) -> tuple[Image.Image, Image.Image]:
@@ -79,12 +82,20 @@ def build_corpus(root, outside):
     class_folders(root, {"birds": "ellipse"}, 2, first_seed=9000)
     (root / "readme.txt").write_text("my photos\n")
     return {
-        "cats/truncated.jpg": "corrupt", "dogs/empty.jpg": "empty", "cats/notes.jpg": "not_an_image",
-        "cats/bomb.png": "too_many_pixels", ".DS_Store": "hidden", "cats/Thumbs.db": "not_an_image",
-        "cats/escape.jpg": "symlink_outside", "cats/both.png": "label_conflict", "dogs/both.png": "label_conflict",
-        "cats/indoor/copy-b.png": "duplicate", "birds/birds.0.jpg": "small_class", "birds/birds.1.jpg": "small_class",
+        "cats/truncated.jpg": "corrupt",
+        "dogs/empty.jpg": "empty",
+        "cats/notes.jpg": "not_an_image",
+        "cats/bomb.png": "too_many_pixels",
+        ".DS_Store": "hidden",
+        "cats/Thumbs.db": "not_an_image",
+        "cats/escape.jpg": "symlink_outside",
+        "cats/both.png": "label_conflict",
+        "dogs/both.png": "label_conflict",
+        "cats/indoor/copy-b.png": "duplicate",
+        "birds/birds.0.jpg": "small_class",
+        "birds/birds.1.jpg": "small_class",
         "readme.txt": "outside_class_folder",
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +119,18 @@ def test_every_awkward_file_gets_its_reason_and_every_file_is_counted(ingested):
     manifest = read_csv(out / "raw/manifest.csv")
     assert len(manifest) == report["ingested"]
     ingested = {row["origin"] for row in manifest}
-    for name in ("cats/cmyk.jpg", "dogs/deep.png", "cats/palette.png", "dogs/rotated.jpg", "dogs/IMG.BMP",
-                 "dogs/anim.gif", "dogs/scan.tif", "dogs/web.webp", "dogs/really-a-png.gif", "cats/indoor/copy-a.png"):  # fmt: skip
+    for name in (
+        "cats/cmyk.jpg",
+        "dogs/deep.png",
+        "cats/palette.png",
+        "dogs/rotated.jpg",
+        "dogs/IMG.BMP",
+        "dogs/anim.gif",
+        "dogs/scan.tif",
+        "dogs/web.webp",
+        "dogs/really-a-png.gif",
+        "cats/indoor/copy-a.png",
+    ):
         assert name in ingested
     assert {row["class"] for row in manifest} == {"cats", "dogs"}
     assert not (base / "outside/elsewhere.jpg").is_symlink() and not any(out.rglob("elsewhere*"))
@@ -121,7 +142,9 @@ def test_stored_images_are_normalised_pngs_matching_the_manifest(ingested):
     for row in read_csv(out / "raw/manifest.csv"):
         pixels = read_image(out / "raw" / row["split"] / row["class"] / f"{row['id']}.png")
         assert pixels.shape == (*SIZE, 3) and pixel_sha256(pixels) == row["sha256"]
-    training = read_csv(out / "sets/original/seed-0.csv")  # the seed's share of each class (tests/test_seed_sampling.py)
+    training = read_csv(
+        out / "sets/original/seed-0.csv"
+    )  # the seed's share of each class (tests/test_seed_sampling.py)
     assert len(training) == sum(int(count * params.seed_sample + 0.5) for count in report["splits"]["train"].values())
     [deep] = [row for row in read_csv(out / "raw/manifest.csv") if row["origin"] == "dogs/deep.png"]
     grey = read_image(out / "raw" / deep["split"] / deep["class"] / f"{deep['id']}.png")
@@ -163,17 +186,25 @@ def test_same_files_give_byte_identical_outputs_and_new_files_move_no_one(ingest
     ingest(params, again / "raw", again / "sets", again / "report.json", tmp_path / "cold-cache")
     for name in ("raw/manifest.csv", "report.json"):
         assert (again / name).read_bytes() == (out / name).read_bytes()
-    assert (again / "sets/original/seed-0.csv").read_text().replace(str(again), "") == (out / "sets/original/seed-0.csv").read_text().replace(str(out), "")
+    assert (again / "sets/original/seed-0.csv").read_text().replace(str(again), "") == (
+        out / "sets/original/seed-0.csv"
+    ).read_text().replace(str(out), "")
+
     def pngs(folder):
         return {path.relative_to(folder): path.read_bytes() for path in (folder / "raw").rglob("*.png")}
 
     assert pngs(again) == pngs(out)
     # The folder grown and the cache in copies of this test's own: the module's corpus stays as the other tests count it.
-    photos, cache = shutil.copytree(base / "photos", tmp_path / "photos", symlinks=True), shutil.copytree(out / "cache", tmp_path / "cache")
+    photos, cache = (
+        shutil.copytree(base / "photos", tmp_path / "photos", symlinks=True),
+        shutil.copytree(out / "cache", tmp_path / "cache"),
+    )
     class_folders(photos, {"cats": "ellipse", "dogs": "rectangle"}, 5, first_seed=7000, suffix=".png")
     grown = tmp_path / "grown"
     cached = len(list(cache.rglob("*.json")))
-    ingest(params.model_copy(update={"source": str(photos)}), grown / "raw", grown / "sets", grown / "report.json", cache)
+    ingest(
+        params.model_copy(update={"source": str(photos)}), grown / "raw", grown / "sets", grown / "report.json", cache
+    )
     assert len(list(cache.rglob("*.json"))) == cached + 10  # only the new files were decoded
     before = {row["origin"]: row["split"] for row in read_csv(out / "raw/manifest.csv")}
     after = {row["origin"]: row["split"] for row in read_csv(grown / "raw/manifest.csv")}
@@ -182,9 +213,19 @@ def test_same_files_give_byte_identical_outputs_and_new_files_move_no_one(ingest
 
 def test_split_folders_are_kept_and_a_missing_test_folder_is_drawn_from_train(tmp_path):
     for split, first in (("train", 0), ("validation", 500)):
-        class_folders(tmp_path / "dogs_cat" / split, {"cats": "ellipse", "dogs": "rectangle"}, 30 if split == "train" else 6, first)
-    ingest(IngestParams(source=str(tmp_path / "dogs_cat"), image_size=SIZE), tmp_path / "raw", tmp_path / "sets",
-           tmp_path / "report.json", tmp_path / "cache")  # fmt: skip
+        class_folders(
+            tmp_path / "dogs_cat" / split,
+            {"cats": "ellipse", "dogs": "rectangle"},
+            30 if split == "train" else 6,
+            first,
+        )
+    ingest(
+        IngestParams(source=str(tmp_path / "dogs_cat"), image_size=SIZE),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "report.json",
+        tmp_path / "cache",
+    )
     for row in read_csv(tmp_path / "raw/manifest.csv"):
         assert row["origin"].startswith("validation/" if row["split"] == "val" else "train/")
     assert {row["split"] for row in read_csv(tmp_path / "raw/manifest.csv")} == {"train", "val", "test"}
@@ -196,8 +237,13 @@ def test_grey_sources_are_stored_grey_unless_rgb_is_asked_for(tmp_path):
             save(picture(seed + n).convert("L"), tmp_path / "src" / name / f"{n}.png")
     for mode, shape in ((None, SIZE), ("rgb", (*SIZE, 3))):
         out = tmp_path / str(mode)
-        ingest(IngestParams(source=str(tmp_path / "src"), image_size=SIZE, color_mode=mode, min_per_class=2),
-               out / "raw", out / "sets", out / "report.json", tmp_path / "cache")  # fmt: skip
+        ingest(
+            IngestParams(source=str(tmp_path / "src"), image_size=SIZE, color_mode=mode, min_per_class=2),
+            out / "raw",
+            out / "sets",
+            out / "report.json",
+            tmp_path / "cache",
+        )
         assert read_image(next((out / "raw/train").rglob("*.png"))).shape == shape
 
 
@@ -210,7 +256,11 @@ TWO_CLASSES = {f"{name}/{n}.png": seed + n for name, seed in (("cats", 0), ("dog
         ({}, {}, "does not exist: set it in params.yaml"),
         ({"cats/.DS_Store": b"x", "cats/notes.jpg": b"text"}, {}, "holds no usable image (reasons in"),
         ({f"cats/{n}.png": n for n in range(12)}, {}, "has one usable class (cats): a classifier needs at least two"),
-        ({"a b/0.png": 0, "a_b/0.png": 1}, {}, "Class folders 'a b' and 'a_b' would both be stored as 'a_b': rename one"),
+        (
+            {"a b/0.png": 0, "a_b/0.png": 1},
+            {},
+            "Class folders 'a b' and 'a_b' would both be stored as 'a_b': rename one",
+        ),
         (TWO_CLASSES, {"split": {"val": 0.0, "test": 0.2}}, "fell in the val split: add images, or give that split"),
     ],
 )
@@ -220,8 +270,13 @@ def test_an_unusable_source_stops_with_one_sentence(tmp_path, layout, settings, 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else save(picture(content), path)
     with pytest.raises(UserError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        ingest(IngestParams(source=str(tmp_path / "src"), **settings), tmp_path / "raw", tmp_path / "sets",
-               tmp_path / "report.json", tmp_path / "cache")  # fmt: skip
+        ingest(
+            IngestParams(source=str(tmp_path / "src"), **settings),
+            tmp_path / "raw",
+            tmp_path / "sets",
+            tmp_path / "report.json",
+            tmp_path / "cache",
+        )
     assert not (tmp_path / "raw").exists()
 
 
@@ -245,13 +300,19 @@ def fault(exception: Exception):
 @pytest.mark.parametrize(
     ("target", "exception", "refused"),
     [
-        ("tasks.images.to_rgb", TypeError("a bug in augflow's conversion"), False),  # augflow's own code after decoding
+        (
+            "tasks.ingest.images.to_rgb",
+            TypeError("a bug in augflow's conversion"),
+            False,
+        ),  # augflow's own code after decoding
         ("PIL.ImageOps.exif_transpose", TypeError("a bug while decoding"), False),  # a bug, though in Pillow's call
         ("PIL.ImageOps.exif_transpose", SyntaxError("not a TIFF file"), True),  # what Pillow raises on bad EXIF bytes
         ("PIL.ImageOps.exif_transpose", ValueError("broken data stream"), True),
     ],
 )
-def test_only_what_is_the_files_fault_is_refused_as_corrupt_and_a_bug_surfaces(tmp_path, monkeypatch, target, exception, refused):
+def test_only_what_is_the_files_fault_is_refused_as_corrupt_and_a_bug_surfaces(
+    tmp_path, monkeypatch, target, exception, refused
+):
     class_folders(tmp_path / "src", {"cats": "ellipse", "dogs": "rectangle"}, 3, suffix=".png")
     monkeypatch.setattr(target, fault(exception))
     params = IngestParams(source=str(tmp_path / "src"), image_size=SIZE, min_per_class=1)

@@ -1,4 +1,4 @@
-"""The project's run lock (tasks/lock.py): the kernel's, so a killed run never leaves it held."""
+"""The project's run lock (tasks/orchestration/lock.py): the kernel's, so a killed run never leaves it held."""
 
 import os
 import signal
@@ -6,18 +6,27 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ENV, PROJECT
-from tasks import lock
-from tasks.errors import UserError
 
-HOLD = "import pathlib, time\nfrom tasks import lock\nwith lock.holding(pathlib.Path('.'), 'a run'):\n    print('held', flush=True)\n    time.sleep(600)"
+from tasks.common.errors import UserError
+from tasks.orchestration import lock
+
+HOLD = "import pathlib, time\nfrom tasks.orchestration import lock\nwith lock.holding(pathlib.Path('.'), 'a run'):\n    print('held', flush=True)\n    time.sleep(600)"
 
 
 def test_a_second_run_is_told_who_holds_the_project_and_a_killed_run_leaves_no_stale_lock(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD], cwd=tmp_path, env=ENV | {"PYTHONPATH": str(PROJECT)}, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD],
+        cwd=tmp_path,
+        env=ENV | {"PYTHONPATH": str(PROJECT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline() == "held\n"
-    with pytest.raises(UserError, match=rf"^{tmp_path} is busy: a run \(pid {holder.pid}\) has been running in it since .* UTC; wait for"):
+    with pytest.raises(
+        UserError,
+        match=rf"^{tmp_path} is busy: a run \(pid {holder.pid}\) has been running in it since .* UTC; wait for",
+    ):
         with lock.holding(tmp_path, "a second run"):
             pass
     holder.send_signal(signal.SIGKILL)

@@ -7,11 +7,14 @@ from pathlib import Path
 
 from conftest import TINY_PARAMS, make_project, ran_stages, run, set_params
 from pictures import class_folders
-from tasks.files import read_csv
+
+from tasks.common.files import read_csv
 
 # Two arms: the pipeline's stages are the same for every arm, and the online arm is tested in test_pipeline.py.
 PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"], "seeds": [0, 1]}}
-STAGES = {"ingest", "augment", "evaluate"} | {f"train@{arm}-{seed}" for arm in PARAMS["train"]["arms"] for seed in (0, 1)}
+STAGES = {"ingest", "augment", "evaluate"} | {
+    f"train@{arm}-{seed}" for arm in PARAMS["train"]["arms"] for seed in (0, 1)
+}
 COPIES = PARAMS["augment"]["copies"]
 
 
@@ -44,14 +47,21 @@ def test_the_articles_layout_goes_through_dvc_repro(tmp_path):
     # Each seed trains on its own half of each class (the default ingest.seed_sample: 0.5).
     drawn = {seed: training_set(repo, "original", seed) for seed in (0, 1)}
     for rows in drawn.values():
-        assert {label: sum(row["class"] == label for row in rows) for label in train} == {label: int(count / 2 + 0.5) for label, count in train.items()}
+        assert {label: sum(row["class"] == label for row in rows) for label in train} == {
+            label: int(count / 2 + 0.5) for label, count in train.items()
+        }
     assert sources(drawn[0]) != sources(drawn[1]) and metrics["dataset"]["train"] == len(drawn[0])
     # An image's copies are made once, whichever seeds draw it, and each seed's sets list only its own images.
     shared = set(sources(drawn[0])) & set(sources(drawn[1]))
     union = set(sources(drawn[0])) | set(sources(drawn[1]))
-    assert shared and re.search(rf"augment: {COPIES * len(union)} copies of {len(union)} training images .*\({COPIES * len(union)} made, 0 kept\)", output)
+    assert shared and re.search(
+        rf"augment: {COPIES * len(union)} copies of {len(union)} training images .*\({COPIES * len(union)} made, 0 kept\)",
+        output,
+    )
     copies = json.loads((repo / "data/augmented/manifest.json").read_text())["copies"]
-    assert sorted(copies) == sorted(path.relative_to(repo / "data/augmented").as_posix() for path in (repo / "data/augmented").rglob("*.png"))
+    assert sorted(copies) == sorted(
+        path.relative_to(repo / "data/augmented").as_posix() for path in (repo / "data/augmented").rglob("*.png")
+    )
     assert len(copies) == COPIES * len(union) < COPIES * (len(drawn[0]) + len(drawn[1]))
     for seed, rows in drawn.items():
         assert sources(training_set(repo, "augmented", seed)) == sorted(sources(rows) * (1 + COPIES))
@@ -67,5 +77,10 @@ def test_the_articles_layout_goes_through_dvc_repro(tmp_path):
     made = re.search(r"\((\d+) made, (\d+) kept\)", output)
     assert int(made[1]) == COPIES * len(third - union) and int(made[2]) == len(copies)
     assert {seed: training_set(repo, "original", seed) for seed in (0, 1)} == drawn
-    assert "up to date" in run(repo, "dvc", "status", *(f"train@{arm}-{seed}" for arm in ("original", "augmented") for seed in (0, 1))).stdout
+    assert (
+        "up to date"
+        in run(
+            repo, "dvc", "status", *(f"train@{arm}-{seed}" for arm in ("original", "augmented") for seed in (0, 1))
+        ).stdout
+    )
     assert "train@augmented-2" in run(repo, "dvc", "status", "train@augmented-2").stdout

@@ -1,11 +1,10 @@
-"""`make run`'s parallel runner (tasks/parallel.py) when a stage's command fails: the stages that depend on it are
+"""`make run`'s parallel runner (tasks/orchestration/parallel.py) when a stage's command fails: the stages that depend on it are
 not run, the independent ones are, and the run ends with one line naming both and exit status 1."""
 
 import subprocess
 import sys
 
 import yaml
-
 from conftest import ENV, PROJECT, run
 
 DVC_YAML = """\
@@ -27,9 +26,12 @@ def test_a_failed_stage_stops_what_depends_on_it_and_ends_the_run_with_one_line(
     (tmp_path / "dvc.yaml").write_text(DVC_YAML)
     run(tmp_path, "dvc", "init", "--no-scm", "-q")
     result = subprocess.run(
-        [sys.executable, "-m", "tasks.parallel", "--jobs", "2", "--repo", str(tmp_path)],
-        cwd=tmp_path, env=ENV | {"PYTHONPATH": str(PROJECT)}, capture_output=True, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "tasks.orchestration.parallel", "--jobs", "2", "--repo", str(tmp_path)],
+        cwd=tmp_path,
+        env=ENV | {"PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1, result.stderr
     [line] = result.stderr.strip().splitlines()  # no traceback: the stage's own output, above, says why
     assert line.startswith("augflow: ")

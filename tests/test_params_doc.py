@@ -1,13 +1,13 @@
-"""docs/params.md is the schema's own reference: generated from tasks/params.py, complete and current."""
+"""docs/params.md is the schema's own reference: generated from tasks/common/params.py, complete and current."""
 
 import re
 import subprocess
 import sys
 
 import yaml
-
 from conftest import PROJECT
-from tasks.params import DOC_COMMAND, Params, _models, markdown
+
+from tasks.common.params import DOC_COMMAND, Params, _models, markdown
 
 PAGE = PROJECT / "docs" / "params.md"
 
@@ -29,7 +29,11 @@ def table_keys(page: str) -> set[str]:
 
 def test_the_committed_page_is_what_the_documented_command_prints():
     printed = subprocess.run(
-        [sys.executable, "-m", "tasks.params", "--markdown"], cwd=PROJECT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "tasks.common.params", "--markdown"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert printed == markdown()
     assert PAGE.read_text() == printed, f"docs/params.md is out of date: run `{DOC_COMMAND}`"
@@ -57,8 +61,20 @@ def test_every_setting_of_every_policy_and_transform_is_on_the_page():
             models += [inner for inner in _models(field.annotation) if inner not in seen]
     names = {model.__name__ for model in seen}
     assert {"SeedPolicy", "CustomPolicy", "RandomErasing", "RandomGaussianBlur", "SplitFractions"} <= names
-    for transform in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomShear", "RandomPerspective",
-                      "RandomBrightness", "RandomContrast", "RandomSaturation", "RandomHue", "RandomGaussianBlur", "RandomErasing"):  # fmt: skip
+    for transform in (
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomTranslation",
+        "RandomShear",
+        "RandomPerspective",
+        "RandomBrightness",
+        "RandomContrast",
+        "RandomSaturation",
+        "RandomHue",
+        "RandomGaussianBlur",
+        "RandomErasing",
+    ):
         assert f"`{transform}`" in page
 
 

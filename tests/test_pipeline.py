@@ -1,7 +1,7 @@
 """The pipeline under real `dvc repro` and `make run`'s parallel path: outputs, schema, what reruns when.
 
 The tests share one tiny project and run in file order: each leaves it
-reproduced and up to date for the next. The parallel path (tasks/parallel.py,
+reproduced and up to date for the next. The parallel path (tasks/orchestration/parallel.py,
 two stages at once) and plain `dvc repro` take turns, so each is checked
 against what the other left.
 """
@@ -17,8 +17,9 @@ from collections import Counter
 
 from conftest import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
 from oracle import a_case_holm_decides, assert_metrics_agree
-from tasks.files import read_csv
-from tasks.times import measured_seconds
+
+from tasks.common.files import read_csv
+from tasks.common.times import measured_seconds
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0", "train@repeated-0"}
 ARMS = ("original", "augmented", "online", "repeated")
@@ -44,7 +45,10 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
         assert each["comparisons"] == 6 and each["p_value_holm"] is None  # one seed: no t-test
         assert each["verdict_kind"] == "inconclusive" and each["tost_p"] is each["ci90"] is each["seeds_needed"] is None
         mcnemar = each["mcnemar"]
-        assert 0 <= mcnemar["treated_only_correct"] + mcnemar["baseline_only_correct"] <= 40 and 0 <= mcnemar["p_value"] <= 1
+        assert (
+            0 <= mcnemar["treated_only_correct"] + mcnemar["baseline_only_correct"] <= 40
+            and 0 <= mcnemar["p_value"] <= 1
+        )
     for arm in ARMS:
         result = metrics["arms"][arm]
         assert set(result) >= {"balanced_accuracy", "macro_f1", "roc_auc", "per_class_recall", "confusion_matrix"}
@@ -52,8 +56,15 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     html = (repo / "reports/report.html").read_text()
     assert comparison["verdict"] in html and html.count("data:image/png;base64,") == 4 and 'src="plots/' not in html
     budgets = {arm: metrics["arms"][arm]["budget"]["presentations_per_epoch"] for arm in ARMS}
-    assert budgets == {"original": 24, "augmented": 72, "online": 72, "repeated": 72}  # as many images as augmented stores
-    assert all(metrics["arms"][arm]["budget"]["chosen_epochs"] == [1] for arm in ARMS) and metrics["checkpoint"] == "last"
+    assert budgets == {
+        "original": 24,
+        "augmented": 72,
+        "online": 72,
+        "repeated": 72,
+    }  # as many images as augmented stores
+    assert (
+        all(metrics["arms"][arm]["budget"]["chosen_epochs"] == [1] for arm in ARMS) and metrics["checkpoint"] == "last"
+    )
     report = (repo / "reports/report.md").read_text()
     assert "augmented vs repeated isolates augmentation" in report and "keeps its final epoch's weights" in report
     assert_repeated_lists_each_original(repo, times=1 + 2)
@@ -80,18 +91,33 @@ def assert_repeated_lists_each_original(repo, times: int) -> None:
 def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_keys(reproduced):
     repo, _ = reproduced
     metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert set(metrics) == {"arms", "comparison", "comparisons", "confidence", "equivalence_margin", "dataset", "policy_choice", "checkpoint"}
+    assert set(metrics) == {
+        "arms",
+        "comparison",
+        "comparisons",
+        "confidence",
+        "equivalence_margin",
+        "dataset",
+        "policy_choice",
+        "checkpoint",
+    }
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]
     assert list(shown) == ["reports/headline.json"]  # the full metrics.json is a plain output, not a DVC metric
     headline = json.loads((repo / "reports/headline.json").read_text())
     accuracy = {arm: metrics["arms"][arm]["test_accuracy"]["mean"] for arm in ARMS}
     assert shown["reports/headline.json"]["data"] == {"accuracy": accuracy} | {
-        key: {"delta": each["delta_mean"], "verdict_kind": "inconclusive"} for key, each in metrics["comparisons"].items()
+        key: {"delta": each["delta_mean"], "verdict_kind": "inconclusive"}
+        for key, each in metrics["comparisons"].items()
     }
     for key, comparison in metrics["comparisons"].items():  # one seed: no interval, no p-value; DVC leaves out nulls
         assert headline[key] == {
-            "delta": comparison["delta_mean"], "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None, "verdict_kind": "inconclusive",
-        }  # fmt: skip
+            "delta": comparison["delta_mean"],
+            "ci_low": None,
+            "ci_high": None,
+            "p_value": None,
+            "p_holm": None,
+            "verdict_kind": "inconclusive",
+        }
     table = run(repo, "dvc", "metrics", "show").stdout
     assert "accuracy.augmented" in table and "online-vs-augmented.delta" in table and "budget" not in table
 
@@ -119,8 +145,10 @@ def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_r
     repo, _ = reproduced
     copy = tmp_path / "arms"
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git"))
-    for arms, expected in ((["augmented", "repeated"], {"augmented-vs-repeated": ("augmented", "repeated")}),
-                           (["repeated", "original"], {"repeated": ("repeated", "original")})):  # fmt: skip
+    for arms, expected in (
+        (["augmented", "repeated"], {"augmented-vs-repeated": ("augmented", "repeated")}),
+        (["repeated", "original"], {"repeated": ("repeated", "original")}),
+    ):
         set_params(copy, train={"arms": arms})
         shown = run(copy, sys.executable, "-m", "tasks.evaluate").stdout
         comparisons = json.loads((copy / "reports/metrics.json").read_text())["comparisons"]
@@ -146,8 +174,10 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     (copy / model).unlink()
     cached = copy / ".dvc/cache/files/md5" / uninterrupted[model][:2] / uninterrupted[model][2:]
     cached.unlink()  # nothing to restore the model from: the first run must really train
-    command = [sys.executable, "-m", "tasks.parallel", "--jobs", "1"]
-    first = subprocess.Popen(command, cwd=copy, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [sys.executable, "-m", "tasks.orchestration.parallel", "--jobs", "1"]
+    first = subprocess.Popen(
+        command, cwd=copy, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     output = ""
     while "Running stage 'train@original-0'" not in output:  # DVC is running the stage's command
         line = first.stdout.readline()
@@ -161,8 +191,9 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     output += first.communicate()[0]
     assert second.returncode == 2, second.stderr
     assert re.fullmatch(
-        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.parallel --jobs 1 \(pid {first.pid}\) has been running in it since "
-        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; wait for that run to end \(or stop it\), then start this one again\.\n", second.stderr
+        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.orchestration\.parallel --jobs 1 \(pid {first.pid}\) has been running in it since "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; wait for that run to end \(or stop it\), then start this one again\.\n",
+        second.stderr,
     ), second.stderr
     assert first.returncode == 0, output
     assert ran_stages(output) == {"train@original-0"}
@@ -176,7 +207,10 @@ def test_changing_the_checkpoint_or_epochs_marks_only_the_training_runs(reproduc
     `train.epochs` for real; here the dependency alone is checked, which a real run would only repeat.
     """
     repo, _ = reproduced
-    for key, value, before, marked in (("checkpoint", "best_val", "last", TRAIN_RUNS), ("epochs", 2, 1, TRAIN_RUNS | {"evaluate"})):
+    for key, value, before, marked in (
+        ("checkpoint", "best_val", "last", TRAIN_RUNS),
+        ("epochs", 2, 1, TRAIN_RUNS | {"evaluate"}),
+    ):
         set_params(repo, train={key: value})  # evaluate reads train.epochs itself: the budget it reports
         changed = json.loads(run(repo, "dvc", "status", "--json").stdout)
         assert changed == dict.fromkeys(marked, [{"changed deps": {"params.yaml": {f"train.{key}": "modified"}}}])
@@ -198,7 +232,7 @@ def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reprodu
 
 def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):
     repo, _ = reproduced
-    module = repo / "tasks/evaluate.py"
+    module = repo / "tasks/evaluate/stage.py"
     module.write_text(module.read_text() + "\n# a comment changes the file's hash\n")
     assert ran_stages(run(repo, "dvc", "repro").stdout) == {"evaluate"}
 
@@ -212,7 +246,10 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     assert ran_stages(repro_parallel(repo)) == expected
     subsets = [{row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
     assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
-    assert len(subsets[1]) == 24 and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
+    assert (
+        len(subsets[1]) == 24
+        and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
+    )
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
@@ -226,8 +263,12 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     assert comparison["ci90"][0] <= comparison["delta_mean"] <= comparison["ci90"][1] and 0 <= comparison["tost_p"] <= 1
     assert comparison["verdict_kind"] in {"improves", "hurts", "equivalent", "inconclusive"}
     assert (comparison["seeds_needed"] is None) == (comparison["verdict_kind"] != "inconclusive")
-    shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/headline.json"]["data"]
-    assert [shown["augmented"]["ci_low"], shown["augmented"]["ci_high"]] == comparison["ci95"] and shown["augmented"]["p_value"] == comparison["p_value"]
+    shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)[""]["data"]["reports/headline.json"][
+        "data"
+    ]
+    assert [shown["augmented"]["ci_low"], shown["augmented"]["ci_high"]] == comparison["ci95"] and shown["augmented"][
+        "p_value"
+    ] == comparison["p_value"]
 
 
 def test_every_number_evaluate_reports_matches_an_independent_recomputation_from_the_predictions(reproduced, tmp_path):
@@ -243,12 +284,16 @@ def test_every_number_evaluate_reports_matches_an_independent_recomputation_from
     repo, _ = reproduced
     assert_metrics_agree(repo)
     case = a_case_holm_decides(repo)
-    assert case, "the run's models take fewer than three accuracies: no second case where Holm's correction decides can be made"
+    assert case, (
+        "the run's models take fewer than three accuracies: no second case where Holm's correction decides can be made"
+    )
     placed, confidence = case
     copy = tmp_path / "project"
     shutil.copytree(repo, copy, symlinks=True)
     for (arm, seed), (source, source_seed) in placed.items():
-        (copy / f"models/{arm}/seed-{seed}.keras").unlink()  # not written through, should DVC have linked it to its cache
+        (
+            copy / f"models/{arm}/seed-{seed}.keras"
+        ).unlink()  # not written through, should DVC have linked it to its cache
         shutil.copy(repo / f"models/{source}/seed-{source_seed}.keras", copy / f"models/{arm}/seed-{seed}.keras")
     set_params(copy, evaluate={"confidence": confidence})
     run(copy, sys.executable, "-m", "tasks.evaluate")
@@ -273,8 +318,14 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert set(metrics["comparisons"]) == COMPARISONS | {"flip"}
     flip = metrics["comparisons"]["flip"]
-    assert flip["baseline"] == "original" and flip["comparisons"] == 7 and set(flip) >= {"delta_mean", "ci95", "p_value", "p_value_holm", "mcnemar"}
-    assert metrics["policy_choice"]["chosen"] == "flip" and set(metrics["policy_choice"]["validation_accuracy"]) == {"flip"}
+    assert (
+        flip["baseline"] == "original"
+        and flip["comparisons"] == 7
+        and set(flip) >= {"delta_mean", "ci95", "p_value", "p_value_holm", "mcnemar"}
+    )
+    assert metrics["policy_choice"]["chosen"] == "flip" and set(metrics["policy_choice"]["validation_accuracy"]) == {
+        "flip"
+    }
     assert_metrics_agree(repo)  # the policy's arm too, in a family of 7 comparisons
     for seed in (0, 1):  # the same originals as every arm of the seed, plus as many copies as the augmented arm
         rows = read_csv(repo / f"data/sets/flip/seed-{seed}.csv")

@@ -3,11 +3,11 @@
 import hashlib
 
 import pytest
-
 from pictures import class_folders
-from tasks.files import read_csv
-from tasks.ingest import ingest, seed_samples
-from tasks.params import IngestParams
+
+from tasks.common.files import read_csv
+from tasks.common.params import IngestParams
+from tasks.ingest.stage import ingest, seed_samples
 
 
 def image_id(label: str, number: int) -> str:
@@ -17,21 +17,35 @@ def image_id(label: str, number: int) -> str:
 
 def manifest(per_class: dict[str, int], held_out: int = 3) -> list[dict]:
     """Manifest rows: per_class training images of each class, and a few val and test images each."""
-    rows = [{"id": image_id(label, n), "class": label, "split": "train"} for label, count in per_class.items() for n in range(count)]
+    rows = [
+        {"id": image_id(label, n), "class": label, "split": "train"}
+        for label, count in per_class.items()
+        for n in range(count)
+    ]
     for split in ("val", "test"):
-        rows += [{"id": image_id(f"{split}-{label}", n), "class": label, "split": split} for label in per_class for n in range(held_out)]
+        rows += [
+            {"id": image_id(f"{split}-{label}", n), "class": label, "split": split}
+            for label in per_class
+            for n in range(held_out)
+        ]
     return rows
 
 
 ROWS = manifest({"cats": 20, "dogs": 7})
-TRAIN = {label: {row["id"] for row in ROWS if row["split"] == "train" and row["class"] == label} for label in ("cats", "dogs")}
+TRAIN = {
+    label: {row["id"] for row in ROWS if row["split"] == "train" and row["class"] == label}
+    for label in ("cats", "dogs")
+}
 
 
 def per_class(ids: set[str]) -> dict[str, int]:
     return {label: len(ids & members) for label, members in TRAIN.items()}
 
 
-@pytest.mark.parametrize(("fraction", "counts"), [(0.5, {"cats": 10, "dogs": 4}), (0.8, {"cats": 16, "dogs": 6}), (0.01, {"cats": 1, "dogs": 1})])
+@pytest.mark.parametrize(
+    ("fraction", "counts"),
+    [(0.5, {"cats": 10, "dogs": 4}), (0.8, {"cats": 16, "dogs": 6}), (0.01, {"cats": 1, "dogs": 1})],
+)
 def test_each_seed_draws_its_own_share_of_each_class(fraction, counts):
     samples = seed_samples(ROWS, 0, [0, 1, 2, 3], fraction)
     for ids in samples.values():
@@ -72,4 +86,6 @@ def test_ingest_writes_each_seeds_draw_and_one_keeps_todays_sets(tmp_path):
             assert {row["sha256"] for row in rows} <= {row["sha256"] for row in train}
             assert len({row["path"] for row in rows}) == len(rows)  # no image twice
     assert written[0.5][0] != written[0.5][1]
-    assert written[1.0][0] == written[1.0][1] and len(written[1.0][0]) == len(train)  # today's: all of them, for every seed
+    assert written[1.0][0] == written[1.0][1] and len(written[1.0][0]) == len(
+        train
+    )  # today's: all of them, for every seed

@@ -1,5 +1,5 @@
 """The sequential rule: its boundaries against published values, its one-look case against the fixed-n tests
-of tasks/stats.py, and its error rates and seeds used by simulating the rule itself (tasks.sequential.run)."""
+of tasks/common/stats.py, and its error rates and seeds used by simulating the rule itself (tasks.decide.sequential.run)."""
 
 import json
 import math
@@ -11,8 +11,8 @@ from scipy import stats
 from statsmodels.stats.weightstats import ttost_paired
 
 from benchmarks.sequential import DEFAULT, DEFAULT_RUN_DIFFERENCES, SD, allowed, simulate
-from tasks.sequential import OUTCOMES, Design, decisions, history, look, markdown, run, z_boundaries
-from tasks.stats import paired_difference, tost, verdict_kind
+from tasks.common.stats import paired_difference, tost, verdict_kind
+from tasks.decide.sequential import OUTCOMES, Design, decisions, history, look, markdown, run, z_boundaries
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "sequential.json"
 EXPERIMENTS = 20_000  # per scenario; the benchmark runs 100,000
@@ -74,14 +74,24 @@ def test_one_look_is_the_fixed_n_paired_t_test_and_tost(treated, control, compar
     assert result.boundary.equivalence_level == pytest.approx(alpha)
     half = stats.t.isf(alpha / comparisons / 2, n - 1) * stats.sem(differences)
     assert result.interval == pytest.approx((differences.mean() - half, differences.mean() + half))
-    # The verdict tasks/stats.py gives at these seeds, its level the Bonferroni level (Holm's for the smallest p).
+    # The verdict tasks/common/stats.py gives at these seeds, its level the Bonferroni level (Holm's for the smallest p).
     expected = verdict_kind(
-        paired_difference(treated, control, 1 - alpha / comparisons), tost(treated, control, margin, alpha), 1 - alpha / comparisons, margin,
-    )  # fmt: skip
+        paired_difference(treated, control, 1 - alpha / comparisons),
+        tost(treated, control, margin, alpha),
+        1 - alpha / comparisons,
+        margin,
+    )
     assert result.decision == expected
     if comparisons == 1:
-        assert expected == ("improves" if p_value < alpha and differences.mean() > 0 else "hurts" if p_value < alpha
-                            else "equivalent" if tost_p < alpha else "inconclusive")  # fmt: skip
+        assert expected == (
+            "improves"
+            if p_value < alpha and differences.mean() > 0
+            else "hurts"
+            if p_value < alpha
+            else "equivalent"
+            if tost_p < alpha
+            else "inconclusive"
+        )
 
 
 def test_equal_differences_decide_on_the_mean_alone_as_the_fixed_n_tests_do():
@@ -89,7 +99,9 @@ def test_equal_differences_decide_on_the_mean_alone_as_the_fixed_n_tests_do():
     assert look(design, 1, [0.02, 0.02, 0.02]).decision == "improves"
     assert look(design, 1, [0.0, 0.0, 0.0]).decision == "equivalent"
     assert look(design, 1, [-0.01, -0.01, -0.01]).decision == "hurts"  # any mean but 0 is told from 0
-    assert look(design, 1, [0.0, 0.0, 0.0]).tost_p == 0.0 and look(design, 1, [0.01] * 3).tost_p == 1.0  # on the margin: not inside
+    assert (
+        look(design, 1, [0.0, 0.0, 0.0]).tost_p == 0.0 and look(design, 1, [0.01] * 3).tost_p == 1.0
+    )  # on the margin: not inside
 
 
 def test_the_default_plan_and_its_boundaries():
@@ -103,7 +115,9 @@ def test_the_default_plan_and_its_boundaries():
     assert rows[0].difference_level < 1e-5 and 0.035 < rows[-1].difference_level < 0.05
     split = Design.plan(comparisons=3)
     assert all(a.difference_t > b.difference_t for a, b in zip(split.boundaries, rows))  # Bonferroni asks more
-    assert [a.equivalence_t for a in split.boundaries] == [b.equivalence_t for b in rows]  # equivalence is per comparison
+    assert [a.equivalence_t for a in split.boundaries] == [
+        b.equivalence_t for b in rows
+    ]  # equivalence is per comparison
 
 
 def test_a_look_reports_its_numbers_and_the_history_stops_at_the_decision():
@@ -113,7 +127,9 @@ def test_a_look_reports_its_numbers_and_the_history_stops_at_the_decision():
     assert [item.decision for item in looks][-1] == "improves" and len(looks) < 5
     assert all(item.decision == "continue" for item in looks[:-1])
     final = looks[-1]
-    assert final.seeds == DEFAULT.looks[final.look - 1] and final.mean == pytest.approx(differences[: final.seeds].mean())
+    assert final.seeds == DEFAULT.looks[final.look - 1] and final.mean == pytest.approx(
+        differences[: final.seeds].mean()
+    )
     assert final.interval[0] > 0 and final.p_value < final.boundary.difference_level
     table = markdown(DEFAULT, looks)
     assert table.count("\n| ") == 1 + len(DEFAULT.looks)  # the header and one row per planned look
@@ -190,7 +206,11 @@ def test_seeds_used_agree_with_the_benchmark_figures(simulation):
     means = [default[name]["mean_seeds"] for name in ("0", "margin/2", "margin", "2*margin")]
     assert all(3 <= mean <= 15 for mean in means)
     assert means[3] < means[2] < means[0]  # a larger effect stops sooner
-    assert default["2*margin"]["rates"]["improves"] > default["margin"]["rates"]["improves"] > default["0"]["rates"]["improves"]
+    assert (
+        default["2*margin"]["rates"]["improves"]
+        > default["margin"]["rates"]["improves"]
+        > default["0"]["rates"]["improves"]
+    )
     published = json.loads(BENCHMARK.read_text())
     assert published["design"]["looks"] == list(DEFAULT.looks) and published["sd_points"] == simulation["sd_points"]
     for name, figures in default.items():

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import make_project, project_files, run
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelling
-
-from conftest import make_project, project_files, run
-from flows import serve
 from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
-from tasks import lock
-from tasks.errors import run_cli
-from tasks.experiments import WORKTREES_DIR
+
+from flows import serve
+from tasks.common.errors import run_cli
+from tasks.common.paths import WORKTREES_DIR
+from tasks.orchestration import lock
 
 WHAT_IF = 'overrides=["evaluate.confidence=0.9"]'  # the completed what-if runs' override: see the what_if fixture
 NIGHTLY = ("30 4 * * 1-5", "Europe/Berlin")  # the server's nightly schedule, not the default, to see the flags used
@@ -55,8 +55,16 @@ def test_the_api_needs_credentials_and_the_report_server_serves_only_its_folder(
     # The reports folder is .augflow/reports: params.yaml is two folders up.
     reports, params_yaml = env["AUGFLOW_REPORTS_URL"], (project / "params.yaml").read_text()
     assert raw_get(reports, "/").split()[1] == "200"
-    for path in ("/../../params.yaml", "/%2e%2e/%2e%2e/params.yaml", "/..%2f..%2fparams.yaml", "/%2E%2E%2F%2E%2E%2Fparams.yaml",
-                 "/..\\..\\params.yaml", "//../../params.yaml", "../../params.yaml", "/./.././../params.yaml"):  # fmt: skip
+    for path in (
+        "/../../params.yaml",
+        "/%2e%2e/%2e%2e/params.yaml",
+        "/..%2f..%2fparams.yaml",
+        "/%2E%2E%2F%2E%2E%2Fparams.yaml",
+        "/..\\..\\params.yaml",
+        "//../../params.yaml",
+        "../../params.yaml",
+        "/./.././../params.yaml",
+    ):
         response = raw_get(reports, path)
         assert response.split()[1] in {"403", "404"} and params_yaml not in response, (path, response)
 
@@ -68,8 +76,14 @@ def test_deployments_are_registered_with_the_nightly_schedule(server):
         nightly = client.read_deployment_by_name("augflow-experiment/nightly")
         pool = client.read_work_pool("augflow")
         decide = client.read_deployment_by_name("augflow-decide/decide")
-    assert set(decide.parameter_openapi_schema["properties"]) == {"repo_dir", "jobs", "dask"}  # what the UI's form offers
-    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [NIGHTLY]  # --nightly-cron, --nightly-timezone
+    assert set(decide.parameter_openapi_schema["properties"]) == {
+        "repo_dir",
+        "jobs",
+        "dask",
+    }  # what the UI's form offers
+    assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [
+        NIGHTLY
+    ]  # --nightly-cron, --nightly-timezone
     assert pool.concurrency_limit == 1
     # Without the flags (make serve without NIGHTLY_CRON or NIGHTLY_TIMEZONE), prefect.yaml gets the documented default.
     defaults = serve.server_environment(serve.parse_arguments([]))
@@ -115,14 +129,20 @@ def test_a_what_if_run_cancelled_through_the_api_ends_cancelled_and_leaves_no_wo
     project, _, env = server
     before = project_files(project)
     with lock.holding(project, "a test standing in for make run"):  # what-if runs work beside a run in the project
-        flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'")  # DVC runs its first stage
+        flow_run = logged(
+            start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'"
+        )  # DVC runs its first stage
     assert (project / WORKTREES_DIR / flow_run.name).is_dir()
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(flow_run.id, Cancelling(message="cancelled by the test, as from the UI"))  # what the UI's Cancel does
+        client.set_flow_run_state(
+            flow_run.id, Cancelling(message="cancelled by the test, as from the UI")
+        )  # what the UI's Cancel does
     cancelled = finished(flow_run.id, timeout=180)
     assert cancelled.state.is_cancelled(), (cancelled.state.name, cancelled.state.message)
     assert cancelled.state.message == "Flow run was cancelled successfully."
-    assert [path.name for path in (project / WORKTREES_DIR).iterdir()] == []  # at once: the run removed it as it stopped
+    assert [
+        path.name for path in (project / WORKTREES_DIR).iterdir()
+    ] == []  # at once: the run removed it as it stopped
     assert project_files(project) == before
 
 
@@ -162,19 +182,26 @@ def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(serve
     flow_run, params_before = what_if
     assert flow_run.state.is_completed(), flow_run.state.message
     assert set(artifacts(str(flow_run.id))) == ARTIFACTS
-    link = re.fullmatch(r"\[augflow report \(HTML\)\]\((http://127\.0\.0\.1:\d+/[\w-]+\.html)\)", artifacts(str(flow_run.id))["augflow-report-html"].data)
+    link = re.fullmatch(
+        r"\[augflow report \(HTML\)\]\((http://127\.0\.0\.1:\d+/[\w-]+\.html)\)",
+        artifacts(str(flow_run.id))["augflow-report-html"].data,
+    )
     assert link, artifacts(str(flow_run.id))["augflow-report-html"].data
     assert "<title>augflow report</title>" in httpx.get(link[1]).text
     # The run is a DVC experiment named after the flow run, carrying the override; params.yaml is untouched.
     shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
     experiments = {
         revision["name"]: revision["data"]["params"]["params.yaml"]["data"]
-        for baseline in shown for experiment in baseline["experiments"] or [] for revision in experiment["revs"]
-    }  # fmt: skip
+        for baseline in shown
+        for experiment in baseline["experiments"] or []
+        for revision in experiment["revs"]
+    }
     assert experiments[flow_run.name]["evaluate"]["confidence"] == 0.9
     assert (project / "params.yaml").read_bytes() == params_before
     assert run(project, "git", "status", "--porcelain", "params.yaml").stdout == ""
-    assert "reports/headline.json" in run(project, "dvc", "metrics", "diff", "--all", flow_run.name).stdout  # the headline numbers are the metrics
+    assert (
+        "reports/headline.json" in run(project, "dvc", "metrics", "diff", "--all", flow_run.name).stdout
+    )  # the headline numbers are the metrics
 
 
 def test_runs_started_together_take_turns(server):
@@ -200,14 +227,23 @@ def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium; Playwright drives it, never downloading a browser of its own
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed; make test installs it when run as root")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed; make test installs it when run as root"
+)
 def test_the_ui_shows_the_flow_runs_verdict_artifact(server, what_if, tmp_path):
     from playwright.sync_api import sync_playwright
 
     _, api, _ = server
     flow_run, _ = what_if
     ui = api.removesuffix("/api")
-    quiet = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    quiet = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=quiet)
         page = browser.new_page()

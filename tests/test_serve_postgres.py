@@ -11,10 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import make_project
 from serving import PARAMS, finished, free_port, served, start
-
 
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian's postgresql package
 
@@ -29,17 +27,36 @@ def postgres():
     as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses to run as root
     if as_owner:
         shutil.chown(cluster, "postgres", "postgres")
-    subprocess.run([*as_owner, bin_dir / "initdb", "-D", cluster / "data", "-U", "augflow", "--auth=trust"], check=True, capture_output=True)
     subprocess.run(
-        [*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-l", cluster / "server.log", "-w", "start",
-         "-o", f"-h 127.0.0.1 -p {port} -k {cluster}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [*as_owner, bin_dir / "initdb", "-D", cluster / "data", "-U", "augflow", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_owner,
+            bin_dir / "pg_ctl",
+            "-D",
+            cluster / "data",
+            "-l",
+            cluster / "server.log",
+            "-w",
+            "start",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {cluster}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "augflow", "prefect"], check=True)
+        subprocess.run(
+            [bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "augflow", "prefect"], check=True
+        )
         yield f"postgresql+asyncpg://augflow@127.0.0.1:{port}/prefect"
     finally:
-        subprocess.run([*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-m", "fast", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_owner, bin_dir / "pg_ctl", "-D", cluster / "data", "-m", "fast", "stop"], capture_output=True
+        )
         shutil.rmtree(cluster, ignore_errors=True)
 
 
@@ -51,5 +68,10 @@ def test_the_server_keeps_its_state_in_postgresql(tmp_path, postgres):
     assert flow_run.state.is_completed(), flow_run.state.message
     assert not (home / "prefect.db").exists()  # not SQLite: the run is in PostgreSQL's tables
     url = postgres.replace("postgresql+asyncpg", "postgresql")
-    rows = subprocess.run(["psql", url, "-tAc", f"select state_type from flow_run where name = '{flow_run.name}'"], capture_output=True, text=True, check=True)
+    rows = subprocess.run(
+        ["psql", url, "-tAc", f"select state_type from flow_run where name = '{flow_run.name}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert rows.stdout.split() == ["COMPLETED"]

@@ -21,7 +21,9 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 STDLIB = Path(sysconfig.get_path("stdlib"))
-SENTENCE = "augflow: python3 cannot create a virtual environment: run 'sudo apt-get install python3-venv', then make again.\n"
+SENTENCE = (
+    "augflow: python3 cannot create a virtual environment: run 'sudo apt-get install python3-venv', then make again.\n"
+)
 
 
 def python_without_ensurepip(folder: Path) -> Path:
@@ -44,8 +46,14 @@ def python_without_ensurepip(folder: Path) -> Path:
 def make(project: Path, python_bin: Path, tools: Path, *targets: str) -> subprocess.CompletedProcess:
     """make in project with python_bin's python3 and only `tools` on PATH (no apt-get, no other Python)."""
     env = {"PATH": f"{python_bin}{os.pathsep}{tools}", "HOME": str(project), "LANG": "C.UTF-8", "PIP_NO_INDEX": "1"}
-    return subprocess.run([shutil.which("make"), "--no-print-directory", *targets], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [shutil.which("make"), "--no-print-directory", *targets],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.skipif(not (STDLIB / "ensurepip").is_dir(), reason="this Python has no ensurepip to take away")
@@ -63,7 +71,9 @@ def test_a_python_without_ensurepip_gets_one_sentence_and_no_half_made_venv_is_t
     venv_python = project / ".venv" / "bin" / "python"
 
     # The trap: python3 -m venv fails and leaves .venv/bin/python, without pip.
-    failed = subprocess.run([python_bin / "python3", "-m", "venv", ".venv"], cwd=project, capture_output=True, text=True)
+    failed = subprocess.run(
+        [python_bin / "python3", "-m", "venv", ".venv"], cwd=project, capture_output=True, text=True
+    )
     assert failed.returncode != 0 and "ensurepip" in failed.stdout + failed.stderr
     assert venv_python.exists()
     assert subprocess.run([venv_python, "-m", "pip", "--version"], capture_output=True).returncode != 0
@@ -73,11 +83,16 @@ def test_a_python_without_ensurepip_gets_one_sentence_and_no_half_made_venv_is_t
         result = make(project, python_bin, tools, "setup")
         assert result.returncode == 2, result
         assert result.stdout == SENTENCE
-        assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr  # make's own "Error 1"
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, (
+            result.stderr
+        )  # make's own "Error 1"
         assert not (project / ".venv").exists()
 
     # Half-made again, then ensurepip comes back (what installing python3-venv adds) and make is simply run again.
-    assert subprocess.run([python_bin / "python3", "-m", "venv", ".venv"], cwd=project, capture_output=True).returncode != 0
+    assert (
+        subprocess.run([python_bin / "python3", "-m", "venv", ".venv"], cwd=project, capture_output=True).returncode
+        != 0
+    )
     (python_bin.parent / "lib" / STDLIB.name / "ensurepip").symlink_to(STDLIB / "ensurepip")
     result = make(project, python_bin, tools, "venv")
     assert result.returncode == 0, result

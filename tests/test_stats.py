@@ -9,9 +9,19 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.weightstats import ttost_paired
 
-from tasks.stats import (
-    Estimate, gain_trend, holm, mcnemar_exact, mean_ci, paired_difference, seeds_needed, tost, trend_sentence, verdict, verdict_kind,
-)  # fmt: skip
+from tasks.common.stats import (
+    Estimate,
+    gain_trend,
+    holm,
+    mcnemar_exact,
+    mean_ci,
+    paired_difference,
+    seeds_needed,
+    tost,
+    trend_sentence,
+    verdict,
+    verdict_kind,
+)
 
 MARGIN = 0.01  # one point
 WIDE = Estimate(0.05, (-0.03, 0.13), 0.9)  # an equivalence interval far outside the margins
@@ -54,7 +64,10 @@ def test_equal_runs_give_a_zero_width_interval():
     ("ci", "expected"),
     [
         ((0.01, 0.09), "augmented improves test accuracy by 5.0 points"),
-        ((0.0, 0.10), "inconclusive (+5.0 points). Paired t-test: no detectable difference"),  # touching 0 is not an improvement
+        (
+            (0.0, 0.10),
+            "inconclusive (+5.0 points). Paired t-test: no detectable difference",
+        ),  # touching 0 is not an improvement
         ((-0.02, 0.12), "the interval includes 0). Two one-sided tests: not shown equivalent within ±1.0 points"),
         ((-0.09, -0.01), "augmented hurts test accuracy by 5.0 points"),
     ],
@@ -109,8 +122,12 @@ def test_an_interval_touching_the_margin_is_not_equivalent():
     touching = tost(treated, baseline, 1.0, 0.05).ci[1]  # the margin the 90% interval's upper end touches
     difference = paired_difference(treated, baseline, 0.95)
     at_margin = tost(treated, baseline, touching, 0.05)
-    assert at_margin.p_value == pytest.approx(0.05) and ttost_paired(np.array(treated), np.array(baseline), -touching, touching)[0] == pytest.approx(0.05)
-    assert verdict_kind(difference, at_margin, 0.95, touching) == "inconclusive"  # strict: p < 0.05 needs the interval inside
+    assert at_margin.p_value == pytest.approx(0.05) and ttost_paired(
+        np.array(treated), np.array(baseline), -touching, touching
+    )[0] == pytest.approx(0.05)
+    assert (
+        verdict_kind(difference, at_margin, 0.95, touching) == "inconclusive"
+    )  # strict: p < 0.05 needs the interval inside
     assert verdict_kind(difference, at_margin, 0.95, math.nextafter(touching, 1)) == "equivalent"
     touching_low = Estimate(0.0, (-MARGIN, 0.005), 0.05)  # the lower end on -1 point, the same float
     assert verdict_kind(Estimate(0.0, (-0.02, 0.02), 0.9), touching_low, 0.95, MARGIN) == "inconclusive"
@@ -165,16 +182,23 @@ def test_an_inconclusive_comparison_needs_more_seeds_than_it_has():
     assert verdict_kind(difference, equivalence, 0.95, MARGIN, adjusted) == "inconclusive"
     needed = seeds_needed(augmented, original, 0.95, MARGIN, comparisons=3)
     assert needed > 3
-    sentence = verdict("augmented", difference, equivalence, 3, 0.95, MARGIN, adjusted_p=adjusted, comparisons=3, needed=needed)
+    sentence = verdict(
+        "augmented", difference, equivalence, 3, 0.95, MARGIN, adjusted_p=adjusted, comparisons=3, needed=needed
+    )
     assert f"About {needed} seeds would decide it at the spread seen (an estimate from 3 seeds)." in sentence
 
 
 def test_the_gain_trend_matches_statsmodels_least_squares_with_a_fixed_effect_per_seed():
     sizes, seeds = [25, 50, 100, 250, 1000], [0, 1, 2]
     offsets, noise = [0.01, -0.02, 0.005], np.random.default_rng(0).normal(0, 0.004, (5, 3))
-    gains = [[0.03 - 0.008 * math.log2(size / 25) + offsets[seed] + noise[i, seed] for seed in seeds] for i, size in enumerate(sizes)]
+    gains = [
+        [0.03 - 0.008 * math.log2(size / 25) + offsets[seed] + noise[i, seed] for seed in seeds]
+        for i, size in enumerate(sizes)
+    ]
     trend = gain_trend(sizes, gains, 0.95)
-    rows = pd.DataFrame([{"gain": gains[i][seed], "size": size, "seed": seed} for i, size in enumerate(sizes) for seed in seeds])
+    rows = pd.DataFrame(
+        [{"gain": gains[i][seed], "size": size, "seed": seed} for i, size in enumerate(sizes) for seed in seeds]
+    )
     reference = smf.ols("gain ~ np.log2(size) + C(seed)", rows).fit()
     assert trend.mean == pytest.approx(reference.params["np.log2(size)"])
     assert trend.ci == pytest.approx(tuple(reference.conf_int(0.05).loc["np.log2(size)"]))
@@ -186,5 +210,7 @@ def test_the_gain_trend_matches_statsmodels_least_squares_with_a_fixed_effect_pe
     centred = np.log2(sizes) - np.log2(sizes).mean()
     level = noise - np.outer(centred, centred @ noise / (centred @ centred))  # the noise with its slope taken out
     flat = gain_trend(sizes, [[offsets[seed] + level[i, seed] for seed in seeds] for i in range(len(sizes))], 0.95)
-    assert flat.mean == pytest.approx(0, abs=1e-12) and "shows no detectable trend" in trend_sentence("augmented", flat, 0.95)
+    assert flat.mean == pytest.approx(0, abs=1e-12) and "shows no detectable trend" in trend_sentence(
+        "augmented", flat, 0.95
+    )
     assert gain_trend([250], [gains[0]], 0.95) is None and "too few sizes" in trend_sentence("augmented", None, 0.95)

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import run_stage_in
 from pictures import class_folders
-from tasks.errors import run_cli
+
+from tasks.common.errors import run_cli
 
 OUTPUTS = ("data", "reports")
 
 
 def prepare(folder: Path, source: Path) -> Path:
     folder.mkdir(exist_ok=True)
-    (folder / "params.yaml").write_text(yaml.safe_dump({"ingest": {"source": str(source), "image_size": [16, 16], "min_per_class": 2}}))
+    (folder / "params.yaml").write_text(
+        yaml.safe_dump({"ingest": {"source": str(source), "image_size": [16, 16], "min_per_class": 2}})
+    )
     return folder
 
 
@@ -28,8 +30,11 @@ def outputs(folder: Path) -> dict[str, bytes]:
     """Every file the stage wrote, by its path in the folder."""
     return {
         path.relative_to(folder).as_posix(): path.read_bytes()
-        for name in OUTPUTS if (folder / name).exists() for path in sorted((folder / name).rglob("*")) if path.is_file()
-    }  # fmt: skip
+        for name in OUTPUTS
+        if (folder / name).exists()
+        for path in sorted((folder / name).rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,11 @@ def tmpfs(tmp_path):
         if os.geteuid() != 0:
             pytest.skip("mounting a tmpfs needs root")
         remount = folder in mounted
-        command = ["mount", "-o", f"remount,{options}", str(folder)] if remount else ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
+        command = (
+            ["mount", "-o", f"remount,{options}", str(folder)]
+            if remount
+            else ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
+        )
         folder.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
@@ -77,7 +86,9 @@ def nothing_half_written(folder: Path) -> None:
     [("data", "data/raw"), (".", r"\.cache/ingest/[0-9a-f]{2}/[0-9a-f]{64}\.(json|rgb\.png|grayscale\.png)")],
     ids=["outputs", "outputs-and-cache"],
 )
-def test_a_full_disk_stops_ingest_with_one_sentence_and_a_rerun_with_space_completes(uninterrupted, tmp_path, tmpfs, mounted, filled):
+def test_a_full_disk_stops_ingest_with_one_sentence_and_a_rerun_with_space_completes(
+    uninterrupted, tmp_path, tmpfs, mounted, filled
+):
     source, expected = uninterrupted
     folder = tmp_path / "project"
     tmpfs(folder / mounted, "size=96k")  # 24 pages: the 60 images' files need more than that
@@ -85,7 +96,10 @@ def test_a_full_disk_stops_ingest_with_one_sentence_and_a_rerun_with_space_compl
     failed = run_stage_in(folder)
     assert failed.returncode == 2
     [line] = failed.stderr.strip().splitlines()
-    assert re.fullmatch(rf"augflow: could not write {filled}: the disk is full; free space on it, or move the project to a larger disk, and rerun\.", line), line
+    assert re.fullmatch(
+        rf"augflow: could not write {filled}: the disk is full; free space on it, or move the project to a larger disk, and rerun\.",
+        line,
+    ), line
     nothing_half_written(folder)
     tmpfs(folder / mounted, "size=16m")
     assert run_stage_in(folder).returncode == 0

@@ -5,20 +5,35 @@ suite runs."""
 import keras
 import numpy as np
 
-from tasks.data import image_dataset, split_files
-from tasks.evaluate import classification_scores, predict
-from tasks.ingest import ingest
-from tasks.params import IngestParams, TrainParams
-from tasks.train import train
+from tasks.common.data import image_dataset, split_files
+from tasks.common.params import IngestParams, TrainParams
+from tasks.evaluate.predict import predict
+from tasks.evaluate.stage import classification_scores
+from tasks.ingest.stage import ingest
+from tasks.train.stage import train
 
 CLASSES = ["trouser", "sneaker", "bag"]
 
 
 def test_three_classes_train_a_softmax_head_and_get_multi_class_scores(tmp_path):
-    ingest(IngestParams(classes=CLASSES, train_per_class=4, val_per_class=2, test_per_class=5), tmp_path / "raw",
-           tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])  # fmt: skip
-    model_path = train("original", 0, TrainParams(epochs=1, batch_size=4), tmp_path / "sets", tmp_path / "raw/val",
-                       tmp_path / "models", tmp_path / "live", tmp_path / "times", tmp_path / "resume")  # fmt: skip
+    ingest(
+        IngestParams(classes=CLASSES, train_per_class=4, val_per_class=2, test_per_class=5),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "ingest.json",
+        seeds=[0],
+    )
+    model_path = train(
+        "original",
+        0,
+        TrainParams(epochs=1, batch_size=4),
+        tmp_path / "sets",
+        tmp_path / "raw/val",
+        tmp_path / "models",
+        tmp_path / "live",
+        tmp_path / "times",
+        tmp_path / "resume",
+    )
     model = keras.saving.load_model(model_path)
     head = model.layers[-1]
     assert head.units == 3 and head.activation.__name__ == "softmax" and model.loss == "sparse_categorical_crossentropy"
@@ -26,12 +41,16 @@ def test_three_classes_train_a_softmax_head_and_get_multi_class_scores(tmp_path)
     paths, names = split_files(tmp_path / "raw/test")
     classes = sorted(set(names))
     assert classes == sorted(CLASSES) and len(paths) == 15
-    probabilities = np.concatenate([model(images, training=False).numpy() for images, _ in image_dataset(paths, names, classes, 8)])
+    probabilities = np.concatenate(
+        [model(images, training=False).numpy() for images, _ in image_dataset(paths, names, classes, 8)]
+    )
     assert probabilities.shape == (15, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
     predicted, scores = predict(model_path, paths, names, classes, 8)
     truth = np.array([classes.index(name) for name in names])
-    assert set(predicted.tolist()) <= {0, 1, 2} and np.all((scores >= 1 / 3 - 1e-6) & (scores <= 1 + 1e-6))  # the top probability
+    assert set(predicted.tolist()) <= {0, 1, 2} and np.all(
+        (scores >= 1 / 3 - 1e-6) & (scores <= 1 + 1e-6)
+    )  # the top probability
     result = classification_scores(truth, predicted, scores, classes)
     assert "roc_auc" not in result  # defined for two classes only
     assert len(result["recall"]) == 3 and result["confusion"].shape == (3, 3) and result["confusion"].sum() == 15

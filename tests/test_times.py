@@ -1,8 +1,8 @@
 """Training times: kept per model outside DVC's outputs, credited only to the model that run made,
 and turned into the extra training time an inconclusive comparison's seeds would take."""
 
-from tasks.report import seed_seconds, seeds_needed_lines, seeds_needed_section
-from tasks.times import measured_seconds, record_seconds
+from tasks.common.times import measured_seconds, record_seconds
+from tasks.evaluate.report import seed_seconds, seeds_needed_lines, seeds_needed_section
 
 
 def test_a_time_belongs_to_the_model_its_run_made(tmp_path):

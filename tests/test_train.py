@@ -11,21 +11,39 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
 from conftest import PROJECT
-from tasks.data import image_dataset, split_files
-from tasks.evaluate import predict
-from tasks.ingest import ingest
-from tasks.params import IngestParams, TrainParams
-from tasks.report import chosen_epoch, validation_curve
-from tasks.train import build_model, train
+
+from tasks.common.curves import chosen_epoch, validation_curve
+from tasks.common.data import image_dataset, split_files
+from tasks.common.params import IngestParams, TrainParams
+from tasks.evaluate.predict import predict
+from tasks.ingest.stage import ingest
+from tasks.train.stage import build_model, train
 
 
 @pytest.mark.parametrize("checkpoint", ["last", "best_val"])
 def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, checkpoint):
-    ingest(IngestParams(train_per_class=12, val_per_class=10, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])
-    params = TrainParams(epochs=4, batch_size=8, learning_rate=0.01, checkpoint=checkpoint)  # a high rate: validation accuracy wanders
-    model = train("original", 0, params, tmp_path / "sets", tmp_path / "raw/val", tmp_path / "models", tmp_path / "live", tmp_path / "times", tmp_path / "resume")
+    ingest(
+        IngestParams(train_per_class=12, val_per_class=10, test_per_class=1),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "ingest.json",
+        seeds=[0],
+    )
+    params = TrainParams(
+        epochs=4, batch_size=8, learning_rate=0.01, checkpoint=checkpoint
+    )  # a high rate: validation accuracy wanders
+    model = train(
+        "original",
+        0,
+        params,
+        tmp_path / "sets",
+        tmp_path / "raw/val",
+        tmp_path / "models",
+        tmp_path / "live",
+        tmp_path / "times",
+        tmp_path / "resume",
+    )
     curve = dict(validation_curve(tmp_path / "live", "original", 0))
     expected = max(curve, key=curve.get) if checkpoint == "best_val" else 4  # max: the earliest of equal bests
     assert chosen_epoch(tmp_path / "live", "original", 0) == (expected, curve[expected])
@@ -37,22 +55,46 @@ def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, che
 
 
 def test_sixteen_batches_a_call_train_the_same_model_as_one_and_only_long_epochs_use_them(tmp_path, monkeypatch):
-    ingest(IngestParams(train_per_class=16, val_per_class=4, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])
+    ingest(
+        IngestParams(train_per_class=16, val_per_class=4, test_per_class=1),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "ingest.json",
+        seeds=[0],
+    )
     params = TrainParams(epochs=2, batch_size=2)  # 32 images: an epoch of 16 batches, one call into TensorFlow
     assert build_model((28, 28, 1), 2, params, 16).steps_per_execution == 16
     assert build_model((28, 28, 1), 2, params, 15).steps_per_execution == 1  # too short to gain from it
     models = {}
     for per_call in (16, 1):
-        monkeypatch.setattr("tasks.train.STEPS_PER_EXECUTION", per_call)
+        monkeypatch.setattr("tasks.train.stage.STEPS_PER_EXECUTION", per_call)
         out = tmp_path / f"per-call-{per_call}"
-        models[per_call] = train("original", 0, params, tmp_path / "sets", tmp_path / "raw/val", out / "models", out / "live", out / "times", out / "resume")
+        models[per_call] = train(
+            "original",
+            0,
+            params,
+            tmp_path / "sets",
+            tmp_path / "raw/val",
+            out / "models",
+            out / "live",
+            out / "times",
+            out / "resume",
+        )
     # One process names its second model's layers anew (conv2d_2, ...), so the weights are compared, exactly.
     weights = {per_call: keras.saving.load_model(path).get_weights() for per_call, path in models.items()}
     assert len(weights[16]) == len(weights[1]) and all(np.array_equal(a, b) for a, b in zip(weights[16], weights[1]))
 
 
-def test_a_set_held_in_memory_feeds_the_batches_of_one_read_from_disk_and_reads_no_file_after_it_is_made(tmp_path, monkeypatch):
-    ingest(IngestParams(train_per_class=10, val_per_class=1, test_per_class=1), tmp_path / "raw", tmp_path / "sets", tmp_path / "ingest.json", seeds=[0])
+def test_a_set_held_in_memory_feeds_the_batches_of_one_read_from_disk_and_reads_no_file_after_it_is_made(
+    tmp_path, monkeypatch
+):
+    ingest(
+        IngestParams(train_per_class=10, val_per_class=1, test_per_class=1),
+        tmp_path / "raw",
+        tmp_path / "sets",
+        tmp_path / "ingest.json",
+        seeds=[0],
+    )
     paths, names = split_files(tmp_path / "raw/train")
     classes = sorted(set(names))
 
@@ -60,14 +102,21 @@ def test_a_set_held_in_memory_feeds_the_batches_of_one_read_from_disk_and_reads_
         return [[(images.numpy(), labels.numpy()) for images, labels in dataset] for _ in range(2)]
 
     in_memory = {skip: image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip) for skip in (0, 1)}
-    monkeypatch.setattr("tasks.data.CACHE_BYTES", 0)  # too large for memory: decoded from disk every epoch
-    from_disk = {skip: two_epochs(image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip)) for skip in (0, 1)}
+    monkeypatch.setattr("tasks.common.data.CACHE_BYTES", 0)  # too large for memory: decoded from disk every epoch
+    from_disk = {
+        skip: two_epochs(image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip)) for skip in (0, 1)
+    }
     for path in paths:
         Path(path).unlink()
     for skip in (0, 1):  # a fresh run, and one resumed after an epoch
         held = two_epochs(in_memory[skip])
         assert len(held) == 2 and all(len(epoch) == 5 for epoch in held)  # 20 images in batches of 4
-        assert all(np.array_equal(a, b) for epoch, other in zip(held, from_disk[skip]) for pair, other_pair in zip(epoch, other) for a, b in zip(pair, other_pair))
+        assert all(
+            np.array_equal(a, b)
+            for epoch, other in zip(held, from_disk[skip])
+            for pair, other_pair in zip(epoch, other)
+            for a, b in zip(pair, other_pair)
+        )
         first, second = (np.concatenate([images for images, _ in epoch]) for epoch in held)
         assert not np.array_equal(first, second)  # reshuffled every epoch
     assert not np.array_equal(from_disk[0][1][0][0], from_disk[1][0][0][0])  # skipping an epoch moves the order on

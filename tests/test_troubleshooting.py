@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from conftest import PROJECT
 from pydantic_core import PydanticKnownError
 from pydantic_core.core_schema import ErrorType
 
-from conftest import PROJECT
-
 PAGE = PROJECT / "docs" / "troubleshooting.md"
-OWN_SOURCES = [*sorted((PROJECT / "tasks").glob("*.py")), *sorted((PROJECT / "flows").glob("*.py"))]
+OWN_SOURCES = [*sorted((PROJECT / "tasks").rglob("*.py")), *sorted((PROJECT / "flows").glob("*.py"))]
 TOOL_SOURCES = {  # the files of the tools augflow runs that hold the messages the page quotes
     "dvc": ["lock.py", "repo/reproduce.py", "stage/exceptions.py"],
     "prefect": ["client/orchestration/__init__.py", "cli/server.py"],
@@ -36,7 +35,10 @@ class Template:
     """A message with placeholders, as a regular expression; `fixed` counts its characters of its own."""
 
     def __init__(self, parts: list[str | None], fixed: int, pieces: list[str]):  # regexes, or None for a placeholder
-        self.fixed, self.pieces = fixed, sorted((piece for piece in pieces if piece), key=len, reverse=True)  # to rule it out fast
+        self.fixed, self.pieces = (
+            fixed,
+            sorted((piece for piece in pieces if piece), key=len, reverse=True),
+        )  # to rule it out fast
         self.regex = re.compile("".join("(.+?)" if part is None else part for part in parts), re.DOTALL)
 
     @classmethod
@@ -70,7 +72,11 @@ def python_templates(path: Path) -> list[Template]:
                     parts.append(re.escape(value.value))
                     continue
                 looked_up = value.value
-                if isinstance(looked_up, ast.Subscript) and isinstance(looked_up.value, ast.Name) and looked_up.value.id in dicts:
+                if (
+                    isinstance(looked_up, ast.Subscript)
+                    and isinstance(looked_up.value, ast.Name)
+                    and looked_up.value.id in dicts
+                ):
                     parts.append(f"(?:{'|'.join(map(re.escape, dicts[looked_up.value.id]))})")  # checked, not free
                 else:
                     parts.append(None)
@@ -107,7 +113,12 @@ def pydantic_templates() -> list[Template]:
 def templates() -> tuple[Template, ...]:
     found = [template for path in OWN_SOURCES for template in python_templates(path)]
     found += makefile_templates(PROJECT / "Makefile")
-    found += [template for package, files in TOOL_SOURCES.items() for name in files for template in python_templates(tool_file(package, name))]
+    found += [
+        template
+        for package, files in TOOL_SOURCES.items()
+        for name in files
+        for template in python_templates(tool_file(package, name))
+    ]
     found = [template for template in found + pydantic_templates() if template.fixed]  # `{}` alone frames nothing
     return tuple(sorted(found, key=lambda template: -template.fixed))  # the most specific first
 
@@ -116,7 +127,9 @@ def templates() -> tuple[Template, ...]:
 def printed_by_the_code(message: str, frames: int = 3) -> bool:
     """Whether a template matches the message: fixed text enough of its own, or its sentences matched in turn
     (at most `frames` framing templates deep)."""
-    if any(message.startswith(prefix) and printed_by_the_code(message.removeprefix(prefix), frames) for prefix in PREFIXES):
+    if any(
+        message.startswith(prefix) and printed_by_the_code(message.removeprefix(prefix), frames) for prefix in PREFIXES
+    ):
         return True
     for template in templates():
         if template.fixed < FRAMES_ONLY and not frames:
@@ -129,7 +142,9 @@ def printed_by_the_code(message: str, frames: int = 3) -> bool:
         if template.fixed >= FRAMES_ONLY:
             return True
         sentences = [value for value in match.groups() if " " in value]  # a value without a space is a name or a number
-        if sentences and all(len(value) < len(message) and printed_by_the_code(value, frames - 1) for value in sentences):
+        if sentences and all(
+            len(value) < len(message) and printed_by_the_code(value, frames - 1) for value in sentences
+        ):
             return True
     return False
 
@@ -162,11 +177,15 @@ def test_the_page_quotes_a_message_for_each_problem():
         "augflow: stage ingest went wrong",
         "ERROR: Unable to get the lock.",
     ],
-)  # fmt: skip
+)
 def test_a_message_the_code_does_not_print_is_caught(invented):
     assert not printed_by_the_code(invented)
 
 
 def test_messages_with_their_values_filled_in_are_recognised():
-    assert printed_by_the_code("augflow: could not write models/augmented/seed-0.keras: the disk quota is used up; free space within it and rerun.")
-    assert printed_by_the_code("augflow: params.yaml: train.seeds.1: Input should be greater than or equal to 0 (got -1).")
+    assert printed_by_the_code(
+        "augflow: could not write models/augmented/seed-0.keras: the disk quota is used up; free space within it and rerun."
+    )
+    assert printed_by_the_code(
+        "augflow: params.yaml: train.seeds.1: Input should be greater than or equal to 0 (got -1)."
+    )

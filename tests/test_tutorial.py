@@ -18,16 +18,20 @@ import pytest
 import yaml
 from test_docs import broken_links
 
-from tasks.errors import UserError
-from tasks.experiments import WORKTREES_DIR, apply_params
-from tasks.params import PARAMS_FILE, Params, _models, load_params
+from tasks.common.errors import UserError
+from tasks.common.params import Params, _models, load_params
+from tasks.common.paths import PARAMS_FILE, WORKTREES_DIR
+from tasks.orchestration.experiments import apply_params
+from tests.imports import closure
 
 PROJECT = Path(__file__).resolve().parent.parent
 TUTORIAL = PROJECT / "docs" / "tutorial.md"
 VERDICT = PROJECT / "docs" / "verdict.md"
 MAKEFILE = (PROJECT / "Makefile").read_text()
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-SOURCES = "\n".join(path.read_text() for folder in ("tasks", "flows") for path in sorted((PROJECT / folder).glob("*.py")))
+SOURCES = "\n".join(
+    path.read_text() for folder in ("tasks", "flows") for path in sorted((PROJECT / folder).rglob("*.py"))
+)
 DVC = Path(sys.executable).with_name("dvc")  # the environment's own, as .venv/bin/dvc
 # Inline code that names nothing to check: placeholders and words of the prose.
 WORDS = {"!", "...", "…", "workspace", "elusive-hare", "git", "make", "dvc", "python3"}
@@ -77,7 +81,9 @@ def flow_names() -> dict[str, set[str]]:
         module, function = deployment["entrypoint"].split(":")
         tree = ast.parse((PROJECT / module).read_text())
         flow = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function)
-        name = next(keyword.value.value for call in flow.decorator_list for keyword in call.keywords if keyword.arg == "name")
+        name = next(
+            keyword.value.value for call in flow.decorator_list for keyword in call.keywords if keyword.arg == "name"
+        )
         names[f"{name}/{deployment['name']}"] = {argument.arg for argument in flow.args.args}
     return names
 
@@ -97,7 +103,7 @@ def check_setting(key: str) -> None:
     models = [Params]
     for part in key.split("."):
         holders = [model for model in models if part in model.model_fields]
-        assert holders, f"{key}: {part} is not a setting of tasks/params.py"
+        assert holders, f"{key}: {part} is not a setting of tasks/common/params.py"
         models = [inner for model in holders for inner in _models(model.model_fields[part].annotation)]
 
 
@@ -115,10 +121,14 @@ def check_path(token: str) -> None:
     path = token.split("<")[0].rstrip("/")
     if path == ".venv" or path.startswith(".venv/"):
         assert re.search(r"^VENV := \.venv$", MAKEFILE, re.MULTILINE), "the Makefile no longer makes .venv"
-        assert (Path(sys.executable).parent.parent / path.removeprefix(".venv").lstrip("/")).exists(), f"{token}: not in the environment"
+        assert (Path(sys.executable).parent.parent / path.removeprefix(".venv").lstrip("/")).exists(), (
+            f"{token}: not in the environment"
+        )
         return
     declared = (PROJECT / "dvc.yaml").read_text() + SOURCES
-    assert (PROJECT / path).exists() or path in declared, f"{token}: neither a file of the project nor an output it writes"
+    assert (PROJECT / path).exists() or path in declared, (
+        f"{token}: neither a file of the project nor an output it writes"
+    )
 
 
 def check_command(line: str, folder: Path, experiments: set[str]) -> None:
@@ -134,7 +144,9 @@ def check_command(line: str, folder: Path, experiments: set[str]) -> None:
         help_text = dvc_help(*subcommand)
         for word in arguments[len(subcommand) :]:
             if word.startswith("-"):
-                assert re.search(rf"(^|[ ,]){re.escape(word)}\b", help_text, re.MULTILINE), f"{line}: dvc {' '.join(subcommand)} has no {word}"
+                assert re.search(rf"(^|[ ,]){re.escape(word)}\b", help_text, re.MULTILINE), (
+                    f"{line}: dvc {' '.join(subcommand)} has no {word}"
+                )
         options = dict(zip(arguments, arguments[1:]))
         if "-S" in arguments:
             check_overrides([value for flag, value in zip(arguments, arguments[1:]) if flag == "-S"], folder)
@@ -144,7 +156,7 @@ def check_command(line: str, folder: Path, experiments: set[str]) -> None:
             assert arguments[-1] in experiments, f"{line}: no experiment {arguments[-1]} was made before"
     elif program == "python":
         assert arguments[0] == "-m" and find_spec(arguments[1]), f"{line}: no module {arguments[1]}"
-        module_source = Path(find_spec(arguments[1]).origin).read_text()
+        module_source = "".join(path.read_text() for path in closure(arguments[1]))  # a package: its __main__'s code
         for flag in (word for word in arguments[2:] if word.startswith("-")):
             assert f'"{flag}"' in module_source, f"{line}: {arguments[1]} takes no {flag}"
     elif program == "source":
@@ -154,7 +166,9 @@ def check_command(line: str, folder: Path, experiments: set[str]) -> None:
         assert name in SOURCES, f"{line}: augflow sets no {name}"
         assert value == f"http://127.0.0.1:{serve_defaults()['--port']}/api", f"{line}: not make serve's API"
     elif program == "prefect":
-        assert arguments[:2] == ["deployment", "run"] and arguments[2] in flow_names(), f"{line}: no deployment {arguments[2]}"
+        assert arguments[:2] == ["deployment", "run"] and arguments[2] in flow_names(), (
+            f"{line}: no deployment {arguments[2]}"
+        )
         for flag, value in zip(arguments, arguments[1:]):
             if flag == "--param":
                 name, _, overrides = value.partition("=")
@@ -206,17 +220,28 @@ def test_every_command_of_the_tutorial_exists(tutorial, tmp_path):
 
 def test_every_name_the_tutorial_shows_exists(tutorial, tmp_path):
     """Settings, files, stage, arm and deployment names in the prose, and the params.yaml it has you write."""
-    experiments = {option for line in commands(tutorial) for flag, option in zip(line.split(), line.split()[1:]) if flag == "-n"}
+    experiments = {
+        option for line in commands(tutorial) for flag, option in zip(line.split(), line.split()[1:]) if flag == "-n"
+    }
     dvc_yaml = yaml.safe_load((PROJECT / "dvc.yaml").read_text())
     arms = Params.model_fields["train"].annotation.model_fields["arms"].annotation
     names = {*dvc_yaml["stages"], *re.findall(r"'(\w+)'", str(arms))}
-    names |= {name.split("/")[1] for name in flow_names()} | set().union(*flow_names().values())  # deployments, flow parameters
+    names |= {name.split("/")[1] for name in flow_names()} | set().union(
+        *flow_names().values()
+    )  # deployments, flow parameters
     names |= set(re.findall(r'key="([\w-]+)"', SOURCES))  # the flow's artifacts
     for token in inline_code(tutorial):
         check_token(token, tmp_path, experiments, names)
     for lang, body in blocks(tutorial):
         if lang == "yaml":
-            check_overrides([f"{group}.{key}={value}" for group, values in yaml.safe_load(body).items() for key, value in values.items()], tmp_path)
+            check_overrides(
+                [
+                    f"{group}.{key}={value}"
+                    for group, values in yaml.safe_load(body).items()
+                    for key, value in values.items()
+                ],
+                tmp_path,
+            )
 
 
 def test_the_tutorial_links_resolve_and_so_do_the_benchmarks_log():
@@ -248,48 +273,77 @@ def test_the_experiments_table_keeps_what_the_command_asks_for(tutorial):
     params = yaml.safe_load((PROJECT / PARAMS_FILE).read_text())
 
     def flat(tree: dict, prefix: str = "") -> list[str]:
-        return [name for key, value in tree.items() for name in (flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"])]
+        return [
+            name
+            for key, value in tree.items()
+            for name in (flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"])
+        ]
 
     table = block_after(tutorial, "  Experiment")
     assert table[0].split() == [column for column in ["Experiment", *metrics, *flat(params)] if re.match(keep, column)]
-    rows = {re.search(r"\[([\w-]+)\]|^\s*(\w+)", row).group(1) or row.split()[0]: row.split()[-len(table[0].split()) + 1 :] for row in table[1:]}
+    rows = {
+        re.search(r"\[([\w-]+)\]|^\s*(\w+)", row).group(1) or row.split()[0]: row.split()[-len(table[0].split()) + 1 :]
+        for row in table[1:]
+    }
     kept = table[0].split()[1:]
     defaults = dict(zip(kept, rows["defaults"]))
     for column, value in defaults.items():
         group, key = column.split(".")
         expected = headline.get(group, {}).get(key) if group in headline else params[group][key]
         assert value == (f"{expected:.3f}" if isinstance(expected, float) else str(expected)), column
-    assert dict(zip(kept, rows["copies-5"]))["augment.copies"] == "5" == dict(zip(kept, rows["workspace"]))["augment.copies"]
+    assert (
+        dict(zip(kept, rows["copies-5"]))["augment.copies"]
+        == "5"
+        == dict(zip(kept, rows["workspace"]))["augment.copies"]
+    )
     assert dict(zip(kept, rows["main"]))["augment.copies"] == str(params["augment"]["copies"])
 
 
 def test_what_make_run_prints_is_what_the_default_pipeline_does(tutorial, tmp_path, capsys):
     """The counts in the shown output of make run and of the copies experiment, from the real ingest on the defaults,
     the pipeline's stages as DVC reads them, and params.yaml."""
-    from tasks.ingest import ingest
-    from tasks.parallel import pipeline_stages
+    from tasks.ingest.stage import ingest
+    from tasks.orchestration.parallel import pipeline_stages
 
     params = load_params(PROJECT / PARAMS_FILE)
     if not Path(params.ingest.source, "train-labels-idx1-ubyte.gz").exists():
         pytest.skip(f"Fashion-MNIST is not installed in {params.ingest.source}")
-    counts = ingest(params.ingest, tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json", seeds=params.train.seeds)
+    counts = ingest(
+        params.ingest, tmp_path / "raw", tmp_path / "sets", tmp_path / "report.json", seeds=params.train.seeds
+    )
     printed = capsys.readouterr().out.strip()
     shown = block_after(tutorial, "test -x .venv/bin/python")
     assert f"[ingest] {printed}" in shown
     copies, originals = params.augment.copies, counts["train"]
-    assert f"[augment] augment: {originals * copies} copies of {originals} training images in data/augmented ({originals * copies} made, 0 kept)" in shown
+    assert (
+        f"[augment] augment: {originals * copies} copies of {originals} training images in data/augmented ({originals * copies} made, 0 kept)"
+        in shown
+    )
     per_epoch = params.ingest.train_per_class * len(params.ingest.classes)
     for arm, images in (("original", per_epoch), ("augmented", per_epoch * (1 + copies))):
-        assert any(wildcard(line).fullmatch(f"[train@{arm}-0] train: {arm} seed 0, {images} images per epoch, 9 s -> models/{arm}/seed-0.keras") for line in shown), arm
+        assert any(
+            wildcard(line).fullmatch(
+                f"[train@{arm}-0] train: {arm} seed 0, {images} images per epoch, 9 s -> models/{arm}/seed-0.keras"
+            )
+            for line in shown
+        ), arm
     stages = len(pipeline_stages(PROJECT))
-    assert any(re.fullmatch(rf"parallel: {stages} of {stages} stages ran, at most \d+ at once\.", line) for line in shown)
+    assert any(
+        re.fullmatch(rf"parallel: {stages} of {stages} stages ran, at most \d+ at once\.", line) for line in shown
+    )
     fewer = block_after(tutorial, "Reproducing experiment 'copies-5'")
-    assert f"augment: {originals * 5} copies of {originals} training images in data/augmented (0 made, {originals * 5} kept)" in fewer
+    assert (
+        f"augment: {originals * 5} copies of {originals} training images in data/augmented (0 made, {originals * 5} kept)"
+        in fewer
+    )
 
 
 def test_what_make_serve_prints_names_its_defaults(tutorial):
     defaults, shown = serve_defaults(), block_after(tutorial, "augflow: Prefect UI")[0]
-    assert f"http://127.0.0.1:{defaults['--port']}," in shown and f"http://127.0.0.1:{defaults['--reports-port']};" in shown
+    assert (
+        f"http://127.0.0.1:{defaults['--port']}," in shown
+        and f"http://127.0.0.1:{defaults['--reports-port']};" in shown
+    )
     assert f"({defaults['--nightly-cron']}, {defaults['--nightly-timezone']})" in shown
     assert set(re.findall(r"'([\w-]+/[\w-]+)'", shown)) == set(flow_names())
     log = "\n".join(block_after(tutorial, "… | INFO"))
@@ -305,4 +359,6 @@ def test_a_wrong_name_in_a_tutorial_is_caught(tmp_path):
         with pytest.raises(AssertionError):
             check_token(bad, tmp_path, set(), set())
     with pytest.raises(AssertionError):
-        test_the_verdict_shown_is_the_example_run_line_for_line("```\npython -m tasks.evaluate --show\nrepeated hurts …\n```\n", ["repeated improves by 4.2"])
+        test_the_verdict_shown_is_the_example_run_line_for_line(
+            "```\npython -m tasks.evaluate --show\nrepeated hurts …\n```\n", ["repeated improves by 4.2"]
+        )

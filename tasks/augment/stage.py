@@ -1,0 +1,245 @@
+"""Stage `augment`: write `augment.copies` copies of every training image under `augment.policy`.
+
+Copy j of an image is `make_copy(pixels, its pixel hash, j, params)` (tasks/common/copies.py): a
+function of (pixel hash, j, augment.seed, policy) alone, so files are byte-identical whatever the
+order, batch or number of workers that made them, and the online arm calls the same function from
+tf.data. tasks/common/policies.py says what each policy draws; tasks/common/warps.py resamples each
+copy once through its fused matrix.
+
+Every seed has its own training subset (data/sets/original/seed-<s>.csv); a copy
+depends on its image alone, so an image shared by several seeds is copied once.
+`--policy NAME` makes a compared policy's arm the same way, in its own folder.
+
+The stage is incremental: `data/augmented` is a persistent DVC output holding a
+manifest of what made each file. A rerun keeps every file whose source image,
+settings and copy-making code are unchanged, makes only the missing copies, and
+deletes copies whose source left the training set. A changed policy, seed,
+encoding or engine changes the manifest's signature and regenerates everything.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import get_args
+
+import cv2
+from tqdm import tqdm
+
+from tasks.augment.preview import draw_preview, preview_rows
+from tasks.common.copies import encode, make_copy, signature
+from tasks.common.files import (
+    SET_COLUMNS,
+    atomic_directory,
+    read_csv,
+    read_image,
+    write_bytes_atomic,
+    write_csv_atomic,
+    write_text_atomic,
+)
+from tasks.common.params import AugmentParams, PolicyName, load_params, policy_from_name
+from tasks.common.paths import AUGMENTED_DIR, AUGMENTED_SETS, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
+
+MANIFEST = "manifest.json"
+PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
+
+
+def write_online_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
+    """The online arm's training set: the originals, with the policy and the draws per image (see tasks/train/online.py)."""
+    policy = params.model_dump_json()
+    rows = [{**row, "copies": params.copies, "policy": policy} for row in training_set]
+    write_csv_atomic(path, (*SET_COLUMNS, "copies", "policy"), sorted(rows, key=lambda row: row["path"]))
+
+
+def write_repeated_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
+    """The repeated arm's training set: each original listed 1 + copies times, untransformed.
+
+    It shows as many images per epoch as the augmented arm, so it takes as many training
+    steps: what augmented gains over repeated is the transforms', not the extra steps'.
+    """
+    rows = [row for row in training_set for _ in range(1 + params.copies)]
+    write_csv_atomic(path, SET_COLUMNS, sorted(rows, key=lambda row: row["path"]))
+
+
+def copy_name(row: dict, copy: int, params: AugmentParams) -> str:
+    extension = {"png": "png", "jpeg": "jpg"}[params.format]
+    return f"{row['class']}/{Path(row['path']).stem}-{copy:03d}.{extension}"
+
+
+def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, list[int]]]]) -> dict[str, dict]:
+    """Make and write the listed copies of a batch of source images; return their manifest entries."""
+    params, out_dir, sources = job
+    entries = {}
+    for row, copies in sources:
+        pixels = read_image(Path(row["path"]))
+        for copy in copies:
+            data, sha256 = encode(make_copy(pixels, row["sha256"], copy, params), params)
+            name = copy_name(row, copy, params)
+            write_bytes_atomic(out_dir / name, data)
+            entries[name] = {"source": row["sha256"], "sha256": sha256, "file_sha256": hashlib.sha256(data).hexdigest()}
+    return entries
+
+
+def run_batches(jobs: Iterable, workers: int) -> Iterator[dict[str, dict]]:
+    """make_batch over jobs, on `workers` processes with a bounded queue; results never depend on the count."""
+    if workers <= 1:
+        yield from map(make_batch, jobs)
+        return
+    context = get_context("spawn")  # no fork: OpenCV's thread pool does not survive one
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+        pending = deque()
+        for job in jobs:
+            pending.append(pool.submit(make_batch, job))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def read_manifest(out_dir: Path, expected: str) -> dict[str, dict]:
+    """The previous run's entries, or none if it ran under another signature (or never ran)."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return manifest["copies"] if manifest.get("signature") == expected else {}
+
+
+def still_valid(path: Path, entry: dict | None, source_sha256: str) -> bool:
+    return (
+        entry is not None
+        and entry["source"] == source_sha256
+        and path.is_file()
+        and hashlib.sha256(path.read_bytes()).hexdigest() == entry["file_sha256"]
+    )
+
+
+def batched(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def update_copies(
+    params: AugmentParams, training_set: list[dict], out_dir: Path, workers: int, batch_size: int
+) -> tuple[dict[str, dict], int]:
+    """Bring out_dir's copies of training_set up to date; return (its manifest entries, how many copies were made)."""
+    expected = signature(params)
+    previous = read_manifest(out_dir, expected)
+    kept, todo = {}, []
+    for row in training_set:
+        missing = []
+        for copy in range(params.copies):
+            name = copy_name(row, copy, params)
+            if still_valid(out_dir / name, previous.get(name), row["sha256"]):
+                kept[name] = previous[name]
+            else:
+                missing.append(copy)
+        if missing:
+            todo.append((row, missing))
+
+    made = {}
+    total = sum(len(copies) for _, copies in todo)
+    progress = tqdm(total=total, unit="img", desc="augment", disable=None if total >= PROGRESS_FROM else True)
+    jobs = ((params, out_dir, batch) for batch in batched(todo, batch_size))
+    for entries in run_batches(jobs, workers if len(todo) > batch_size else 1):
+        made |= entries
+        progress.update(len(entries))
+    progress.close()
+
+    manifest = kept | made
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(out_dir.rglob("*"), reverse=True):  # files and then emptied folders of removed copies
+        name = path.relative_to(out_dir).as_posix()
+        if path.is_file() and name not in manifest and name != MANIFEST:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    write_text_atomic(
+        out_dir / MANIFEST, json.dumps({"signature": expected, "copies": manifest}, indent=1, sort_keys=True) + "\n"
+    )
+    return manifest, len(made)
+
+
+def read_sets(folder: Path) -> dict[str, list[dict]]:
+    """Every seed's training set in folder: {"seed-<s>": its rows}."""
+    return {path.stem: read_csv(path) for path in sorted(folder.glob("seed-*.csv"))}
+
+
+def augment(
+    params: AugmentParams,
+    original_sets: Path = ORIGINAL_SETS,
+    out_dir: Path = AUGMENTED_DIR,
+    arm_sets: Path = AUGMENTED_SETS,
+    preview: Path | None = PREVIEW,
+    workers: int | None = None,
+    batch_size: int = 16,
+    matched_arms: bool = True,
+) -> int:
+    """Bring out_dir up to date for every seed's training images; write each seed's augmented set into arm_sets,
+    and, with `matched_arms`, the sets of the arms shown as many images per epoch beside it (online: the
+    policy drawn on the fly; repeated: the originals as they are); then the preview, if asked for.
+
+    Copies are made once per image, whichever seeds train on it. Return how many copies
+    were made (not kept from the last run). `workers` defaults to every usable core.
+    """
+    workers = len(os.sched_getaffinity(0)) if workers is None else workers
+    seed_sets = read_sets(original_sets)
+    training_set = sorted(
+        {row["path"]: row for rows in seed_sets.values() for row in rows}.values(), key=lambda row: row["path"]
+    )
+    manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
+
+    with atomic_directory(arm_sets) as staging:
+        for name, rows in seed_sets.items():
+            copies = [
+                {"path": str(out_dir / copy), "sha256": manifest[copy]["sha256"], "class": row["class"]}
+                for row in rows
+                for copy in (copy_name(row, number, params) for number in range(params.copies))
+            ]
+            write_csv_atomic(staging / f"{name}.csv", SET_COLUMNS, sorted(rows + copies, key=lambda row: row["path"]))
+    if matched_arms:
+        for arm, write_set in (("online", write_online_set), ("repeated", write_repeated_set)):
+            with atomic_directory(arm_sets.with_name(arm)) as staging:
+                for name, rows in seed_sets.items():
+                    write_set(rows, params, staging / f"{name}.csv")
+    if preview is not None:
+        examples = []
+        for row in preview_rows(training_set, params.preview_images):
+            pixels = read_image(Path(row["path"]))
+            copies = [
+                make_copy(pixels, row["sha256"], copy, params)
+                for copy in range(min(params.copies, params.preview_copies))
+            ]
+            examples.append((row["class"], pixels, copies))
+        draw_preview(examples, preview)
+    print(
+        f"augment: {len(manifest)} copies of {len(training_set)} training images in {out_dir} ({made} made, {len(manifest) - made} kept)"
+    )
+    return made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--policy",
+        choices=get_args(PolicyName),
+        help="make a compared policy's arm (evaluate.compare_policies) instead",
+    )
+    name = parser.parse_args().policy
+    params = load_params().augment
+    if name is None:
+        augment(params)
+    else:  # the same copies and seed as the augmented arm, so the arms differ only in the policy
+        policy_params = params.model_copy(update={"policy": policy_from_name(name)})
+        augment(
+            policy_params,
+            out_dir=policy_augmented_dir(name),
+            arm_sets=SETS_DIR / name,
+            preview=None,
+            matched_arms=False,
+        )

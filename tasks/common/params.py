@@ -1,0 +1,699 @@
+"""params.yaml, checked against a schema before any stage does work.
+
+Every stage and the Prefect flow call `load_params()` first, so a typo or an
+out-of-range value stops the run with one sentence naming the key, never
+half-way through an hour of training.
+"""
+
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Annotated, Literal, get_args, get_origin
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from tasks.common.errors import UserError
+from tasks.common.paths import PARAMS_FILE
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = (
+    "tshirt_top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+)
+
+
+def _no_repeats(values: list) -> list:
+    """Each value at most once."""
+    if len(set(values)) != len(values):
+        raise ValueError("list each value only once")
+    return values
+
+
+Positive = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitFractions(Strict):
+    """Shares of a class-folder source drawn into val and test; the rest is train."""
+
+    val: Fraction = Field(0.15, description="Share of each class drawn into val.")
+    test: Fraction = Field(0.15, description="Share of each class drawn into test; val + test must be below 1.")
+
+    @model_validator(mode="after")
+    def _leaves_a_training_share(self) -> "SplitFractions":
+        if self.val + self.test >= 1:
+            raise ValueError("val + test must be below 1, to leave images for train")
+        return self
+
+
+class IngestParams(Strict):
+    """Where the images come from and how they are split into train, val and test."""
+
+    # One path, always real, so that dvc.yaml can name it as the stage's dependency:
+    # Fashion-MNIST's folder (recognised by its IDX files), an image folder or an archive.
+    source: str = Field(
+        default=FASHION_MNIST_DIR,
+        min_length=1,
+        description="A folder or an archive (.zip, .tar, .tar.gz, .tgz). A folder holding Fashion-MNIST's four IDX "
+        "files is read as Fashion-MNIST; any other is read as class folders of images (docs/own-images.md).",
+    )
+    # Fashion-MNIST only.
+    classes: Annotated[list[Literal[FASHION_MNIST_CLASSES]], AfterValidator(_no_repeats)] = Field(
+        default=["pullover", "coat"],
+        min_length=2,
+        description="Fashion-MNIST only: the classes to classify (the classic demonstration used two).",
+    )
+    train_per_class: Positive = Field(
+        250, description="Fashion-MNIST only: training images per class; each train seed draws its own."
+    )
+    val_per_class: Positive = Field(
+        250,
+        description="Fashion-MNIST only: validation images per class, drawn from the official training images train did not take.",
+    )
+    test_per_class: Positive | None = Field(
+        None, description="Fashion-MNIST only: test images per class; null: every official test image of those classes."
+    )
+    seed: int = Field(
+        0, description="Seed of the train/val/test draw (Fashion-MNIST's subsets, an image folder's val and test)."
+    )
+    # Image folders and archives only.
+    color_mode: Literal["rgb", "grayscale"] | None = Field(
+        None, description="Image folders and archives only: null: grayscale if every image is grey, else rgb."
+    )
+    image_size: tuple[Positive, Positive] | None = Field(
+        None,
+        description="Image folders and archives only: [height, width], each image cropped to that aspect ratio, then resized "
+        "(Lanczos); null: the images' own size (the most common one when they differ), scaled to fit 160 px on its longer side.",
+    )
+    max_pixels: Positive = Field(
+        89_478_485,
+        description="Image folders and archives only: a larger image is refused from its header, never decoded (Pillow's own limit).",
+    )
+    max_archive_bytes: Positive = Field(
+        2_000_000_000, description="An archive holding more bytes than this, uncompressed, is refused whole."
+    )
+    max_archive_members: Positive = Field(
+        100_000, description="An archive with more members than this is refused whole."
+    )
+    min_per_class: Positive = Field(
+        10, description="Image folders and archives only: a class with fewer usable images is left out and reported."
+    )
+    split: SplitFractions = Field(
+        SplitFractions(),
+        description="Image folders and archives without split folders: the shares drawn into val and test, by image content.",
+    )
+    near_dup_distance: Annotated[int, Field(ge=0, le=64)] = Field(
+        4,
+        description="dHash bits: images this close across splits join their earliest twin's split, so no near-copy leaks.",
+    )
+    seed_sample: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5,
+        description="Image folders and archives only: the share of each class's training images each train seed draws for "
+        "itself, without replacement, by (ingest.seed, the seed, the image's content), so the interval covers which images "
+        "a training set holds; 1: every seed trains on all of them (docs/own-images.md).",
+    )
+
+
+FillMode = Literal["nearest", "constant", "reflect", "wrap"]
+Degrees = Annotated[float, Field(ge=0.0, le=180.0)]
+
+
+def _odd(value: int) -> int:
+    """Must be odd."""
+    if value % 2 == 0:
+        raise ValueError("use an odd kernel size")
+    return value
+
+
+def _ordered(pair: tuple[float, float] | None) -> tuple[float, float] | None:
+    """Needs low <= high."""
+    if pair is not None and pair[0] > pair[1]:
+        raise ValueError("give [low, high] with low <= high")
+    return pair
+
+
+Odd = Annotated[int, Field(ge=3, le=31), AfterValidator(_odd)]
+
+
+# Transforms of the `custom` policy, named and parametrised like Keras 3's augmentation layers.
+# Factors are fractions: the strength of each draw is uniform in [-factor, +factor].
+
+
+class RandomFlip(Strict):
+    name: Literal["RandomFlip"]
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
+        "horizontal", description="Which flips may happen, each with probability 1/2."
+    )
+
+
+class RandomRotation(Strict):
+    name: Literal["RandomRotation"]
+    factor: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.1, description="Fraction of a full turn.")
+
+
+class RandomZoom(Strict):
+    name: Literal["RandomZoom"]
+    height_factor: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.1, description="A positive draw zooms out, a negative one in."
+    )
+    width_factor: Annotated[float, Field(ge=0.0, lt=1.0)] | None = Field(None, description="null: the height's draw.")
+
+
+class RandomTranslation(Strict):
+    name: Literal["RandomTranslation"]
+    height_factor: Fraction = Field(0.1, description="Fraction of the height.")
+    width_factor: Fraction = Field(0.1, description="Fraction of the width.")
+
+
+class RandomShear(Strict):
+    name: Literal["RandomShear"]
+    x_factor: Fraction = Field(0.1, description="Shear coefficient along x (tan of the angle).")
+    y_factor: Fraction = Field(0.0, description="Shear coefficient along y.")
+
+
+class RandomPerspective(Strict):
+    name: Literal["RandomPerspective"]
+    factor: Fraction = Field(1.0, description="Probability of applying it.")
+    scale: Fraction = Field(0.2, description="Each corner moves by up to scale x half the image size.")
+
+
+class RandomBrightness(Strict):
+    name: Literal["RandomBrightness"]
+    factor: Fraction = Field(0.2, description="Adds up to factor x 255.")
+
+
+class RandomContrast(Strict):
+    name: Literal["RandomContrast"]
+    factor: Fraction = Field(0.2, description="Distance to each channel's mean scaled by [1 - factor, 1 + factor].")
+
+
+class RandomSaturation(Strict):
+    name: Literal["RandomSaturation"]
+    factor: Fraction = Field(0.2, description="Saturation scaled by [1 - factor, 1 + factor]; grey images unchanged.")
+
+
+class RandomHue(Strict):
+    name: Literal["RandomHue"]
+    factor: Fraction = Field(0.1, description="Hue turned by up to factor x 180 degrees; grey images unchanged.")
+
+
+class RandomGaussianBlur(Strict):
+    name: Literal["RandomGaussianBlur"]
+    factor: Fraction = Field(1.0, description="Probability of applying it.")
+    kernel_size: Odd = Field(3, description="Side of the blur kernel, in pixels.")
+    sigma: Annotated[float, Field(gt=0.0, le=10.0)] = Field(
+        1.0, description="Each copy's sigma is drawn in (0, sigma]."
+    )
+
+
+class RandomErasing(Strict):
+    name: Literal["RandomErasing"]
+    factor: Fraction = Field(1.0, description="Probability of applying it.")
+    scale: Annotated[tuple[Fraction, Fraction], AfterValidator(_ordered)] = Field(
+        (0.02, 0.33), description="[low, high]: the erased area, as a fraction of the image's, is drawn in it."
+    )
+    fill_value: Annotated[int, Field(ge=0, le=255)] | None = Field(
+        None, description="Grey level of the erased patch; null: random noise."
+    )
+
+
+CustomTransform = Annotated[
+    RandomFlip
+    | RandomRotation
+    | RandomZoom
+    | RandomTranslation
+    | RandomShear
+    | RandomPerspective
+    | RandomBrightness
+    | RandomContrast
+    | RandomSaturation
+    | RandomHue
+    | RandomGaussianBlur
+    | RandomErasing,
+    Field(discriminator="name"),
+]
+
+
+class SeedPolicy(Strict):
+    """The classic demonstration's ImageDataGenerator set, in its own names and units."""
+
+    name: Literal["seed"] = Field("seed", description="A policy without a name is this one.")
+    rotation_range: Degrees = Field(40.0, description="Degrees: the rotation is drawn in [-r, r].")
+    width_shift_range: Fraction = Field(0.2, description="Fraction of the width.")
+    height_shift_range: Fraction = Field(0.2, description="Fraction of the height.")
+    shear_range: Annotated[float, Field(ge=0.0, le=90.0)] = Field(0.2, description="Degrees, as in ImageDataGenerator.")
+    zoom_range: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.2, description="Each axis zoomed by a factor drawn in [1 - z, 1 + z]."
+    )
+    horizontal_flip: bool = Field(True, description="Flip left-right with probability 1/2.")
+    vertical_flip: bool = Field(False, description="Flip top-bottom with probability 1/2.")
+    fill_mode: FillMode = Field(
+        "nearest", description="How pixels that map outside the image are filled (docs/augmentation.md)."
+    )
+    brightness_range: Annotated[
+        tuple[Annotated[float, Field(ge=0.0)], Annotated[float, Field(ge=0.0)]] | None, AfterValidator(_ordered)
+    ] = Field(None, description="[low, high]: brightness multiplied by a factor drawn in it; null: unchanged.")
+
+
+class FlipPolicy(Strict):
+    """Flips only, each allowed one with probability 1/2."""
+
+    name: Literal["flip"]
+    horizontal: bool = Field(True, description="Allow a left-right flip.")
+    vertical: bool = Field(False, description="Allow a top-bottom flip.")
+
+
+class GeometricPolicy(Strict):
+    """Rotation, zoom, translation, shear and a horizontal flip, Keras-style factors, one resampling."""
+
+    name: Literal["geometric"]
+    rotation: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.1, description="Fraction of a full turn, as RandomRotation's factor."
+    )
+    zoom: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.1, description="As RandomZoom's height_factor (both axes alike)."
+    )
+    translation: Fraction = Field(
+        0.1, description="Fraction of the height and of the width, as RandomTranslation's factors."
+    )
+    shear: Fraction = Field(0.1, description="Shear coefficient along x and along y, as RandomShear's factors.")
+    horizontal_flip: bool = Field(True, description="Flip left-right with probability 1/2.")
+    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
+
+
+class ColorPolicy(Strict):
+    """Brightness, contrast, saturation and hue in turn, each as the custom transform of that name."""
+
+    name: Literal["color"]
+    brightness: Fraction = Field(0.2, description="RandomBrightness's factor.")
+    contrast: Fraction = Field(0.2, description="RandomContrast's factor.")
+    saturation: Fraction = Field(0.2, description="RandomSaturation's factor.")
+    hue: Fraction = Field(0.05, description="RandomHue's factor.")
+
+
+class RandAugmentPolicy(Strict):
+    """RandAugment: num_ops transforms picked at random per copy, each up to magnitude x its maximum."""
+
+    name: Literal["randaugment"]
+    num_ops: Annotated[int, Field(ge=1, le=10)] = Field(2, description="Operations drawn per copy.")
+    magnitude: Fraction = Field(0.5, description="Each operation draws up to magnitude x its maximum strength.")
+    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
+
+
+class CustomPolicy(Strict):
+    """Your own list; geometric transforms are fused into one resampling, the others follow in order."""
+
+    name: Literal["custom"]
+    transforms: list[CustomTransform] = Field(
+        min_length=1, description="The transforms, each a mapping with its name (below)."
+    )
+    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
+
+
+def _policy_name(value: dict | BaseModel) -> str:
+    """A policy without a name is the seed policy, so ImageDataGenerator settings carry over as they are."""
+    return value.get("name", "seed") if isinstance(value, dict) else value.name
+
+
+def _named(value):
+    """A bare name stands for that policy with its defaults (`dvc exp run -S augment.policy=randaugment`)."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+Policy = Annotated[
+    Annotated[SeedPolicy, Tag("seed")]
+    | Annotated[FlipPolicy, Tag("flip")]
+    | Annotated[GeometricPolicy, Tag("geometric")]
+    | Annotated[ColorPolicy, Tag("color")]
+    | Annotated[RandAugmentPolicy, Tag("randaugment")]
+    | Annotated[CustomPolicy, Tag("custom")],
+    Discriminator(_policy_name),
+    BeforeValidator(_named),
+]
+# Policies that can be named alone: custom needs its list of transforms.
+PolicyName = Literal["seed", "flip", "geometric", "color", "randaugment"]
+
+
+def policy_from_name(name: str) -> SeedPolicy | FlipPolicy | GeometricPolicy | ColorPolicy | RandAugmentPolicy:
+    """The policy of that name with its defaults, as `augment.policy: <name>` reads."""
+    return TypeAdapter(Policy).validate_python(name)
+
+
+class AugmentParams(Strict):
+    """The augmented copies of the training images."""
+
+    copies: Annotated[int, Field(ge=0, le=999)] = Field(20, description="Copies per training image.")
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = Field(
+        0, description="Copy j of an image depends on (seed, its pixel hash, j, policy) alone."
+    )
+    policy: Policy = Field(
+        SeedPolicy(),
+        description="The policy: a mapping with its name and settings (below); a mapping without a name is seed; "
+        "a bare name (policy: randaugment) is that policy with its defaults.",
+    )
+    format: Literal["png", "jpeg"] = Field("png", description="png (lossless) or jpeg (smaller, lossy).")
+    png_compress_level: Annotated[int, Field(ge=0, le=9)] = Field(
+        1, description="1 encodes 2-3x faster than 6 (Pillow's default), for files about 20% larger."
+    )
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = Field(95, description="When format is jpeg.")
+    preview_images: Positive = Field(6, description="Originals shown in reports/augment_preview.png.")
+    preview_copies: Positive = Field(6, description="Copies shown beside each of them (at most copies).")
+
+
+class TrainParams(Strict):
+    """The CNN trained once per arm and seed."""
+
+    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+        default=["original", "augmented", "repeated"],
+        min_length=2,
+        description="original is the baseline; repeated shows each original as often as augmented shows images, "
+        "untransformed; online augments on the fly, fresh draws every epoch (docs/pipeline.md).",
+    )
+    seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(
+        default=[0, 1, 2], min_length=1, description="One model per arm and seed; arms are compared seed by seed."
+    )
+    epochs: Positive = Field(10, description="Epochs per training run.")
+    checkpoint: Literal["last", "best_val"] = Field(
+        "last",
+        description="last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.",
+    )
+    batch_size: Positive = Field(32, description="Training batch size.")
+    learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(0.001, description="Adam's learning rate.")
+    conv_filters: list[Positive] = Field(
+        default=[32, 64], min_length=1, description="Filters of each convolution layer, in order."
+    )
+    kernel_size: Positive = Field(3, description="Side of every convolution kernel, in pixels.")
+
+
+class EvaluateParams(Strict):
+    """The test-set scores and the verdict (docs/verdict.md)."""
+
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        0.95, description="Confidence level of every interval and test."
+    )
+    equivalence_margin: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        1.0,
+        description='Points of test accuracy: a difference whose equivalence interval lies inside ±margin is "equivalent".',
+    )
+    batch_size: Positive = Field(256, description="Batch size of the test-set predictions.")
+    compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = Field(
+        [],
+        description="Each listed policy, with its defaults, becomes an arm of its own, compared with original; chosen among on val.",
+    )
+
+
+class DecideParams(Strict):
+    """`make decide` only: seeds added in rounds until every comparison listed is decided (tasks/decide/rounds.py)."""
+
+    comparisons: list[tuple[str, str]] = Field(
+        default=[("augmented", "repeated"), ("augmented", "original")],
+        min_length=1,
+        description="[treated, control] pairs of trained arms to decide; the error rate is shared among them (Bonferroni).",
+    )
+    first_seeds: Annotated[int, Field(ge=2)] = Field(
+        3, description="Seeds at the first look (train.seeds first, then the smallest unused)."
+    )
+    round_seeds: Positive = Field(3, description="Seeds added by each round after the first.")
+    max_seeds: Annotated[int, Field(ge=2, le=200)] = Field(
+        15, description="Seeds at the last planned look; the design's error rates hold up to it."
+    )
+    max_hours: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Stop before a round that would end after this many hours of decide's wall time; null: no time budget.",
+    )
+    spending: Literal["obrien-fleming", "pocock"] = Field(
+        "obrien-fleming",
+        description="The Lan-DeMets alpha-spending function: how the error rate is spread over the looks.",
+    )
+
+    @model_validator(mode="after")
+    def _plan_fits(self) -> "DecideParams":
+        if self.max_seeds < self.first_seeds:
+            raise ValueError("max_seeds must be at least first_seeds")
+        return self
+
+
+class StudyParams(Strict):
+    """The scaling study: `make study` only (study/dvc.yaml), never part of `make run`."""
+
+    sizes: Annotated[list[Positive], AfterValidator(_no_repeats)] = Field(
+        default=[25, 50, 100, 250, 1000, 5750],
+        min_length=1,
+        description="Training images per class, each run for every arm and seed; 5750 is all a Fashion-MNIST class has besides its 250 val images.",
+    )
+
+
+class Params(Strict):
+    ingest: IngestParams = IngestParams()
+    augment: AugmentParams = AugmentParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    study: StudyParams = StudyParams()
+    decide: DecideParams = DecideParams()
+
+    @property
+    def arms(self) -> list[str]:
+        """Every trained arm: train.arms, then one per compared policy (named after it)."""
+        return self.train.arms + self.evaluate.compare_policies
+
+
+def baseline_arm(arms: list[str]) -> str:
+    """The arm the others are compared with: original when it is trained, else the first arm of train.arms."""
+    return "original" if "original" in arms else arms[0]
+
+
+MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
+
+
+def _models(annotation) -> list[type[BaseModel]]:
+    """The models a field can hold: the field's own, or those inside its union, list or Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models(argument)]
+
+
+def _settings_beside(loc: tuple) -> list[str]:
+    """The settings the schema knows at an error's level, following its location down from Params.
+
+    A location also holds list indices, and union tags (a policy's or transform's name), which pick
+    the union's member of that name."""
+    models = [Params]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        holders = [model for model in models if part in model.model_fields]
+        if holders:
+            models = [inner for model in holders for inner in _models(model.model_fields[part].annotation)]
+        else:
+            models = [
+                model
+                for model in models
+                if "name" in model.model_fields and get_args(model.model_fields["name"].annotation) == (part,)
+            ]
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden" and key in MOVED:
+        return f"{key} is now {MOVED[key]}: move its value there"
+    if error["type"] == "extra_forbidden":
+        *parents, unknown = (str(part) for part in error["loc"])
+        likely = get_close_matches(unknown, _settings_beside(error["loc"]), n=1)
+        if likely:
+            return f"{key} is not a known setting: did you mean {'.'.join([*parents, likely[0]])}? Remove it or fix its spelling"
+        return f"{key} is not a known setting; remove it or check its spelling"
+    if error["type"] == "union_tag_invalid":
+        return f"{key}: unknown name {error['ctx']['tag']!r}; use one of {error['ctx']['expected_tags']}"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate params.yaml; raise UserError naming the first bad key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run augflow from the project root, where params.yaml lives.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}: fix its syntax.") from None
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"{path} must be a mapping of stage names (ingest, augment, train, evaluate, study, decide) to settings."
+        )
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise UserError(f"{path}: {problems}.") from None
+
+
+# The reference page docs/params.md is generated from this schema: `python -m tasks.common.params --markdown > docs/params.md`.
+DOC_COMMAND = "python -m tasks.common.params --markdown > docs/params.md"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _bounds(schema: dict) -> str:
+    low = (">", schema["exclusiveMinimum"]) if "exclusiveMinimum" in schema else ("≥", schema.get("minimum"))
+    high = ("<", schema["exclusiveMaximum"]) if "exclusiveMaximum" in schema else ("≤", schema.get("maximum"))
+    if low[0] == "≥" and high[0] == "≤" and None not in (low[1], high[1]):
+        return f" {_number(low[1])} to {_number(high[1])}"
+    return "".join(f" {sign} {_number(bound)}," for sign, bound in (low, high) if bound is not None).rstrip(",")
+
+
+def _either(options: list[str]) -> str:
+    return options[0] if len(options) == 1 else f"{', '.join(options[:-1])} or {options[-1]}"
+
+
+def _kind(schema: dict) -> str:
+    """A JSON schema of one setting, in words: its type and the values it allows."""
+    if "anyOf" in schema:  # each allowed value or kind once: `rgb`, `grayscale` or `null`
+        options = [
+            [f"`{value}`" for value in option["enum"]] if "enum" in option else [_kind(option)]
+            for option in schema["anyOf"]
+        ]
+        return _either([kind for option in options for kind in option])
+    if "$ref" in schema or "oneOf" in schema:
+        return "mapping, by its `name` (below)"
+    if "const" in schema or "enum" in schema:
+        return _either([f"`{value}`" for value in schema.get("enum", [schema.get("const")])])
+    kind = schema.get("type")
+    if kind == "array" and "prefixItems" in schema:
+        return f"[{', '.join(_kind(item) for item in schema['prefixItems'])}]"
+    if kind == "array":
+        least = f" (at least {schema['minItems']})" if "minItems" in schema else ""
+        return f"list{least} of {_kind(schema['items'])}"
+    if kind in ("integer", "number"):
+        return kind + _bounds(schema)
+    if kind == "null":
+        return "`null`"
+    if kind == "string":
+        return "text, not empty" if schema.get("minLength") else "text"
+    return {"boolean": "`true` or `false`"}.get(kind, str(kind))
+
+
+def _yaml(value) -> str:
+    """A default as params.yaml writes it."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_yaml(item) for item in value)}]"
+    if isinstance(value, dict):
+        return f"{{{', '.join(f'{key}: {_yaml(item)}' for key, item in value.items())}}}"
+    return _number(value) if isinstance(value, int | float) else str(value)
+
+
+def _meaning(field) -> str:
+    """The field's description, then what its validators ask (their docstrings)."""
+    if field.description is None and field.is_required() and get_origin(field.annotation) is Literal:
+        return "Picks this one."  # a union member's `name`
+    checks = [rule.func.__doc__ for rule in field.metadata if isinstance(rule, AfterValidator) and rule.func.__doc__]
+    return " ".join([field.description or "", *checks]).strip().replace("|", "\\|")
+
+
+def _variant(model: type[BaseModel]) -> str:
+    return get_args(model.model_fields["name"].annotation)[0]
+
+
+def _is_list(field) -> bool:
+    return get_origin(field.annotation) is list
+
+
+def _section(model: type[BaseModel], prefix: str, level: int) -> list[str]:
+    """The table of a model's settings (nested models inline, as dotted keys), then one section per union member."""
+    rows, unions, properties = [], [], model.model_json_schema()["properties"]
+    for name, field in model.model_fields.items():
+        members = _models(field.annotation)
+        default = field.get_default(call_default_factory=True)
+        if members == [field.annotation]:  # a nested mapping, such as ingest.split: its row, then its keys'
+            rows.append(f"| `{prefix}{name}` | mapping | `{_yaml(default.model_dump())}` | {_meaning(field)} |")
+            rows += [row for row in _section(field.annotation, f"{prefix}{name}.", level)[2:] if row.startswith("| `")]
+            continue
+        shown = (
+            "required"
+            if field.is_required()
+            else f"`{_variant(type(default))}`"
+            if isinstance(default, BaseModel)
+            else f"`{_yaml(default)}`"
+        )
+        rows.append(f"| `{prefix}{name}` | {_kind(properties[name])} | {shown} | {_meaning(field)} |")
+        if len(members) > 1:
+            unions.append((name, members))
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|", *rows]
+    for name, members in unions:
+        listed = _is_list(model.model_fields[name])  # keys of a list's items are shown without a prefix
+        lines += ["", f"{'#' * level} `{prefix}{name}`{' items' if listed else ''}: one of these, by `name`"]
+        for member in members:
+            about = [" ".join(member.__doc__.split()), ""] if member.__doc__ else []
+            lines += [
+                "",
+                f"{'#' * (level + 1)} `{_variant(member)}`",
+                "",
+                *about,
+                *_section(member, "" if listed else f"{prefix}{name}.", level + 2),
+            ]
+    return lines
+
+
+def markdown() -> str:
+    """docs/params.md: every setting of params.yaml with its type, default and meaning, read from this schema."""
+    lines = [
+        "# params.yaml reference",
+        "",
+        f"<!-- Generated from tasks/common/params.py by `{DOC_COMMAND}`; edit the schema, not this page. -->",
+        "",
+        "Every setting `params.yaml` can hold, grouped by stage, with its type, its default and what it",
+        "does. A setting left out takes its default; an unknown key or a value out of range stops any",
+        "stage before it works, with one sentence naming the key. This page is generated from the schema",
+        f"in `tasks/common/params.py`: after changing it, run `{DOC_COMMAND}`",
+        "(`tests/test_params_doc.py` fails while the page and the schema differ).",
+    ]
+    for stage, field in Params.model_fields.items():
+        model = field.annotation
+        lines += ["", f"## {stage}", "", " ".join(model.__doc__.split()), "", *_section(model, f"{stage}.", 3)]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from tasks.common.errors import run_cli
+
+    parser = argparse.ArgumentParser(
+        description="Check params.yaml against the schema, or print the settings reference."
+    )
+    parser.add_argument("--markdown", action="store_true", help=f"print docs/params.md: {DOC_COMMAND}")
+    arguments = parser.parse_args()
+
+    def check() -> None:
+        load_params()
+        print(f"{PARAMS_FILE} is valid.")
+
+    run_cli((lambda: print(markdown(), end="")) if arguments.markdown else check)

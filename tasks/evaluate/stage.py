@@ -1,0 +1,270 @@
+"""Stage `evaluate`: score every (arm, seed) model once on the test split and judge the arms.
+
+Outputs: reports/metrics.json (the schema other tools read), reports/headline.json
+(its headline numbers, the file DVC declares as metrics, so `dvc exp show` stays
+readable), the report
+(reports/report.md and a self-contained reports/report.html, see tasks/evaluate/report.py),
+and reports/predictions/<arm>.csv (every test prediction of every seed, the data
+behind DVC's confusion-matrix plots). When policies are compared, the best is
+chosen on validation accuracy alone; the test split still scores each model once.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
+
+from tasks.common.curves import chosen_epoch
+from tasks.common.errors import UserError
+from tasks.common.files import read_csv, write_csv_atomic, write_text_atomic
+from tasks.common.params import Params, baseline_arm, load_params
+from tasks.common.paths import (
+    HEADLINE,
+    LIVE_DIR,
+    METRICS,
+    MODELS_DIR,
+    PREDICTIONS_DIR,
+    RAW_MANIFEST,
+    REPORT,
+    SETS_DIR,
+    TEST_DIR,
+    TIMES_DIR,
+)
+from tasks.common.stats import (
+    holm,
+    mcnemar_exact,
+    mean_ci,
+    paired_difference,
+    seeds_needed,
+    tost,
+    verdict,
+    verdict_kind,
+)
+from tasks.evaluate.predict import predict
+from tasks.evaluate.report import seeds_needed_section, verdict_table, write_report
+
+ISOLATING_PAIRS = (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated"))  # (treated, control)
+SCORES = ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
+
+
+def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.ndarray, classes: list[str]) -> dict:
+    labels = list(range(len(classes)))
+    result = {
+        "test_accuracy": float(np.mean(predicted == truth)),
+        "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        "recall": recall_score(truth, predicted, labels=labels, average=None, zero_division=0).tolist(),
+        "confusion": confusion_matrix(truth, predicted, labels=labels),
+    }
+    if len(classes) == 2 and len(set(truth.tolist())) == 2:
+        result["roc_auc"] = float(roc_auc_score(truth, scores))
+    return result
+
+
+def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
+    """Every arm against the baseline, keyed by arm; the two ways of augmenting against each other; and each
+    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation.
+    A pair is compared once: where the baseline is itself one of those arms, the isolating comparison stands."""
+    isolating = [pair for pair in ISOLATING_PAIRS if set(pair) <= set(arms)]
+    baseline = baseline_arm(arms)
+    pairs = {arm: (arm, baseline) for arm in arms if arm != baseline and {arm, baseline} not in map(set, isolating)}
+    return pairs | {f"{treated}-vs-{control}": (treated, control) for treated, control in isolating}
+
+
+def summarise(
+    truth: np.ndarray,
+    outcomes: dict[str, list[tuple]],
+    classes: list[str],
+    budgets: dict,
+    seeds: list[int],
+    dataset: dict,
+    confidence: float,
+    margin: float,
+) -> dict:
+    """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons.
+
+    margin is evaluate.equivalence_margin as a fraction (points / 100), like every difference here.
+    """
+    arms, correct = {}, {}
+    for arm, runs in outcomes.items():
+        per_seed = [classification_scores(truth, predicted, scores, classes) for predicted, scores in runs]
+        arms[arm] = {}
+        for name in SCORES:
+            if name in per_seed[0]:
+                values = [scores[name] for scores in per_seed]
+                estimate = mean_ci(values, confidence)
+                arms[arm][name] = {"mean": estimate.mean, "ci95": estimate.ci, "runs": values, "seeds": seeds}
+        arms[arm]["per_class_recall"] = dict(zip(classes, np.mean([s["recall"] for s in per_seed], axis=0).tolist()))
+        arms[arm]["confusion_matrix"] = {
+            "labels": classes,
+            "counts": sum(s["confusion"] for s in per_seed).tolist(),
+            "pooled_over_seeds": len(seeds),
+        }
+        arms[arm]["budget"] = budgets[arm]
+        correct[arm] = np.concatenate([predicted == truth for predicted, _ in runs])
+    pairs = comparison_pairs(list(outcomes))
+    differences = {
+        key: paired_difference(arms[arm]["test_accuracy"]["runs"], arms[base]["test_accuracy"]["runs"], confidence)
+        for key, (arm, base) in pairs.items()
+    }
+    adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
+    comparisons = {}
+    for key, (arm, baseline) in pairs.items():
+        treated_runs, baseline_runs = arms[arm]["test_accuracy"]["runs"], arms[baseline]["test_accuracy"]["runs"]
+        difference, equivalence = differences[key], tost(treated_runs, baseline_runs, margin, 1 - confidence)
+        kind = verdict_kind(difference, equivalence, confidence, margin, adjusted[key])
+        needed = (
+            seeds_needed(treated_runs, baseline_runs, confidence, margin, len(pairs))
+            if kind == "inconclusive"
+            else None
+        )
+        comparisons[key] = {
+            "arm": arm,
+            "baseline": baseline,
+            "delta_mean": difference.mean,
+            "ci95": difference.ci,
+            "p_value": difference.p_value,
+            "p_value_holm": adjusted[key],
+            "comparisons": len(pairs),
+            "test": "paired t-test over seeds",
+            "mcnemar": mcnemar_exact(correct[arm], correct[baseline])
+            | {"test": "exact McNemar on per-image predictions pooled over seeds"},
+            "verdict_kind": kind,
+            "tost_p": equivalence.p_value,
+            "ci90": equivalence.ci,
+            "seeds_needed": needed,
+            "verdict": verdict(
+                arm,
+                difference,
+                equivalence,
+                len(seeds),
+                confidence,
+                margin,
+                baseline,
+                adjusted[key],
+                len(pairs),
+                needed,
+            ),
+        }
+    first = next(iter(comparisons.values()))
+    return {
+        "arms": arms,
+        "comparison": first,
+        "comparisons": comparisons,
+        "confidence": confidence,
+        "equivalence_margin": margin,
+        "dataset": dataset,
+    }
+
+
+def headline(metrics: dict) -> dict:
+    """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval,
+    p-values and verdict (improves, hurts, equivalent or inconclusive).
+
+    Keys are short so that `dvc exp show` fits them in one terminal row; metrics.json has the same
+    numbers under longer names. A value that does not exist (an interval or p-value from one seed) is None.
+    """
+    numbers = {"accuracy": {arm: result["test_accuracy"]["mean"] for arm, result in metrics["arms"].items()}}
+    for key, comparison in metrics["comparisons"].items():
+        low, high = comparison["ci95"] or (None, None)
+        numbers[key] = {
+            "delta": comparison["delta_mean"],
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": comparison["p_value"],
+            "p_holm": comparison["p_value_holm"],
+            "verdict_kind": comparison["verdict_kind"],
+        }
+    return numbers
+
+
+def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> dict | None:
+    """The compared policy whose kept models (train.checkpoint) have the best mean validation accuracy over seeds.
+
+    Only the validation split decides: test accuracy plays no part in the choice, so the chosen
+    policy's test result is an honest estimate, not the best of several looks at the test split.
+    """
+    if not policies:
+        return None
+    validation = {arm: float(np.mean([chosen_epoch(live_dir, arm, seed)[1] for seed in seeds])) for arm in policies}
+    return {
+        "chosen": max(validation, key=validation.get),
+        "by": "mean validation accuracy of the kept models over seeds",
+        "validation_accuracy": validation,
+    }
+
+
+def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
+    from tasks.common.data import presentations_per_epoch, split_files  # TensorFlow's tf.data: see predict
+
+    paths, names = split_files(test_dir)
+    classes = sorted(set(names))
+    truth = np.array([classes.index(name) for name in names])
+    outcomes: dict[str, list[tuple]] = {}
+    budgets = {}
+    first_seed = f"seed-{params.train.seeds[0]}.csv"
+    for arm in params.arms:
+        per_epoch = presentations_per_epoch(SETS_DIR / arm / first_seed)
+        budgets[arm] = {
+            "presentations_per_epoch": per_epoch,
+            "epochs": params.train.epochs,
+            "presentations": per_epoch * params.train.epochs,
+            "chosen_epochs": [
+                chosen_epoch(LIVE_DIR, arm, seed)[0] for seed in params.train.seeds
+            ],  # by train.checkpoint
+        }
+        rows = []
+        for seed in params.train.seeds:
+            predicted, scores = predict(
+                models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size
+            )
+            outcomes.setdefault(arm, []).append((predicted, scores))
+            rows += [
+                {
+                    "seed": seed,
+                    "image": Path(path).stem,
+                    "actual": classes[a],
+                    "predicted": classes[p],
+                    "score": f"{s:.6f}",
+                }
+                for path, a, p, s in zip(paths, truth, predicted, scores)
+            ]
+        write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "image", "actual", "predicted", "score"), rows)
+    manifest = read_csv(RAW_MANIFEST)
+    dataset = {split: sum(row["split"] == split for row in manifest) for split in ("val", "test")}
+    dataset["train"] = len(read_csv(SETS_DIR / "original" / first_seed))  # each seed's own subset, of this size
+    dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented" / first_seed)) - dataset["train"], "classes": classes}
+    margin = params.evaluate.equivalence_margin / 100
+    metrics = summarise(
+        truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence, margin
+    )
+    metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
+    metrics["checkpoint"] = params.train.checkpoint
+    write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(HEADLINE, json.dumps(headline(metrics), indent=2) + "\n")
+    write_report(metrics)
+    return metrics
+
+
+def show(metrics_path: Path = METRICS) -> None:
+    """Print the verdict and table of the last evaluation, and what deciding its inconclusive comparisons would cost."""
+    if not metrics_path.is_file():
+        raise UserError(f"{metrics_path} does not exist yet: run 'make run' (or 'dvc repro') first.")
+    metrics = json.loads(metrics_path.read_text())
+    print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
+    print()
+    print(verdict_table(metrics))
+    print(seeds_needed_section(metrics, MODELS_DIR, TIMES_DIR), end="")
+    print(f"\nFull report: {REPORT} and {REPORT.with_suffix('.html')}   metrics: {metrics_path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--show", action="store_true", help="print the last verdict instead of evaluating")
+    if parser.parse_args().show:
+        show()
+    else:
+        evaluate(load_params())
+        show()

@@ -1,0 +1,1 @@
+"""The train stage: one model per (arm, seed), on that arm's training set."""
