@@ -28,13 +28,14 @@ from dvc.repo import Repo
 from networkx import topological_sort
 
 from tasks.common.errors import UserError, run_cli
+from tasks.common.machine import JOBS_VARIABLE
 from tasks.orchestration.lock import holding
 
 Log = Callable[[str], None]
 
 
-# run_cli's exit status for a UserError or a disk that refused an output (tasks/common/errors.py): the stage's own sentence,
-# already shown, says what the user is to fix; running the stage again cannot help.
+# run_cli's exit status for a UserError or a disk that refused an output (tasks/common/errors.py): the stage's own
+# sentence, already shown, says what the user is to fix; running the stage again cannot help.
 USER_FAULT_STATUS = 2
 COMMAND_STATUS = re.compile(r"failed to run: .*, exited with (-?\d+)\s*$")  # DVC's report of the stage's command
 
@@ -101,7 +102,10 @@ def reproduce_stage(repo_dir: Path, stage: str, jobs: int, log: Log = print) -> 
     if not changes:
         return skip(stage, log)
     log(f"Stage '{stage}' changed ({json.dumps(changes)}): reproducing it.")
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        JOBS_VARIABLE: str(jobs),  # the stage's share of the machine's memory follows it
+    }
     with _slots(jobs):
         process = subprocess.Popen(
             ["dvc", "--wait-for-lock", "repro", "--single-item", stage],
@@ -125,7 +129,8 @@ def reproduce_stage(repo_dir: Path, stage: str, jobs: int, log: Log = print) -> 
 
 
 def reproduce(repo_dir: Path, jobs: int, log: Log = print) -> dict[str, str]:
-    """Every stage of dvc.yaml, each once its upstream stages are done, at most `jobs` at once; stage -> 'ran' | 'skipped'."""
+    """Every stage of dvc.yaml, each once its upstream stages are done, at most `jobs` at once;
+    stage -> 'ran' | 'skipped'."""
     if jobs < 1:
         raise UserError(f"JOBS={jobs}: run at least one stage at a time (JOBS=1 runs them one after another).")
     stages = pipeline_stages(repo_dir)

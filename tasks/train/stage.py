@@ -1,8 +1,8 @@
 """Stage `train`: fit the classic demonstration's CNN for one (arm, seed).
 
 Every arm trains the same model; only its training set differs (the set file
-`data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
-deterministic, so a (arm, seed) pair trains the same way on every run.
+`data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's
+ops made deterministic, so a (arm, seed) pair trains the same way on every run.
 
 Each run's wall time is kept outside its outputs (see tasks/common/times.py), and so is its state after
 each epoch: a killed run resumes at the next epoch and ends as an uninterrupted one (tasks/train/resume.py).
@@ -45,7 +45,7 @@ keras = _import_keras()  # before anything that imports Keras or TensorFlow
 import tensorflow as tf  # noqa: E402
 from dvclive.keras import DVCLiveCallback  # noqa: E402
 
-from tasks.common.data import image_dataset, set_files, split_files  # noqa: E402
+from tasks.common.data import image_dataset, set_examples, split_files  # noqa: E402
 from tasks.common.errors import UserError  # noqa: E402
 from tasks.common.files import atomic_path  # noqa: E402
 from tasks.common.params import TrainParams, load_params  # noqa: E402
@@ -135,7 +135,7 @@ def train(
         raise UserError(f"{set_csv} is missing: arm '{arm}' has no training set; run 'dvc repro' to build it.")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    paths, names = set_files(set_csv)
+    examples, names = set_examples(set_csv)
     classes = sorted(set(names))
     model_path = models_dir / arm / f"seed-{seed}.keras"
     keep_best = params.checkpoint == "best_val"
@@ -156,14 +156,20 @@ def train(
             set_csv, classes, params.batch_size, params.epochs, seed, first_epoch=start
         )
     else:
-        train_data = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed, skip_epochs=start)
-        steps, per_epoch = None, len(paths)
+        train_data = image_dataset(examples, names, classes, params.batch_size, shuffle_seed=seed, skip_epochs=start)
+        steps, per_epoch = None, len(examples)
     val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
     batches = steps or math.ceil(per_epoch / params.batch_size)
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params, batches)
     with Live(str(live_dir / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params(
-            {"arm": arm, "seed": seed, "images": len(paths), "presentations_per_epoch": per_epoch, "classes": classes}
+            {
+                "arm": arm,
+                "seed": seed,
+                "images": len(examples),
+                "presentations_per_epoch": per_epoch,
+                "classes": classes,
+            }
         )
         curves = DVCLiveCallback(live=live)
         for epoch, logs in enumerate(resume.state["logs"]):  # the finished epochs' curves, logged as they were
@@ -191,7 +197,8 @@ def train(
 
 
 def warn_without_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
-    """augflow's kernel path (tasks/common/numerics.py) runs AVX2 kernels; a CPU without AVX2 runs others, and trains other numbers."""
+    """augflow's kernel path (tasks/common/numerics.py) runs AVX2 kernels; a CPU without AVX2 runs others, and trains
+    other numbers."""
     if cpuinfo.is_file() and " avx2" not in cpuinfo.read_text():
         print(
             "augflow: this CPU has no AVX2, so its models will differ slightly from those of the machines augflow's "
