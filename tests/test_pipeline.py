@@ -344,3 +344,18 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     assert ran_stages(run(repo, "dvc", "repro", "--single-item", "augment").stdout) == {"augment"}
     stale = {"train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
     assert set(json.loads(run(repo, "dvc", "status", "--json").stdout)) == stale
+
+
+def test_a_docstring_edit_in_the_copy_code_reruns_augment_but_rewrites_no_copy(reproduced, tmp_path):
+    """DVC reruns a stage whose code file changed; augment's own check compares the code's syntax, so a docstring or
+    comment edit keeps every copy, and a change to what the code does makes them all again."""
+    repo, _ = reproduced
+    copy = tmp_path / "edited"
+    shutil.copytree(repo, copy, symlinks=True)
+    code = copy / "tasks/common/copies.py"
+    code.write_text(code.read_text().replace('"""', '"""Edited: ', 1) + "# a comment\n")
+    edited = run(copy, "dvc", "repro", "augment").stdout
+    assert "Running stage 'augment'" in edited and re.search(r"in data/augmented \(0 made, \d+ kept\)", edited), edited
+    code.write_text(code.read_text().replace("words = [seed, ", "words = [seed + 1, "))  # other copies
+    changed = run(copy, "dvc", "repro", "augment").stdout
+    assert re.search(r"in data/augmented \((\d+) made, 0 kept\)", changed), changed
