@@ -7,7 +7,7 @@ half-way through an hour of training.
 
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Literal, get_args, get_origin
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -54,6 +54,29 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _variant(model: type[BaseModel]) -> str:
+    """The name that picks this member of a union."""
+    return get_args(model.model_fields["name"].annotation)[0]
+
+
+def _named(value):
+    """A bare name stands for that member with its defaults (`dvc exp run -S augment.policy=randaugment`)."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def one_of(*members: type[Strict]):
+    """Settings that take one of several forms, told apart by their `name`. A mapping without a name is the first
+    member (so ImageDataGenerator settings carry over as they are into the seed policy); a bare name is that member
+    with its defaults."""
+    default = _variant(members[0])
+
+    def name(value: dict | BaseModel) -> str:
+        return value.get("name", default) if isinstance(value, dict) else value.name
+
+    tagged = tuple(Annotated[member, Tag(_variant(member))] for member in members)
+    return Annotated[Union[tagged], Discriminator(name), BeforeValidator(_named)]  # noqa: UP007 (a runtime tuple)
 
 
 class SplitFractions(Strict):
@@ -333,26 +356,7 @@ class CustomPolicy(Strict):
     fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
 
 
-def _policy_name(value: dict | BaseModel) -> str:
-    """A policy without a name is the seed policy, so ImageDataGenerator settings carry over as they are."""
-    return value.get("name", "seed") if isinstance(value, dict) else value.name
-
-
-def _named(value):
-    """A bare name stands for that policy with its defaults (`dvc exp run -S augment.policy=randaugment`)."""
-    return {"name": value} if isinstance(value, str) else value
-
-
-Policy = Annotated[
-    Annotated[SeedPolicy, Tag("seed")]
-    | Annotated[FlipPolicy, Tag("flip")]
-    | Annotated[GeometricPolicy, Tag("geometric")]
-    | Annotated[ColorPolicy, Tag("color")]
-    | Annotated[RandAugmentPolicy, Tag("randaugment")]
-    | Annotated[CustomPolicy, Tag("custom")],
-    Discriminator(_policy_name),
-    BeforeValidator(_named),
-]
+Policy = one_of(SeedPolicy, FlipPolicy, GeometricPolicy, ColorPolicy, RandAugmentPolicy, CustomPolicy)
 # Policies that can be named alone: custom needs its list of transforms.
 PolicyName = Literal["seed", "flip", "geometric", "color", "randaugment"]
 
@@ -383,8 +387,35 @@ class AugmentParams(Strict):
     preview_copies: Positive = Field(6, description="Copies shown beside each of them (at most copies).")
 
 
+# Every model's optimizer settings, compiled by tasks/train/models.py's build.
+Optimizer = Annotated[Literal["adam", "sgd", "rmsprop"], Field(description="Keras' optimizer of that name.")]
+LearningRate = Annotated[float, Field(gt=0.0, lt=1.0, description="The optimizer's learning rate.")]
+
+
+class CnnModel(Strict):
+    """The classic demonstration's CNN: the pixels / 255, conv (relu) → 2x2 max-pool blocks, then dense layers and the
+    output layer (one sigmoid unit for two classes, a softmax unit per class for more)."""
+
+    name: Literal["cnn"] = Field("cnn", description="A model without a name is this one.")
+    conv_filters: list[Positive] = Field(
+        default=[32, 64], min_length=1, description="Filters of each convolution, one conv → pool block per entry."
+    )
+    kernel_size: Positive = Field(3, description="Side of every convolution kernel, in pixels.")
+    dense_units: list[Positive] = Field(
+        default=[], description="Units of each hidden dense layer (relu) before the output layer; []: none."
+    )
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="Rate of a dropout layer just before the output layer; 0: none."
+    )
+    optimizer: Optimizer = "adam"
+    learning_rate: LearningRate = 0.001
+
+
+ModelParams = one_of(CnnModel)
+
+
 class TrainParams(Strict):
-    """The CNN trained once per arm and seed."""
+    """The model trained once per arm and seed, and how it is trained."""
 
     arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented", "repeated"],
@@ -401,11 +432,11 @@ class TrainParams(Strict):
         description="last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.",
     )
     batch_size: Positive = Field(32, description="Training batch size.")
-    learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(0.001, description="Adam's learning rate.")
-    conv_filters: list[Positive] = Field(
-        default=[32, 64], min_length=1, description="Filters of each convolution layer, in order."
+    model: ModelParams = Field(
+        CnnModel(),
+        description="The model and its optimizer: a mapping with its name and settings (below); a mapping without a "
+        "name is cnn; a bare name (model: cnn) is that model with its defaults.",
     )
-    kernel_size: Positive = Field(3, description="Side of every convolution kernel, in pixels.")
 
 
 class EvaluateParams(Strict):
@@ -485,7 +516,12 @@ def baseline_arm(arms: list[str]) -> str:
     return "original" if "original" in arms else arms[0]
 
 
-MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
+MOVED = {  # an old key -> the key that now holds its value
+    "ingest.fashion_mnist_dir": "ingest.source",
+    "train.conv_filters": "train.model.conv_filters",
+    "train.kernel_size": "train.model.kernel_size",
+    "train.learning_rate": "train.model.learning_rate",
+}
 
 
 def _models(annotation) -> list[type[BaseModel]]:
@@ -618,10 +654,6 @@ def _meaning(field) -> str:
     return " ".join([field.description or "", *checks]).strip().replace("|", "\\|")
 
 
-def _variant(model: type[BaseModel]) -> str:
-    return get_args(model.model_fields["name"].annotation)[0]
-
-
 def _is_list(field) -> bool:
     return get_origin(field.annotation) is list
 
@@ -632,7 +664,8 @@ def _section(model: type[BaseModel], prefix: str, level: int) -> list[str]:
     for name, field in model.model_fields.items():
         members = _models(field.annotation)
         default = field.get_default(call_default_factory=True)
-        if members == [field.annotation]:  # a nested mapping, such as ingest.split: its row, then its keys'
+        one_of_its_kind = members == [field.annotation] and "name" not in field.annotation.model_fields
+        if one_of_its_kind:  # a nested mapping, such as ingest.split: its row, then its keys'
             rows.append(f"| `{prefix}{name}` | mapping | `{_yaml(default.model_dump())}` | {_meaning(field)} |")
             rows += [row for row in _section(field.annotation, f"{prefix}{name}.", level)[2:] if row.startswith("| `")]
             continue
@@ -644,7 +677,7 @@ def _section(model: type[BaseModel], prefix: str, level: int) -> list[str]:
             else f"`{_yaml(default)}`"
         )
         rows.append(f"| `{prefix}{name}` | {_kind(properties[name])} | {shown} | {_meaning(field)} |")
-        if len(members) > 1:
+        if members:  # one_of's members, even a single one (train.model, until a second model comes)
             unions.append((name, members))
     lines = ["| key | type | default | meaning |", "|---|---|---|---|", *rows]
     for name, members in unions:
