@@ -4,7 +4,8 @@ import pytest
 from conftest import PROJECT, run_stage_in
 
 from tasks.common.errors import UserError
-from tasks.common.params import Params, RandAugmentPolicy, load_params, policy_from_name
+from tasks.common.params import Params, load_params
+from tasks.common.policies import RandAugmentPolicy, policy_from_name
 from tasks.orchestration.experiments import apply_params
 
 DEFAULTS = (PROJECT / "params.yaml").read_text()

@@ -15,7 +15,8 @@ from conftest import PROJECT
 
 from tasks.common.curves import chosen_epoch, validation_curve
 from tasks.common.data import image_dataset, split_files
-from tasks.common.params import CnnModel, IngestParams, TrainParams, _models, _variant
+from tasks.common.params import CnnModel, IngestParams, TrainParams, _models
+from tasks.common.schema import variant
 from tasks.evaluate.predict import predict
 from tasks.ingest.stage import ingest
 from tasks.train.models import BUILDERS, build
@@ -57,7 +58,7 @@ def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, che
 
 def test_every_model_params_yaml_can_name_has_a_builder_and_the_cnn_builds_the_layers_its_settings_ask_for():
     """The defaults add no layer the classic demonstration did not have (test_golden.py checks their weights)."""
-    assert {_variant(model) for model in _models(TrainParams.model_fields["model"].annotation)} == set(BUILDERS)
+    assert {variant(model) for model in _models(TrainParams.model_fields["model"].annotation)} == set(BUILDERS)
     classic = build((28, 28, 1), 2, CnnModel())
     assert [type(layer).__name__ for layer in classic.layers] == [
         *("Rescaling", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense")
