@@ -61,6 +61,20 @@ def test_every_training_stage_depends_on_the_numeric_settings_and_the_study_runs
     assert not {dep for dep in stages("dvc.yaml")["train"]["deps"] if dep.startswith("tasks/augment/")}
 
 
+def param_keys(stage: dict) -> list[str]:
+    """A stage's params keys, listed bare or under their file (study/dvc.yaml's ../params.yaml)."""
+    entries = stage.get("params", [])
+    return [key for entry in entries for key in ([entry] if isinstance(entry, str) else next(iter(entry.values())))]
+
+
+def test_every_training_stage_depends_on_the_whole_model_group_so_no_model_setting_can_be_left_out():
+    for pipeline in PIPELINES:
+        for name, stage in stages(pipeline).items():
+            keys = param_keys(stage)
+            assert name not in TRAINING_STAGES or "train.model" in keys, f"{pipeline} stage {name}"
+            assert not [key for key in keys if key.startswith("train.model.")], f"{pipeline} stage {name}"
+
+
 UMBRELLAS = {paths.DATA_DIR, paths.REPORTS_DIR, paths.STATE_DIR, paths.RAW_DIR}  # too wide to declare what is in them
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import yaml
 from conftest import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
 from oracle import a_case_holm_decides, assert_metrics_agree
 
@@ -200,16 +201,19 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     assert lock_hashes(copy) == uninterrupted
 
 
-def test_changing_the_checkpoint_or_epochs_marks_only_the_training_runs(reproduced):
+def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_training_runs(reproduced):
     """What `dvc repro` would rerun, from `dvc status`: the training runs, whose new models then rerun evaluate.
 
     The flow's tests (test_flow.py) and the killed flow (test_faults.py) rerun training on a changed
     `train.epochs` for real; here the dependency alone is checked, which a real run would only repeat.
+    A model's settings are one group: a setting no stage names by itself (dense_units) still counts.
     """
     repo, _ = reproduced
+    model = yaml.safe_load((repo / "params.yaml").read_text())["train"]["model"]
     for key, value, before, marked in (
         ("checkpoint", "best_val", "last", TRAIN_RUNS),
         ("epochs", 2, 1, TRAIN_RUNS | {"evaluate"}),
+        ("model", model | {"dense_units": [8]}, model, TRAIN_RUNS),
     ):
         set_params(repo, train={key: value})  # evaluate reads train.epochs itself: the budget it reports
         changed = json.loads(run(repo, "dvc", "status", "--json").stdout)
