@@ -1,11 +1,11 @@
 """params.yaml mistakes stop a stage before any work, with one sentence that names the key."""
 
 import pytest
-from conftest import PROJECT, run_stage_in
 
 from tasks.common.errors import UserError
 from tasks.common.params import Params, RandAugmentPolicy, load_params, policy_from_name
 from tasks.orchestration.experiments import apply_params
+from tests.helpers import PROJECT, run_stage_in
 
 DEFAULTS = (PROJECT / "params.yaml").read_text()
 

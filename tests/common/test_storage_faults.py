@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_stage_in
-from pictures import class_folders
 
 from tasks.common.errors import run_cli
+from tests.helpers import run_stage_in
+from tests.pictures import class_folders
 
 OUTPUTS = ("data", "reports")
 

@@ -7,12 +7,12 @@ import json
 import shutil
 
 import pytest
-from conftest import PROJECT, set_params
 
 from tasks.common.errors import UserError
 from tasks.common.params import load_params
 from tasks.decide import rounds
 from tasks.decide.sequential import history
+from tests.helpers import PROJECT, set_params
 
 # Per-seed test accuracy of three arms: augmented gains a steady 5 points over repeated, repeated ties original.
 ACCURACY = {

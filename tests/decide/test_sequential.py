@@ -3,7 +3,6 @@ of tasks/common/stats.py, and its error rates and seeds used by simulating the r
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from statsmodels.stats.weightstats import ttost_paired
 from benchmarks.sequential import DEFAULT, DEFAULT_RUN_DIFFERENCES, SD, allowed, simulate
 from tasks.common.stats import paired_difference, tost, verdict_kind
 from tasks.decide.sequential import OUTCOMES, Design, decisions, history, look, markdown, run, z_boundaries
+from tests.helpers import PROJECT
 
-BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "sequential.json"
+BENCHMARK = PROJECT / "benchmarks" / "results" / "sequential.json"
 EXPERIMENTS = 20_000  # per scenario; the benchmark runs 100,000
 
 

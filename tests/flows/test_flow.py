@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, project_files, ran_stages, run, set_params
-from oracle import assert_scaling_agrees
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -35,6 +33,18 @@ from flows.study import study
 from tasks.orchestration import lock
 from tasks.orchestration.experiments import dirty_checkout_warning
 from tasks.orchestration.parallel import StageFailed, pipeline_stages
+from tests.helpers import (
+    ENV,
+    PROJECT,
+    TINY_PARAMS,
+    lock_hashes,
+    make_project,
+    project_files,
+    ran_stages,
+    run,
+    set_params,
+)
+from tests.oracle import assert_scaling_agrees
 
 # Two arms: the online arm's input is tested with the pipeline (test_pipeline.py); here the flow's own behaviour is.
 FLOW_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
@@ -185,7 +195,8 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
         original = scaling["test_accuracy"]["original"][STUDY_SIZES.index(point["images_per_class"])]["runs"]
         augmented = scaling["test_accuracy"]["augmented"][STUDY_SIZES.index(point["images_per_class"])]["runs"]
         assert abs(point["delta_mean"] - (sum(augmented) - sum(original)) / 2) < 1e-12
-    # No repeated arm here, so nothing isolates augmentation; the Holm family is then the gains' (tests/test_study_summary.py).
+    # No repeated arm here, so nothing isolates augmentation; the Holm family is then the gains'
+    # (tests/study/test_study_summary.py).
     assert scaling["isolating"] == {} and scaling["holm_family"]["comparisons"] == len(STUDY_SIZES)
     assert (repo / "reports/scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

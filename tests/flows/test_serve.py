@@ -17,15 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_project, project_files, run
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelling
-from serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
 
 from flows import serve
 from tasks.common.errors import run_cli
 from tasks.common.paths import WORKTREES_DIR
 from tasks.orchestration import lock
+from tests.helpers import make_project, project_files, run
+from tests.serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
 
 WHAT_IF = 'overrides=["evaluate.confidence=0.9"]'  # the completed what-if runs' override: see the what_if fixture
 NIGHTLY = ("30 4 * * 1-5", "Europe/Berlin")  # the server's nightly schedule, not the default, to see the flags used

@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import make_project
-from serving import PARAMS, finished, free_port, served, start
+
+from tests.helpers import make_project
+from tests.serving import PARAMS, finished, free_port, served, start
 
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian's postgresql package
 

@@ -8,12 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pictures import picture
 
 from tasks.common.errors import UserError
 from tasks.common.files import read_csv
 from tasks.common.params import IngestParams
 from tasks.ingest.stage import ingest
+from tests.pictures import picture
 
 
 def jpeg(seed: int, shape: str) -> bytes:

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from pictures import class_folders, picture
 
 from tasks.common.errors import UserError
 from tasks.common.files import png_bytes, read_csv
@@ -25,6 +24,7 @@ from tasks.common.params import IngestParams
 from tasks.evaluate.report import report_html, report_markdown
 from tasks.evaluate.stage import summarise
 from tasks.ingest.stage import ingest
+from tests.pictures import class_folders, picture
 
 REASONS = {
     "hidden",

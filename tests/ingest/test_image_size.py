@@ -4,13 +4,13 @@ train at and how long that should take on this machine."""
 import json
 
 import pytest
-from pictures import class_folders, picture, save
 from PIL import Image
 
 from tasks.common.params import IngestParams, Params
 from tasks.common.times import record_seconds
 from tasks.ingest.images import OWN_SIZE_CAP, own_size, upright_size
 from tasks.ingest.stage import ingest, training_plan
+from tests.pictures import class_folders, picture, save
 
 SHAPES = {"cats": "ellipse", "dogs": "rectangle"}
 

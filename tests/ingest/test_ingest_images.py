@@ -9,8 +9,6 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import run_stage_in
-from pictures import class_folders, picture, save
 from PIL import Image, ImageOps
 
 from tasks.common.errors import UserError
@@ -19,6 +17,8 @@ from tasks.common.params import IngestParams
 from tasks.ingest.curate import draw_split
 from tasks.ingest.images import normalise
 from tasks.ingest.stage import ingest
+from tests.helpers import run_stage_in
+from tests.pictures import class_folders, picture, save
 
 SIZE = (32, 32)
 
@@ -144,7 +144,7 @@ def test_stored_images_are_normalised_pngs_matching_the_manifest(ingested):
         assert pixels.shape == (*SIZE, 3) and pixel_sha256(pixels) == row["sha256"]
     training = read_csv(
         out / "sets/original/seed-0.csv"
-    )  # the seed's share of each class (tests/test_seed_sampling.py)
+    )  # the seed's share of each class (tests/ingest/test_seed_sampling.py)
     assert len(training) == sum(int(count * params.seed_sample + 0.5) for count in report["splits"]["train"].values())
     [deep] = [row for row in read_csv(out / "raw/manifest.csv") if row["origin"] == "dogs/deep.png"]
     grey = read_image(out / "raw" / deep["split"] / deep["class"] / f"{deep['id']}.png")

@@ -3,11 +3,11 @@
 import hashlib
 
 import pytest
-from pictures import class_folders
 
 from tasks.common.files import read_csv
 from tasks.common.params import IngestParams
 from tasks.ingest.stage import ingest, seed_samples
+from tests.pictures import class_folders
 
 
 def image_id(label: str, number: int) -> str:

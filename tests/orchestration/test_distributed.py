@@ -28,7 +28,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 from distributed import Client
 from moto.server import ThreadedMotoServer
 from prefect.client.orchestration import get_client
@@ -42,6 +41,7 @@ from tasks.common.errors import UserError
 from tasks.common.paths import TIMES_DIR
 from tasks.common.times import measured_seconds
 from tasks.orchestration.cluster import Workspaces, bring_back, check_cluster, split_pipeline
+from tests.helpers import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
 
 PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
 TRAIN_RUNS = {"train@original-0", "train@augmented-0"}

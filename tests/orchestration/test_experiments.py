@@ -2,8 +2,6 @@
 
 import sys
 
-from conftest import make_project, run, set_params
-
 from tasks.common.paths import WORKTREES_DIR
 from tasks.orchestration.experiments import (
     close_workspace,
@@ -11,6 +9,7 @@ from tasks.orchestration.experiments import (
     open_workspace,
     remove_abandoned_workspaces,
 )
+from tests.helpers import make_project, run, set_params
 
 
 def test_a_checkout_with_uncommitted_pipeline_files_gets_a_warning_naming_them(tmp_path):

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ENV, PROJECT
 
 from tasks.common.errors import UserError
 from tasks.orchestration import lock
+from tests.helpers import ENV, PROJECT
 
 HOLD = "import pathlib, time\nfrom tasks.orchestration import lock\nwith lock.holding(pathlib.Path('.'), 'a run'):\n    print('held', flush=True)\n    time.sleep(600)"
 

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import yaml
-from conftest import ENV, PROJECT, run
+
+from tests.helpers import ENV, PROJECT, run
 
 DVC_YAML = """\
 stages:

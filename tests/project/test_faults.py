@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ENV, PIPELINE_PARAMS, lock_hashes, make_project, ran_stages, repro_parallel, run
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
+
+from tests.helpers import ENV, PIPELINE_PARAMS, lock_hashes, make_project, ran_stages, repro_parallel, run
 
 # Two epochs, so a training run can be killed after the first; 200 test images, so that ingest writes
 # long enough for the test to see it half done.

@@ -14,10 +14,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ENV, PROJECT, run_stage_in, set_params
 
 from benchmarks.numerics import train_once
 from tasks.orchestration.cluster import NUMERIC_VARIABLES
+from tests.helpers import ENV, PROJECT, run_stage_in, set_params
 
 GOLDEN = {
     "weights_sha256": "d8dfaed2f480c57428c6cdf79f3da7cd24c0d82b9dd8e5c466a40de38937c2af",

@@ -5,10 +5,9 @@ import json
 import re
 from pathlib import Path
 
-from conftest import TINY_PARAMS, make_project, ran_stages, run, set_params
-from pictures import class_folders
-
 from tasks.common.files import read_csv
+from tests.helpers import TINY_PARAMS, make_project, ran_stages, run, set_params
+from tests.pictures import class_folders
 
 # Two arms: the pipeline's stages are the same for every arm, and the online arm is tested in test_pipeline.py.
 PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"], "seeds": [0, 1]}}

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import yaml
-from conftest import PROJECT
 
 from tasks.common.params import DOC_COMMAND, Params, _models, markdown
+from tests.helpers import PROJECT
 
 PAGE = PROJECT / "docs" / "params.md"
 

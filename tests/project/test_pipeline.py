@@ -15,11 +15,10 @@ import subprocess
 import sys
 from collections import Counter
 
-from conftest import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
-from oracle import a_case_holm_decides, assert_metrics_agree
-
 from tasks.common.files import read_csv
 from tasks.common.times import measured_seconds
+from tests.helpers import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
+from tests.oracle import a_case_holm_decides, assert_metrics_agree
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0", "train@repeated-0"}
 ARMS = ("original", "augmented", "online", "repeated")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parent.parent
+from tests.helpers import PROJECT
+
 STDLIB = Path(sysconfig.get_path("stdlib"))
 SENTENCE = (
     "augflow: python3 cannot create a virtual environment: run 'sudo apt-get install python3-venv', then make again.\n"

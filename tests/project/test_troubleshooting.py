@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-from conftest import PROJECT
 from pydantic_core import PydanticKnownError
 from pydantic_core.core_schema import ErrorType
+
+from tests.helpers import PROJECT
 
 PAGE = PROJECT / "docs" / "troubleshooting.md"
 OWN_SOURCES = [*sorted((PROJECT / "tasks").rglob("*.py")), *sorted((PROJECT / "flows").glob("*.py"))]

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_docs import broken_links
 
 from tasks.common.errors import UserError
 from tasks.common.params import Params, _models, load_params
 from tasks.common.paths import PARAMS_FILE, WORKTREES_DIR
 from tasks.orchestration.experiments import apply_params
+from tests.helpers import PROJECT
 from tests.imports import closure
+from tests.project.test_docs import broken_links
 
-PROJECT = Path(__file__).resolve().parent.parent
 TUTORIAL = PROJECT / "docs" / "tutorial.md"
 VERDICT = PROJECT / "docs" / "verdict.md"
 MAKEFILE = (PROJECT / "Makefile").read_text()

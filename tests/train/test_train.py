@@ -11,7 +11,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import PROJECT
 
 from tasks.common.curves import chosen_epoch, validation_curve
 from tasks.common.data import image_dataset, split_files
@@ -19,6 +18,7 @@ from tasks.common.params import IngestParams, TrainParams
 from tasks.evaluate.predict import predict
 from tasks.ingest.stage import ingest
 from tasks.train.stage import build_model, train
+from tests.helpers import PROJECT
 
 
 @pytest.mark.parametrize("checkpoint", ["last", "best_val"])
