@@ -460,7 +460,7 @@ def markdown() -> str:
         "does. A setting left out takes its default; an unknown key or a value out of range stops any",
         "stage before it works, with one sentence naming the key. This page is generated from the schema",
         f"in `tasks/common/params.py`: after changing it, run `{DOC_COMMAND}`",
-        "(`tests/test_params_doc.py` fails while the page and the schema differ).",
+        "(`tests/project/test_params_doc.py` fails while the page and the schema differ).",
     ]
     for stage, field in Params.model_fields.items():
         model = field.annotation
