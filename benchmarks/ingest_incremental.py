@@ -25,14 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from pictures import class_folders  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.common.files import write_text_atomic  # noqa: E402
 from tasks.common.params import IngestParams  # noqa: E402
 from tasks.ingest.stage import ingest  # noqa: E402
+from tests.pictures import class_folders  # noqa: E402
 
 RESULTS = RESULTS_DIR / "ingest_incremental.json"
 CLASSES = {"cats": "ellipse", "dogs": "rectangle", "owls": "ellipse", "boxes": "rectangle"}

@@ -27,7 +27,7 @@ from tasks.common.files import write_text_atomic  # noqa: E402
 RESULTS = RESULTS_DIR / "numerics.json"
 AUGFLOW = "2 threads, oneDNN up to AVX2 (augflow)"
 # The default params' augmented seed-0 run at augflow's settings, on AVX-512 and on AVX2-only machines alike
-# (docs/guarantees.md); tests/test_golden.py holds a tiny run's numbers, checked by every `make test`.
+# (docs/guarantees.md); tests/project/test_golden.py holds a tiny run's numbers, checked by every `make test`.
 GOLDEN_AUGMENTED_SEED_0 = "21c69c1b519a30eb8bf32ceccc1f4896e769bbe1b4db269d972f519516ff9bec"
 SETTINGS = {  # name: environment over augflow's own (tasks/common/numerics.py); 0 threads lets TensorFlow use every core
     "every core, oneDNN's widest instructions (TensorFlow's defaults)": {

@@ -11,7 +11,7 @@ difference (0, half the margin, the margin, twice the margin): how often each ve
 the mean and 90th percentile of seeds used; under no difference, how often naive re-testing (a
 fixed-n paired t-test at 5% after every added seed, stopping at the first p < 0.05) claims a
 difference. A second design with a margin of one standard deviation shows the false-equivalence
-rate where it comes near its bound. tests/test_sequential.py runs a smaller version and checks it against
+rate where it comes near its bound. tests/decide/test_sequential.py runs a smaller version and checks it against
 the figures written here, benchmarks/results/sequential.json.
 """
 

@@ -3,7 +3,8 @@
 import ast
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+from tests.helpers import PROJECT
+
 PACKAGES = ("tasks", "flows")
 
 

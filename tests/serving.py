@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from conftest import ENV, TINY_PARAMS
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+from tests.helpers import ENV, TINY_PARAMS
 
 CREDENTIALS = "augflow:not-a-real-secret"
 # The tests' tiny data, as every other real run in the suite; two arms.

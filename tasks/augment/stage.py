@@ -50,8 +50,9 @@ from tasks.common.files import (
     write_csv_atomic,
     write_text_atomic,
 )
-from tasks.common.params import AugmentParams, PolicyName, load_params, policy_from_name
+from tasks.common.params import AugmentParams, load_params
 from tasks.common.paths import AUGMENTED_DIR, AUGMENTED_SETS, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
+from tasks.common.policies import PolicyName, policy_from_name
 
 MANIFEST = "manifest.json"
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing

@@ -20,6 +20,6 @@ for _variable in ("TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
 # default only on CPUs with AVX-512 neural-network instructions, and oneDNN's kernels add in another
 # order than TensorFlow's own, so the default follows the machine. Both settings are fixed here: oneDNN
 # on everywhere, and capped at AVX2, so that AVX2 and AVX-512 machines run the same kernels and train
-# the same models (docs/guarantees.md; tests/test_golden.py holds the numbers).
+# the same models (docs/guarantees.md; tests/project/test_golden.py holds the numbers).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")

@@ -24,7 +24,7 @@ The design
   normal increments, so the sub-density of the paths still running at look k is carried from look
   to look on a Simpson grid, and each look's boundary c_k is the root that makes the crossing
   probability at that look equal to the error to spend there. These are the boundaries published
-  for Lan-DeMets designs (tests/test_sequential.py checks them), the limit of the t-boundaries
+  for Lan-DeMets designs (tests/decide/test_sequential.py checks them), the limit of the t-boundaries
   below as seeds grow, and the reference the report shows beside them.
 - **Boundaries for the t-statistic.** The variance of the per-seed differences is unknown and
   estimated from few seeds. The usual shortcut turns each look's z-boundary into its nominal level
@@ -38,7 +38,7 @@ The design
   look with exactly the probability the spending function allots it. The first look's is the t
   quantile (exact); later looks' come from 2^20 simulated experiments drawn once with a fixed seed,
   so they are the same on every machine and run, and the error they spend is within about 0.0002 of
-  the plan. tests/test_sequential.py checks the rule on fresh simulations.
+  the plan. tests/decide/test_sequential.py checks the rule on fresh simulations.
 - **Both claims.** A difference (improves or hurts) is a symmetric two-sided test of "no difference"
   at level alpha: each side spends a(t) with a = alpha / 2, and a look decides when |t| crosses the
   look's boundary b_k (the paired t-test's p is under the look's nominal level), that is when the
@@ -367,7 +367,7 @@ class Outcomes:
 def run(design: Design, differences: np.ndarray) -> Outcomes:
     """Apply the rule look by look to experiments whose per-seed differences are the rows of an
     (experiments, n_K) array, each stopping at its first decision. Vectorised: this is the rule that
-    look() applies to one comparison, on many at once (tests/test_sequential.py simulates with it)."""
+    look() applies to one comparison, on many at once (tests/decide/test_sequential.py simulates with it)."""
     data = np.asarray(differences, dtype=float)
     if data.ndim != 2 or data.shape[1] < design.looks[-1]:
         raise ValueError(f"differences must be an (experiments, seeds) array with at least {design.looks[-1]} seeds")

@@ -1,0 +1,121 @@
+"""SIGKILL a stage, or the flow, at a point of its work the test watches for; the rerun must end as an uninterrupted run.
+
+One project runs the pipeline once (the reference); then each test kills one stage's rerun and
+reruns the pipeline (`make run`'s path, or the flow), leaving the project as it was for the next.
+Before each kill the stage's dvc.lock entry and DVC's run cache are dropped, as if the stage had
+never finished on these inputs: the rerun must run it, not restore the reference's outputs from
+DVC's cache. A killed training run resumes at its next epoch and must still end byte-identical.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
+
+from tests.helpers import ENV, PIPELINE_PARAMS, lock_hashes, make_project, ran_stages, repro_parallel, run
+
+# Two epochs, so a training run can be killed after the first; 200 test images, so that ingest writes
+# long enough for the test to see it half done.
+FAULT_PARAMS = PIPELINE_PARAMS | {
+    "ingest": PIPELINE_PARAMS["ingest"] | {"test_per_class": 100},
+    "train": PIPELINE_PARAMS["train"] | {"arms": ["original", "online"], "epochs": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, dict, str]:
+    """The project after an uninterrupted run, with that run's dvc.lock hashes and metrics."""
+    repo = make_project(tmp_path_factory.mktemp("faults"), FAULT_PARAMS)
+    repro_parallel(repo)
+    return repo, lock_hashes(repo), (repo / "reports/metrics.json").read_text()
+
+
+def forget(repo: Path, stage: str) -> None:
+    """Drop the stage's dvc.lock entry and DVC's run cache, so that nothing but running the stage gives its outputs."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    del lock["stages"][stage]
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    shutil.rmtree(repo / ".dvc/cache/runs", ignore_errors=True)
+
+
+def kill_when(repo: Path, command: list[str], reached: Callable[[], bool], env: dict = ENV) -> None:
+    """Run command in a process group of its own (a stage runs as a child of dvc); SIGKILL the group once reached()."""
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 600
+        while not reached():
+            if process.poll() is not None or time.monotonic() > deadline:
+                output.seek(0)
+                raise AssertionError(
+                    f"{' '.join(command)} ended or hung before the point of the kill:\n{output.read()}"
+                )
+            time.sleep(0.005)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def assert_as_uninterrupted(repo: Path, hashes: dict, metrics: str) -> None:
+    """dvc.lock and the metrics equal the uninterrupted run's, DVC sees nothing to do, nothing partial or resumable is left."""
+    assert lock_hashes(repo) == hashes
+    assert (repo / "reports/metrics.json").read_text() == metrics
+    assert "up to date" in run(repo, "dvc", "status").stdout
+    assert [path for folder in ("data", "models", "reports") for path in (repo / folder).rglob("*.partial*")] == []
+    assert list((repo / ".augflow/resume").glob("*")) == []
+
+
+def first_file(folder: Path, pattern: str) -> Callable[[], bool]:
+    return lambda: any(folder.glob(pattern))
+
+
+@pytest.mark.parametrize(
+    "stage, watched, pattern, not_yet",
+    [
+        # Training images written in ingest's staging folder, not yet swapped in.
+        ("ingest", "data/.raw.partial/train", "*/*.png", "data/raw"),
+        # Strips of copies in data/augmented (kept between runs: deleted first), its manifest not yet written.
+        ("augment", "data/augmented", "**/*.png", "data/augmented/manifest.json"),
+        # The first arm's predictions written (deleted first: DVC deletes them only once the stage starts), the metrics not yet.
+        ("evaluate", "reports/predictions", "original.csv", "reports/metrics.json"),
+    ],
+)
+def test_a_killed_stage_is_rerun_to_the_uninterrupted_runs_outputs(project, stage, watched, pattern, not_yet):
+    repo, hashes, metrics = project
+    shutil.rmtree(repo / watched, ignore_errors=True)
+    forget(repo, stage)
+    kill_when(repo, ["dvc", "repro", "--single-item", stage], first_file(repo / watched, pattern))
+    assert not (repo / not_yet).exists()  # killed halfway
+    assert ran_stages(repro_parallel(repo)) == {stage}
+    assert_as_uninterrupted(repo, hashes, metrics)
+
+
+def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_identical(project):
+    """The flow process (`make flow`) killed with its process group, training run and all, after epoch 1 of 2;
+    the next flow run resumes the run at epoch 2 and ends as the uninterrupted run, model and curves included.
+    Both runs are given no memory for decoded images, so their sets are mapped from disk (tasks/common/data.py),
+    where the uninterrupted run held them in memory."""
+    repo, hashes, metrics = project
+    forget(repo, "train@original-0")
+    with prefect_test_harness(server_startup_timeout=180):  # one server for both flow processes
+        env = ENV | {"PREFECT_API_URL": PREFECT_API_URL.value(), "AUGFLOW_DECODED_BYTES": "1"}
+        flow = [sys.executable, "-m", "flows.experiment", "--jobs", "1"]
+        kill_when(repo, flow, first_file(repo / ".augflow/resume", "original-seed-0-*/epoch-1"), env)
+        assert not (repo / "models/original/seed-0.keras").exists()  # DVC deleted it before the run
+        assert list((repo / ".augflow/decoded").iterdir()) == []  # the killed run's mapped sets went with it
+        rerun = subprocess.run(flow, cwd=repo, env=env, capture_output=True, text=True)
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output
+    assert ran_stages(output) == {"train@original-0"}
+    assert "train: original seed 0: resuming at epoch 2 of 2" in output
+    assert_as_uninterrupted(repo, hashes, metrics)
