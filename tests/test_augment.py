@@ -116,9 +116,7 @@ def write_sets(folder, **seeds):
 
 
 def run_stage(folder, params, source="original", **options):
-    return augment(
-        params, folder / source, folder / "augmented", folder / "sets", folder / "preview.png", **options
-    )
+    return augment(params, folder / source, folder / "augmented", folder / "sets", folder / "preview.png", **options)
 
 
 def tree_digest(folder):
