@@ -3,8 +3,8 @@
 Every arm trains the same model on the same seeds and is scored on the same test split; arms differ in their
 training set alone, data/sets/<arm>/seed-<s>.csv, which lists each image it shows with its pixel hash. An entry
 says how that set is built from the seed's originals and how training reads it, how many images it shows per
-epoch, which arms are compared with it, and how the settings reference describes it. The report and every file
-name it by its name.
+epoch, which arms are compared with it, and how the settings reference describes it. The report, the metrics
+and every file call it by its name.
 
 An arm named after a policy (evaluate.compare_policies) is built like augmented, under that policy: `arm_named`.
 Adding an arm: docs/extending.md.
@@ -88,7 +88,8 @@ ARMS = {
     )
 }
 BASELINE = "original"
-BUILT_BY_AUGMENT = tuple(name for name, arm in ARMS.items() if arm.training_set is not None)  # its data/sets outs
+# The sets the augment stage writes: its data/sets outs in dvc.yaml (tests/test_dependencies.py checks).
+BUILT_BY_AUGMENT = tuple(name for name, arm in ARMS.items() if arm.training_set is not None)
 
 
 def arm_named(name: str) -> Arm:
@@ -107,9 +108,9 @@ def baseline_arm(arms: list[str]) -> str:
 def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
     """(treated, control) of every comparison among the trained arms, in the report's order.
 
-    Every arm against the baseline, keyed by the arm; then each arm against each it is the control for, keyed
-    "<treated>-vs-<control>", control by control in the registry's order: the comparisons that isolate
-    augmentation. A pair is compared once: where the baseline is one of an isolating pair, that comparison stands.
+    Every arm against the baseline, keyed by the arm; then, control by control in the registry's order, each arm of
+    its control_for against it, keyed "<treated>-vs-<control>": the comparisons that isolate augmentation. A pair
+    is compared once: where the baseline is one of an isolating pair, that comparison stands.
     """
     isolating = [
         (treated, control.name)
