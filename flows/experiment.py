@@ -28,9 +28,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows.cluster import train_on_cluster
+from tasks.common.arms import baseline_arm
 from tasks.common.errors import UserError, run_cli
 from tasks.common.files import write_text_atomic
-from tasks.common.params import baseline_arm, load_params
+from tasks.common.params import load_params
 from tasks.common.paths import METRICS, MODELS_DIR, PUBLISHED_DIR, REPORT, REPORTS_DIR, TIMES_DIR
 from tasks.evaluate.report import report_html, seeds_needed_section
 from tasks.orchestration import cluster, experiments, lock, parallel

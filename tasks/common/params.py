@@ -12,6 +12,7 @@ from typing import Annotated, Literal, get_args, get_origin
 import yaml
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
+from tasks.common.arms import ARMS
 from tasks.common.errors import UserError
 from tasks.common.paths import PARAMS_FILE
 from tasks.common.policies import Policy, PolicyName, SeedPolicy
@@ -171,11 +172,12 @@ ModelParams = one_of(CnnModel)
 class TrainParams(Strict):
     """The model trained once per arm and seed, and how it is trained."""
 
-    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+    arms: Annotated[list[Literal[tuple(ARMS)]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented", "repeated"],
         min_length=2,
-        description="original is the baseline; repeated shows each original as often as augmented shows images, "
-        "untransformed; online augments on the fly, fresh draws every epoch (docs/pipeline.md).",
+        description="Each arm trains the model on a training set of its own (tasks/common/arms.py, docs/pipeline.md). "
+        + "; ".join(f"{arm.name}: {arm.about}" for arm in ARMS.values())
+        + ".",
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(
         default=[0, 1, 2], min_length=1, description="One model per arm and seed; arms are compared seed by seed."
@@ -210,10 +212,20 @@ class EvaluateParams(Strict):
     )
 
 
+def _arms_or_policies(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each name is an arm of train.arms or a policy of evaluate.compare_policies."""
+    for name in (name for pair in pairs for name in pair):
+        if name not in ARMS and name not in get_args(PolicyName):
+            raise ValueError(
+                f"{name!r} is not an arm: use one of {', '.join(ARMS)} or a policy of evaluate.compare_policies"
+            )
+    return pairs
+
+
 class DecideParams(Strict):
     """`make decide` only: seeds added in rounds until every comparison listed is decided (tasks/decide/rounds.py)."""
 
-    comparisons: list[tuple[str, str]] = Field(
+    comparisons: Annotated[list[tuple[str, str]], AfterValidator(_arms_or_policies)] = Field(
         default=[("augmented", "repeated"), ("augmented", "original")],
         min_length=1,
         description="[treated, control] pairs of trained arms to decide; the error rate is shared among them (Bonferroni).",
@@ -263,11 +275,6 @@ class Params(Strict):
     def arms(self) -> list[str]:
         """Every trained arm: train.arms, then one per compared policy (named after it)."""
         return self.train.arms + self.evaluate.compare_policies
-
-
-def baseline_arm(arms: list[str]) -> str:
-    """The arm the others are compared with: original when it is trained, else the first arm of train.arms."""
-    return "original" if "original" in arms else arms[0]
 
 
 MOVED = {  # an old key -> the key that now holds its value

@@ -16,9 +16,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tasks.common.arms import baseline_arm  # noqa: E402
 from tasks.common.curves import validation_curve  # noqa: E402
 from tasks.common.files import atomic_path, write_text_atomic  # noqa: E402
-from tasks.common.params import baseline_arm  # noqa: E402
 from tasks.common.paths import REPORTS_DIR
 from tasks.common.stats import levels  # noqa: E402
 from tasks.common.times import measured_seconds  # noqa: E402

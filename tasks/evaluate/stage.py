@@ -16,15 +16,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
 
+from tasks.common.arms import comparison_pairs
 from tasks.common.curves import chosen_epoch
 from tasks.common.errors import UserError
 from tasks.common.files import read_csv, write_csv_atomic, write_text_atomic
-from tasks.common.params import Params, baseline_arm, load_params
+from tasks.common.params import Params, load_params
 from tasks.common.paths import (
+    AUGMENTED_SETS,
     HEADLINE,
     LIVE_DIR,
     METRICS,
     MODELS_DIR,
+    ORIGINAL_SETS,
     PREDICTIONS_DIR,
     RAW_MANIFEST,
     REPORT,
@@ -45,7 +48,6 @@ from tasks.common.stats import (
 from tasks.evaluate.predict import predict
 from tasks.evaluate.report import seeds_needed_section, verdict_table, write_report
 
-ISOLATING_PAIRS = (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated"))  # (treated, control)
 SCORES = ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
 
 
@@ -61,16 +63,6 @@ def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.n
     if len(classes) == 2 and len(set(truth.tolist())) == 2:
         result["roc_auc"] = float(roc_auc_score(truth, scores))
     return result
-
-
-def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
-    """Every arm against the baseline, keyed by arm; the two ways of augmenting against each other; and each
-    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation.
-    A pair is compared once: where the baseline is itself one of those arms, the isolating comparison stands."""
-    isolating = [pair for pair in ISOLATING_PAIRS if set(pair) <= set(arms)]
-    baseline = baseline_arm(arms)
-    pairs = {arm: (arm, baseline) for arm in arms if arm != baseline and {arm, baseline} not in map(set, isolating)}
-    return pairs | {f"{treated}-vs-{control}": (treated, control) for treated, control in isolating}
 
 
 def summarise(
@@ -234,8 +226,8 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
         write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "image", "actual", "predicted", "score"), rows)
     manifest = read_csv(RAW_MANIFEST)
     dataset = {split: sum(row["split"] == split for row in manifest) for split in ("val", "test")}
-    dataset["train"] = len(read_csv(SETS_DIR / "original" / first_seed))  # each seed's own subset, of this size
-    dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented" / first_seed)) - dataset["train"], "classes": classes}
+    dataset["train"] = len(read_csv(ORIGINAL_SETS / first_seed))  # each seed's own subset, of this size
+    dataset |= {"augmented": len(read_csv(AUGMENTED_SETS / first_seed)) - dataset["train"], "classes": classes}
     margin = params.evaluate.equivalence_margin / 100
     metrics = summarise(
         truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence, margin

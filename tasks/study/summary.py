@@ -3,14 +3,14 @@
 import json
 from pathlib import Path
 
+from tasks.common.arms import BASELINE, comparison_pairs
 from tasks.common.errors import run_cli
 from tasks.common.files import write_text_atomic
 from tasks.common.params import Params, load_params
 from tasks.common.paths import SCALING, STUDY_RUNS_DIR
 from tasks.common.stats import gain_trend, holm, mean_ci, paired_difference, tost, trend_sentence, verdict_kind
 from tasks.evaluate.report import plot_scaling
-from tasks.evaluate.stage import comparison_pairs
-from tasks.study.runs import BASELINE, check_baseline, run_name
+from tasks.study.runs import check_baseline, run_name
 
 HOLM_FAMILY = (
     "every comparison make run makes, at every size: one family for all the verdicts the study states, "
@@ -62,7 +62,7 @@ def summarise(params: Params, runs_dir: Path = STUDY_RUNS_DIR, out: Path = SCALI
     (augmented vs repeated: the same training steps, transformed or not; with the online arm, online vs augmented
     and vs repeated), each with its verdict; and the trend of each against log2(size) (`trend`, `isolating_trend`).
 
-    The Holm family is every comparison `make run` makes (tasks/evaluate/stage.py comparison_pairs), at every size: one
+    The Holm family is every comparison `make run` makes (tasks/common/arms.py comparison_pairs), at every size: one
     family for all the verdicts the study states, so that picking the size (or the comparison) where a gain
     looks best is corrected for (`holm_family`). It is larger than `make run`'s, so the study's adjusted
     p-values are larger than `make run`'s for the same runs. Each trend is one test, not in the family.

@@ -34,6 +34,14 @@ def test_the_committed_params_match_the_schema_defaults():
             "train.arms: Value error, list each value only once",
         ),
         (
+            ("arms: [original, augmented, repeated]", "arms: [original, flipped]"),
+            "train.arms.1: Input should be 'original', 'augmented', ",
+        ),
+        (
+            ("[[augmented, repeated],", "[[augmented, repeatd],"),
+            "decide.comparisons: Value error, 'repeatd' is not an arm: use one of original, augmented, ",
+        ),
+        (
             ("fill_mode: nearest", "fill_mode: mirror"),
             "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'",
         ),
