@@ -16,6 +16,8 @@ import pytest
 import yaml
 from prefect import flow  # noqa: F401  before any test module imports TensorFlow: see below
 
+from tasks.common.results import Metrics
+
 # Prefect configures logging on first use, closing the handlers already installed. Once
 # TensorFlow is imported, those include absl's handler on pytest's captured stderr, and
 # pytest then fails at exit with "I/O operation on closed file". Loading Prefect first avoids it.
@@ -26,6 +28,10 @@ from prefect import flow  # noqa: F401  before any test module imports TensorFlo
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 PROJECT = Path(__file__).resolve().parent.parent
+# A reports/metrics.json as evaluate wrote it, for the tests that read results (a tiny project: three classes, three
+# seeds, train.checkpoint best_val, a compared policy). A deliberate change of the model in tasks/common/results.py
+# rewrites it as evaluate then writes it; test_results.py checks that it still reads and rewrites byte for byte.
+EXAMPLE_METRICS = PROJECT / "tests" / "metrics_example.json"
 TINY_PARAMS = {
     "ingest": {"classes": ["pullover", "coat"], "train_per_class": 12, "val_per_class": 6, "test_per_class": 20},
     "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
@@ -58,6 +64,10 @@ def pytest_collection_modifyitems(items: list) -> None:
     """Start the files that take longest first, so the suite's processes finish together."""
     rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+def example_metrics() -> Metrics:
+    return Metrics.model_validate_json(EXAMPLE_METRICS.read_bytes())
 
 
 def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
