@@ -18,6 +18,7 @@ from collections import Counter
 import yaml
 
 from tasks.common.files import read_csv
+from tasks.common.results import Metrics, result_json
 from tasks.common.times import measured_seconds
 from tests.helpers import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
 from tests.oracle import a_case_holm_decides, assert_metrics_agree
@@ -31,7 +32,9 @@ EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
 def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     repo, output = reproduced
     assert ran_stages(output) == EVERY_STAGE
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    written = (repo / "reports/metrics.json").read_text()
+    assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
+    metrics = json.loads(written)
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 1 and 0 <= accuracy["runs"][0] <= 1
@@ -254,7 +257,9 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
         len(subsets[1]) == 24
         and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
     )
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    written = (repo / "reports/metrics.json").read_text()
+    assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
+    metrics = json.loads(written)
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 2 and accuracy["mean"] == sum(accuracy["runs"]) / 2
