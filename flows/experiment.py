@@ -52,7 +52,8 @@ def retry_if_it_may_help(task: Task, task_run: TaskRun, state: State) -> bool:
     attempt, attempts = task_run.run_count, task.retries + 1
     message = (
         f"Stage '{task_run.name}' failed on attempt {attempt} of {attempts} ({error or state.message}); "
-        f"running it again in {delay} s. A stage that passes only on a retry points to a flaky machine or a fault worth a look."
+        f"running it again in {delay} s. A stage that passes only on a retry points to a flaky machine "
+        "or a fault worth a look."
     )
     get_run_logger().warning(message)
     key = "augflow-retried-" + re.sub(r"[^a-z0-9]+", "-", task_run.name.lower()).strip("-")

@@ -51,7 +51,8 @@ def read_image(path: Path | io.BytesIO) -> np.ndarray:
 
 @contextmanager
 def naming(path: Path, temporary: Path) -> Iterator[None]:
-    """An OSError about no file (a write() on a full disk) or about the temporary one names `path`, the output the user knows."""
+    """An OSError about no file (a write() on a full disk) or about the temporary one names `path`, the output the user
+    knows."""
     try:
         yield
     except OSError as exc:

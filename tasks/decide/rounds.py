@@ -105,8 +105,8 @@ def summary_lines(looks: dict[str, list[Look]]) -> list[str]:
     for name, made in looks.items():
         last = made[-1]
         lines.append(
-            f"{name}: {last.decision} at {last.seeds} seeds ({100 * last.mean:+.1f} points, repeated CI {points(last.interval)}; "
-            f"{last.reason})."
+            f"{name}: {last.decision} at {last.seeds} seeds "
+            f"({100 * last.mean:+.1f} points, repeated CI {points(last.interval)}; {last.reason})."
         )
     return lines
 

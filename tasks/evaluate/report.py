@@ -50,7 +50,10 @@ def verdict_table(metrics: Metrics) -> str:
     level = f"{100 * metrics.confidence:g}%"
     baseline = baseline_arm(list(metrics.arms))
     lines = [
-        f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs {baseline} (points) | {level} CI | p-value |",
+        (
+            f"| arm | images per epoch | mean test accuracy | {level} CI | runs | vs {baseline} (points) "
+            f"| {level} CI | p-value |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for arm, result in metrics.arms.items():
@@ -89,8 +92,11 @@ def scores_table(metrics: Metrics) -> str:
 def comparisons_table(metrics: Metrics) -> str:
     level, equivalence_level = levels(metrics.confidence)
     lines = [
-        f"| comparison | verdict | difference (points) | {level} CI | paired t p | Holm-adjusted p | {equivalence_level} CI | TOST p | "
-        "seeds needed | McNemar: only treated right / only baseline right | McNemar p |",
+        (
+            f"| comparison | verdict | difference (points) | {level} CI | paired t p | Holm-adjusted p "
+            f"| {equivalence_level} CI | TOST p | seeds needed | McNemar: only treated right / only baseline right "
+            "| McNemar p |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for comparison in metrics.comparisons.values():
@@ -191,7 +197,8 @@ def validation_protocol(metrics: Metrics) -> str:
     if metrics.policy_choice:
         policies = ", ".join(metrics.policy_choice.validation_accuracy)
         uses.append(
-            f"ranks the compared policies ({policies}) by the mean validation accuracy of their kept models over seeds, and names the best"
+            f"ranks the compared policies ({policies}) by the mean validation accuracy of their kept models "
+            "over seeds, and names the best"
         )
     if not uses:
         return "only feeds the learning curves; nothing is chosen on it."
@@ -207,7 +214,10 @@ def checkpoint_text(metrics: Metrics) -> str:
     kept = "; ".join(
         f"{arm} {', '.join(map(str, result.budget.chosen_epochs))}" for arm, result in metrics.arms.items()
     )
-    return f"Each run keeps the weights of its best validation epoch (train.checkpoint: best_val); epochs kept, seeds {seeds}: {kept}."
+    return (
+        "Each run keeps the weights of its best validation epoch (train.checkpoint: best_val); "
+        f"epochs kept, seeds {seeds}: {kept}."
+    )
 
 
 def isolation_text(metrics: Metrics) -> str:
@@ -216,14 +226,16 @@ def isolation_text(metrics: Metrics) -> str:
         return ""
     per_epoch = {arm: result.budget.presentations_per_epoch for arm, result in metrics.arms.items()}
     versus_original = (
-        f" augmented vs original also differs in training steps ({per_epoch['augmented']} against {per_epoch['original']} "
-        "images per epoch), so it cannot tell augmentation from extra training."
+        " augmented vs original also differs in training steps "
+        f"({per_epoch['augmented']} against {per_epoch['original']} images per epoch), "
+        "so it cannot tell augmentation from extra training."
         if "original" in per_epoch
         else ""
     )
     return (
-        f"**augmented vs repeated isolates augmentation**: both show {per_epoch['augmented']} images per epoch for as many "
-        f"epochs, so they take the same training steps, and repeated shows the originals untransformed.{versus_original}\n"
+        f"**augmented vs repeated isolates augmentation**: both show {per_epoch['augmented']} images per epoch "
+        "for as many epochs, so they take the same training steps, and repeated shows the originals untransformed."
+        f"{versus_original}\n"
     )
 
 
@@ -282,6 +294,7 @@ def report_markdown(metrics: Metrics) -> str:
     level, equivalence_level = levels(metrics.confidence)
     alpha, margin = f"{1 - metrics.confidence:.2g}", f"{100 * metrics.equivalence_margin:.1f}"
     choice = policy_choice_text(metrics)
+    classes = ", ".join(map(literal, dataset.classes))
     return f"""# Does augmentation help?
 
 {verdicts}
@@ -334,7 +347,7 @@ images as the unit and ignores seed-to-seed variation, so the verdicts rest on t
   shows each original 1 + copies times as it is, so all three see the same number of images per epoch for the same
   number of epochs. Each compared policy's arm stores as many copies, from the same augmentation seed.
 - Validation ({dataset.val} images, the same for every seed) {validation_protocol(metrics)}
-- Every model is scored exactly once on the test split ({dataset.test} images of {", ".join(map(literal, dataset.classes))}), after all training.
+- Every model is scored exactly once on the test split ({dataset.test} images of {classes}), after all training.
 - Intervals are two-sided t-intervals over seeds at {100 * metrics.confidence:g}%.
 """
 
@@ -351,8 +364,14 @@ def embed_images(html: str, folder: Path) -> str:
 
 def report_html(markdown_text: str, folder: Path) -> str:
     body = markdown.markdown(markdown_text, extensions=["tables"])
-    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}img{max-width:100%}"
-    return f'<!doctype html>\n<html><head><meta charset="utf-8"><title>augflow report</title><style>{style}</style></head>\n<body>\n{embed_images(body, folder)}\n</body></html>\n'
+    style = (
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.2em .5em}img{max-width:100%}"
+    )
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>augflow report</title>'
+        f"<style>{style}</style></head>\n<body>\n{embed_images(body, folder)}\n</body></html>\n"
+    )
 
 
 def write_report(metrics: Metrics, reports_dir: Path = REPORTS_DIR) -> None:
@@ -399,7 +418,8 @@ def seeds_needed_lines(metrics: Metrics, per_seed: float | None) -> list[str]:
         cost = (
             "no run of this machine was timed (models restored from DVC's cache), so no time can be given"
             if per_seed is None
-            else f"about {duration((needed - seeds) * per_seed)} more training, one run after another, at this run's times ({per_seed:.0f} s a seed for all arms)"
+            else f"about {duration((needed - seeds) * per_seed)} more training, one run after another, "
+            f"at this run's times ({per_seed:.0f} s a seed for all arms)"
         )
         lines.append(
             f"{comparison.arm} vs {comparison.baseline}: about {needed} seeds would decide it "

@@ -301,7 +301,8 @@ def check_usable(images: list[Sample], source: str, report: Path) -> None:
     for split in SPLITS:
         if not any(image.split == split for image in images):
             raise UserError(
-                f"No image of {source} fell in the {split} split: add images, or give that split a larger share in ingest.split."
+                f"No image of {source} fell in the {split} split: add images, "
+                "or give that split a larger share in ingest.split."
             )
 
 
@@ -377,7 +378,8 @@ def ingest(
     cache_dir: Path = INGEST_CACHE_DIR,
     seeds: list[int] = (0,),
 ) -> dict[str, int]:
-    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed and the report."""
+    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed and the
+    report."""
     if is_fashion_mnist(Path(params.source)):
         return ingest_fashion_mnist(params, raw_dir, sets_dir, report, seeds)
     return ingest_images(params, raw_dir, sets_dir, report, cache_dir, seeds)

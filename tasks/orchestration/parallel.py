@@ -33,8 +33,8 @@ from tasks.orchestration.lock import holding
 Log = Callable[[str], None]
 
 
-# run_cli's exit status for a UserError or a disk that refused an output (tasks/common/errors.py): the stage's own sentence,
-# already shown, says what the user is to fix; running the stage again cannot help.
+# run_cli's exit status for a UserError or a disk that refused an output (tasks/common/errors.py): the stage's own
+# sentence, already shown, says what the user is to fix; running the stage again cannot help.
 USER_FAULT_STATUS = 2
 COMMAND_STATUS = re.compile(r"failed to run: .*, exited with (-?\d+)\s*$")  # DVC's report of the stage's command
 
@@ -125,7 +125,8 @@ def reproduce_stage(repo_dir: Path, stage: str, jobs: int, log: Log = print) -> 
 
 
 def reproduce(repo_dir: Path, jobs: int, log: Log = print) -> dict[str, str]:
-    """Every stage of dvc.yaml, each once its upstream stages are done, at most `jobs` at once; stage -> 'ran' | 'skipped'."""
+    """Every stage of dvc.yaml, each once its upstream stages are done, at most `jobs` at once;
+    stage -> 'ran' | 'skipped'."""
     if jobs < 1:
         raise UserError(f"JOBS={jobs}: run at least one stage at a time (JOBS=1 runs them one after another).")
     stages = pipeline_stages(repo_dir)

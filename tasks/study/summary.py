@@ -24,7 +24,8 @@ TREND_MODEL = (
 def compare(
     accuracy: dict, sizes: list[int], treated: str, control: str, confidence: float, margin: float, adjusted: dict
 ) -> list[SizeComparison]:
-    """treated vs control at each size: the paired difference over seeds, its Holm-adjusted p-value, TOST and verdict."""
+    """treated vs control at each size: the paired difference over seeds, its Holm-adjusted p-value, TOST and
+    verdict."""
     points = []
     for size in sizes:
         difference = paired_difference(accuracy[size, treated], accuracy[size, control], confidence)

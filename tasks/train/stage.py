@@ -1,8 +1,8 @@
 """Stage `train`: fit train.model's model (the classic demonstration's CNN by default) for one (arm, seed).
 
 Every arm trains the same model; only its training set differs (the set file
-`data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
-deterministic, so a (arm, seed) pair trains the same way on every run.
+`data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's
+ops made deterministic, so a (arm, seed) pair trains the same way on every run.
 
 Each run's wall time is kept outside its outputs (see tasks/common/times.py), and so is its state after
 each epoch: a killed run resumes at the next epoch and ends as an uninterrupted one (tasks/train/resume.py).
@@ -182,7 +182,8 @@ def train(
 
 
 def warn_without_avx2(cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
-    """augflow's kernel path (tasks/common/numerics.py) runs AVX2 kernels; a CPU without AVX2 runs others, and trains other numbers."""
+    """augflow's kernel path (tasks/common/numerics.py) runs AVX2 kernels; a CPU without AVX2 runs others, and trains
+    other numbers."""
     if cpuinfo.is_file() and " avx2" not in cpuinfo.read_text():
         print(
             "augflow: this CPU has no AVX2, so its models will differ slightly from those of the machines augflow's "

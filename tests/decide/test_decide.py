@@ -1,6 +1,6 @@
-"""make decide's rounds (tasks/decide/rounds.py) around the sequential rule: which seeds each look uses, params.yaml rewritten
-with its comments kept, a stop as soon as every comparison is decided or the time budget would be passed, and
-the record of every look. Each round here reads accuracies a table holds per seed, written as evaluate writes
+"""make decide's rounds (tasks/decide/rounds.py) around the sequential rule: which seeds each look uses, params.yaml
+rewritten with its comments kept, a stop as soon as every comparison is decided or the time budget would be passed,
+and the record of every look. Each round here reads accuracies a table holds per seed, written as evaluate writes
 them; the real pipeline under make decide is run in test_pipeline.py."""
 
 import json

@@ -1,5 +1,5 @@
-"""`make run`'s parallel runner (tasks/orchestration/parallel.py) when a stage's command fails: the stages that depend on it are
-not run, the independent ones are, and the run ends with one line naming both and exit status 1."""
+"""`make run`'s parallel runner (tasks/orchestration/parallel.py) when a stage's command fails: the stages that depend
+on it are not run, the independent ones are, and the run ends with one line naming both and exit status 1."""
 
 import subprocess
 import sys

@@ -1,4 +1,5 @@
-"""dvc.yaml's code dependencies are exactly what each stage's command imports, and its paths are tasks/common/paths.py's.
+"""dvc.yaml's code dependencies are exactly what each stage's command imports, and its paths are
+tasks/common/paths.py's.
 
 A stage that misses a module it imports keeps stale outputs when that module changes; one that lists a module it
 does not import reruns for nothing. Both are read from the code (tests/imports.py), never kept by hand.

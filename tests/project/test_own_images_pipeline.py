@@ -54,7 +54,8 @@ def test_the_articles_layout_goes_through_dvc_repro(tmp_path):
     shared = set(sources(drawn[0])) & set(sources(drawn[1]))
     union = set(sources(drawn[0])) | set(sources(drawn[1]))
     assert shared and re.search(
-        rf"augment: {COPIES * len(union)} copies of {len(union)} training images .*\({COPIES * len(union)} made, 0 kept\)",
+        rf"augment: {COPIES * len(union)} copies of {len(union)} training images "
+        rf".*\({COPIES * len(union)} made, 0 kept\)",
         output,
     )
     copies = json.loads((repo / "data/augmented/manifest.json").read_text())["copies"]
