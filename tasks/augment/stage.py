@@ -11,11 +11,16 @@ depends on its image alone, so an image shared by several seeds is copied once.
 Then it writes the training set of every arm built from the originals (tasks/common/arms.py says how
 each is built). `--policy NAME` makes a compared policy's arm the same way, in its own folder.
 
+An image's copies are stored together: data/augmented/<class>/<stem>.png holds its `copies` copies side
+by side (its strip), so the folder holds one file per training image, not one per copy, and DVC's work
+grows with the images. The set files name each copy by strip, place in it and pixel hash.
+
 The stage is incremental: `data/augmented` is a persistent DVC output holding a
-manifest of what made each file. A rerun keeps every file whose source image,
-settings and copy-making code are unchanged, makes only the missing copies, and
-deletes copies whose source left the training set. A changed policy, seed,
-encoding or engine changes the manifest's signature and regenerates everything.
+manifest of what made each strip. A rerun keeps every strip whose source image,
+settings and copy-making code are unchanged, writes strips only for new images (or,
+when `copies` changed, rewrites each strip with its kept copies' pixels and makes
+only the new ones), and deletes strips whose source left the training set. A changed
+policy, seed, encoding or engine changes the manifest's signature and regenerates everything.
 """
 
 import argparse
@@ -34,12 +39,14 @@ from tqdm import tqdm
 
 from tasks.augment.preview import draw_preview, preview_rows
 from tasks.common.arms import BUILT_BY_AUGMENT, arm_named
-from tasks.common.copies import encode, make_copy, signature
+from tasks.common.copies import as_stored, encode_strip, make_copy, signature
 from tasks.common.files import (
     SET_COLUMNS,
     atomic_directory,
+    pixel_sha256,
     read_csv,
     read_image,
+    tile_of,
     write_bytes_atomic,
     write_csv_atomic,
     write_text_atomic,
@@ -52,26 +59,46 @@ MANIFEST = "manifest.json"
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
 
 
-def copy_name(row: dict, copy: int, params: AugmentParams) -> str:
-    extension = {"png": "png", "jpeg": "jpg"}[params.format]
-    return f"{row['class']}/{Path(row['path']).stem}-{copy:03d}.{extension}"
+def strip_name(row: dict) -> str:
+    """Where an image's copies are stored, relative to the stage's folder: <class>/<its file's stem>.png."""
+    return f"{row['class']}/{Path(row['path']).stem}.png"
 
 
-def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, list[int]]]]) -> dict[str, dict]:
-    """Make and write the listed copies of a batch of source images; return their manifest entries."""
+def training_order(row: dict) -> str:
+    """A row's place in a set: its path, a copy's as if the copy had a file of its own beside its strip,
+    <stem>-<copy, 3 digits>.png, as copies had before strips; so sets list their examples, and runs train on
+    them, in the order they always have."""
+    if row.get("copy") in (None, ""):  # an original
+        return row["path"]
+    path = Path(row["path"])
+    return str(path.with_name(f"{path.stem}-{int(row['copy']):03d}{path.suffix}"))
+
+
+def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, int, int]]]) -> tuple[dict[str, dict], int]:
+    """Write the strips of a batch of source images, each with the first `kept` of the `stored` copies of its current
+    strip and the others made; return their manifest entries and how many copies were made."""
     params, out_dir, sources = job
-    entries = {}
-    for row, copies in sources:
+    entries, made = {}, 0
+    for row, kept, stored in sources:
+        name = strip_name(row)
+        current = read_image(out_dir / name) if kept else None
+        copies = [tile_of(current, copy, stored) for copy in range(kept)]
         pixels = read_image(Path(row["path"]))
-        for copy in copies:
-            data, sha256 = encode(make_copy(pixels, row["sha256"], copy, params), params)
-            name = copy_name(row, copy, params)
-            write_bytes_atomic(out_dir / name, data)
-            entries[name] = {"source": row["sha256"], "sha256": sha256, "file_sha256": hashlib.sha256(data).hexdigest()}
-    return entries
+        copies += [
+            as_stored(make_copy(pixels, row["sha256"], copy, params), params) for copy in range(kept, params.copies)
+        ]
+        made += params.copies - kept
+        data = encode_strip(copies, params)
+        write_bytes_atomic(out_dir / name, data)
+        entries[name] = {
+            "source": row["sha256"],
+            "copies": [pixel_sha256(copy) for copy in copies],
+            "file_sha256": hashlib.sha256(data).hexdigest(),
+        }
+    return entries, made
 
 
-def run_batches(jobs: Iterable, workers: int) -> Iterator[dict[str, dict]]:
+def run_batches(jobs: Iterable, workers: int) -> Iterator[tuple[dict[str, dict], int]]:
     """make_batch over jobs, on `workers` processes with a bounded queue; results never depend on the count."""
     if workers <= 1:
         yield from map(make_batch, jobs)
@@ -88,12 +115,12 @@ def run_batches(jobs: Iterable, workers: int) -> Iterator[dict[str, dict]]:
 
 
 def read_manifest(out_dir: Path, expected: str) -> dict[str, dict]:
-    """The previous run's entries, or none if it ran under another signature (or never ran)."""
+    """The previous run's strips, or none if it ran under another signature (or never ran)."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
-    return manifest["copies"] if manifest.get("signature") == expected else {}
+    return manifest.get("strips", {}) if manifest.get("signature") == expected else {}
 
 
 def still_valid(path: Path, entry: dict | None, source_sha256: str) -> bool:
@@ -113,48 +140,61 @@ def batched(items: list, size: int) -> Iterator[list]:
 def update_copies(
     params: AugmentParams, training_set: list[dict], out_dir: Path, workers: int, batch_size: int
 ) -> tuple[dict[str, dict], int]:
-    """Bring out_dir's copies of training_set up to date; return (its manifest entries, how many copies were made)."""
+    """Bring out_dir's strips of training_set up to date; return (its manifest entries, how many copies were made)."""
     expected = signature(params)
     previous = read_manifest(out_dir, expected)
-    kept, todo = {}, []
+    manifest, todo = {}, []
     for row in training_set:
-        missing = []
-        for copy in range(params.copies):
-            name = copy_name(row, copy, params)
-            if still_valid(out_dir / name, previous.get(name), row["sha256"]):
-                kept[name] = previous[name]
-            else:
-                missing.append(copy)
-        if missing:
-            todo.append((row, missing))
+        name = strip_name(row)
+        entry = previous.get(name)
+        stored = len(entry["copies"]) if still_valid(out_dir / name, entry, row["sha256"]) else 0
+        if stored and stored == params.copies:
+            manifest[name] = entry
+        elif params.copies:  # a new strip, or one with another number of copies: its kept copies are not made again
+            todo.append((row, min(stored, params.copies), stored))
 
-    made = {}
-    total = sum(len(copies) for _, copies in todo)
+    made = 0
+    total = sum(params.copies - kept for _, kept, _ in todo)
     progress = tqdm(total=total, unit="img", desc="augment", disable=None if total >= PROGRESS_FROM else True)
     jobs = ((params, out_dir, batch) for batch in batched(todo, batch_size))
-    for entries in run_batches(jobs, workers if len(todo) > batch_size else 1):
-        made |= entries
-        progress.update(len(entries))
+    for entries, count in run_batches(jobs, workers if len(todo) > batch_size else 1):
+        manifest |= entries
+        made += count
+        progress.update(count)
     progress.close()
 
-    manifest = kept | made
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in sorted(out_dir.rglob("*"), reverse=True):  # files and then emptied folders of removed copies
+    for path in sorted(out_dir.rglob("*"), reverse=True):  # files and then emptied folders of removed strips
         name = path.relative_to(out_dir).as_posix()
         if path.is_file() and name not in manifest and name != MANIFEST:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     write_text_atomic(
-        out_dir / MANIFEST, json.dumps({"signature": expected, "copies": manifest}, indent=1, sort_keys=True) + "\n"
+        out_dir / MANIFEST, json.dumps({"signature": expected, "strips": manifest}, indent=1, sort_keys=True) + "\n"
     )
-    return manifest, len(made)
+    return manifest, made
+
+
+def copy_rows(rows: list[dict], manifest: dict[str, dict], out_dir: Path) -> list[dict]:
+    """A set's rows for the copies of `rows`' images: strip, place in it, pixel hash."""
+    copies = []
+    for row in rows:
+        name = strip_name(row)
+        hashes = manifest[name]["copies"] if name in manifest else []  # none when augment.copies is 0
+        path = str(out_dir / name)
+        copies += [
+            {"path": path, "sha256": sha256, "class": row["class"], "copy": copy, "tiles": len(hashes)}
+            for copy, sha256 in enumerate(hashes)
+        ]
+    return copies
 
 
 def write_set(path: Path, rows: list[dict]) -> None:
-    """A training-set file: its rows by path, under the columns every set has and any its arm adds (online's)."""
+    """A training-set file: its rows in training order, under the columns every set has and any its arm adds (a
+    copy's place in its strip; online's policy)."""
     columns = dict.fromkeys([*SET_COLUMNS, *(column for row in rows for column in row)])
-    write_csv_atomic(path, columns, sorted(rows, key=lambda row: row["path"]))
+    write_csv_atomic(path, columns, sorted(rows, key=training_order))
 
 
 def read_sets(folder: Path) -> dict[str, list[dict]]:
@@ -183,15 +223,10 @@ def augment(
     training_set = sorted(
         {row["path"]: row for rows in seed_sets.values() for row in rows}.values(), key=lambda row: row["path"]
     )
-    copies_of = {}  # each original's stored copies, by its path, when an arm lists them
+    copies_of = {}  # by original path: its stored copies (strip, place, pixel hash), when an arm lists them
     if any(arm_named(name).lists_copies for name in arms):
         manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
-        for row in training_set:
-            names = (copy_name(row, number, params) for number in range(params.copies))
-            copies_of[row["path"]] = [
-                {"path": str(out_dir / name), "sha256": manifest[name]["sha256"], "class": row["class"]}
-                for name in names
-            ]
+        copies_of = {row["path"]: copy_rows([row], manifest, out_dir) for row in training_set}
     else:
         manifest, made = {}, 0
     for arm in arms:
@@ -210,9 +245,9 @@ def augment(
             ]
             examples.append((row["class"], pixels, copies))
         draw_preview(examples, preview)
-    print(
-        f"augment: {len(manifest)} copies of {len(training_set)} training images in {out_dir} ({made} made, {len(manifest) - made} kept)"
-    )
+    copies = sum(len(entry["copies"]) for entry in manifest.values())
+    kept = copies - made
+    print(f"augment: {copies} copies of {len(training_set)} training images in {out_dir} ({made} made, {kept} kept)")
     return made
 
 

@@ -2,6 +2,7 @@
 
 Copy j of an image is `make_copy(pixels, its pixel hash, j, params)`, a function of (pixel hash, j,
 augment.seed, policy) alone, so copies are the same whatever the order, batch or process that made them.
+An image's copies are stored together, side by side in one PNG (its strip): one file per training image.
 """
 
 import ast
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.common import files, policies, transforms, warps
-from tasks.common.files import jpeg_bytes, pixel_sha256, png_bytes, read_image
+from tasks.common.files import jpeg_bytes, png_bytes, read_image, strip_of
 from tasks.common.params import AugmentParams
 from tasks.common.policies import fill_mode
 from tasks.common.warps import warp
@@ -38,12 +39,18 @@ def make_copy(pixels: np.ndarray, image_sha256: str, copy: int, params: AugmentP
     return out
 
 
-def encode(pixels: np.ndarray, params: AugmentParams) -> tuple[bytes, str]:
-    """(file bytes, pixel hash of what a reader decodes from them)."""
+def as_stored(pixels: np.ndarray, params: AugmentParams) -> np.ndarray:
+    """A copy's pixels as its strip holds them: as made for png; for jpeg, what a reader decodes from the copy saved
+    alone as a JPEG file at jpeg_quality. A JPEG strip would not do: its 8x8 blocks straddle the copies' borders and
+    its colour is upsampled across them, so a copy's pixels would depend on its neighbours (docs/augmentation.md)."""
     if params.format == "png":
-        return png_bytes(pixels, params.png_compress_level), pixel_sha256(pixels)
-    data = jpeg_bytes(pixels, params.jpeg_quality)
-    return data, pixel_sha256(read_image(io.BytesIO(data)))
+        return pixels
+    return read_image(io.BytesIO(jpeg_bytes(pixels, params.jpeg_quality)))
+
+
+def encode_strip(copies: list[np.ndarray], params: AugmentParams) -> bytes:
+    """One image's copies (as_stored), side by side in one lossless PNG: the bytes of its strip file."""
+    return png_bytes(strip_of(copies), params.png_compress_level)
 
 
 def code_fingerprint(path: Path) -> str:
@@ -66,14 +73,15 @@ def code_fingerprint(path: Path) -> str:
 
 
 def signature(params: AugmentParams) -> str:
-    """Everything a copy's bytes depend on besides its source: settings, the code that draws and encodes it, and the
-    versions of the libraries that resample and encode. A docstring or comment edit leaves it, and every copy, as it is."""
-    encoding = {"png": params.png_compress_level, "jpeg": params.jpeg_quality}[params.format]
+    """Everything a strip's bytes depend on besides its source and its number of copies: settings, the code that draws
+    and encodes it, and the versions of the libraries that resample and encode. A docstring or comment edit leaves
+    it, and every strip, as it is."""
     settings = {
         "policy": params.policy.model_dump(mode="json"),
         "seed": params.seed,
         "format": params.format,
-        "encoding": encoding,
+        "png_compress_level": params.png_compress_level,  # every strip is a PNG
+        "jpeg_quality": params.jpeg_quality if params.format == "jpeg" else None,
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for module in (Path(__file__), *(Path(code.__file__) for code in (policies, transforms, warps, files))):

@@ -1,21 +1,31 @@
-"""Labelled image files as streaming tf.data pipelines, shared by train and evaluate.
+"""Labelled images as tf.data pipelines, shared by train and evaluate: every set decoded once.
 
-Images are decoded from disk as they are needed. A set whose decoded pixels fit
-in CACHE_BYTES is decoded once, up front, into one in-memory tensor, and every
-epoch is fed from it, as fast as a set that was never on disk; a larger one is
-decoded again every epoch, so memory stays bounded. The class index of a name is
-its rank among the sorted class names, so every stage agrees on it without extra
-bookkeeping.
+An example is a whole image file, or one copy in an augmented strip (tasks/augment/stage.py: a set file
+names the strip, the copy's place in it and its pixel hash). A dataset decodes its examples once, as it is
+made, into one uint8 array, its store, decoding each file once however many of its copies the set lists;
+every epoch then reads batches from the store by index, so no image is decoded twice. The store is held
+in memory when it fits in the run's share of the machine's memory (tasks/common/machine.py), else in an unnamed
+file under .augflow/decoded mapped into memory, so that a run's memory stays bounded however large its
+set; the batches are the same either way. The class index of a name is its rank among the sorted class
+names, so every stage agrees on it without extra bookkeeping.
 """
 
 import math
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
-from tasks.common.files import read_csv, read_image
+from tasks.common.errors import UserError
+from tasks.common.files import read_csv, read_image, tile_of
+from tasks.common.machine import memory_budget
+from tasks.common.paths import DECODED_DIR
 
-CACHE_BYTES = 256 * 2**20  # decoded pixels a dataset may keep in memory (the default augmented set: 8 MB)
+Example = tuple[str, int, int]  # (file, copy, tiles): copy `copy` of the `tiles` side by side in the file
 
 
 def split_files(split_dir: Path) -> tuple[list[str], list[str]]:
@@ -24,10 +34,11 @@ def split_files(split_dir: Path) -> tuple[list[str], list[str]]:
     return [str(path) for path in paths], [path.parent.name for path in paths]
 
 
-def set_files(set_csv: Path) -> tuple[list[str], list[str]]:
-    """(paths, class names) listed in a training-set file written by ingest or augment."""
+def set_examples(set_csv: Path) -> tuple[list[Example], list[str]]:
+    """(examples, class names) listed in a training-set file written by ingest or augment."""
     rows = read_csv(set_csv)
-    return [row["path"] for row in rows], [row["class"] for row in rows]
+    examples = [(row["path"], int(row.get("copy") or 0), int(row.get("tiles") or 1)) for row in rows]
+    return examples, [row["class"] for row in rows]
 
 
 def presentations_per_epoch(set_csv: Path) -> int:
@@ -36,54 +47,76 @@ def presentations_per_epoch(set_csv: Path) -> int:
     return len(rows) * (1 + int(rows[0].get("copies") or 0))
 
 
-def png_decoder(example: str):
-    """(decode, shape): decode(path tensor) gives a uint8 HxWxC image of the example file's shape.
+def with_channels(pixels: np.ndarray) -> np.ndarray:
+    return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
 
-    Every image of a split or training set shares one shape (ingest normalises them), so the
-    first file fixes the static shape the model is built from.
-    """
-    shape = read_image(Path(example)).shape
-    static = (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
 
-    def decode(path):
-        image = tf.io.decode_png(tf.io.read_file(path), channels=static[2])
-        image.set_shape(static)
-        return image
+def decode_store(examples: Sequence[str | Example], scratch: Path = DECODED_DIR) -> np.ndarray:
+    """Every example's pixels, examples x H x W x C uint8, each file decoded once: in memory within memory_budget,
+    else memory-mapped from an unnamed file under `scratch`, which goes with the run, even a killed one.
 
-    return decode, static
+    Every image of a set shares one shape (ingest normalises them), the first example's."""
+    examples = [(example, 0, 1) if isinstance(example, str) else example for example in examples]
+    places: dict[str, list[tuple[int, int, int]]] = {}
+    for index, (path, copy, tiles) in enumerate(examples):
+        places.setdefault(path, []).append((index, copy, tiles))
+    first, copy, tiles = examples[0]
+    shape = tile_of(with_channels(read_image(Path(first))), copy, tiles).shape
+    if len(examples) * math.prod(shape) <= memory_budget():
+        store = np.empty((len(examples), *shape), np.uint8)
+    else:
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=scratch) as backing:  # the mapping outlives the file object
+            store = np.memmap(backing, np.uint8, "w+", shape=(len(examples), *shape))
+
+    def fill(path: str) -> None:
+        pixels = with_channels(read_image(Path(path)))
+        for index, copy, tiles in places[path]:
+            pixels_of_example = tile_of(pixels, copy, tiles)
+            if pixels_of_example.shape != shape:
+                raise UserError(
+                    f"{path} holds images of {pixels_of_example.shape} pixels, {first} of {shape}: a set's images "
+                    "share one shape; run 'dvc repro' to make the data again."
+                )
+            store[index] = pixels_of_example
+
+    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:  # Pillow decodes without holding the GIL
+        list(pool.map(fill, places))
+    return store
 
 
 def image_dataset(
-    paths: list[str],
+    examples: Sequence[str | Example],
     names: list[str],
     classes: list[str],
     batch_size: int,
     shuffle_seed: int | None = None,
     skip_epochs: int = 0,
 ) -> tf.data.Dataset:
-    """Batches of (uint8 image, class index); reshuffled every epoch from shuffle_seed when one is given.
+    """Batches of (uint8 image, class index) from examples (image paths or Examples), decoded once into their store;
+    reshuffled every epoch from shuffle_seed when one is given.
 
-    A set kept in memory is shuffled after decoding, a larger one before: the shuffle draws positions,
-    not contents, so both give the same order from the same seed. Each pass over the dataset draws the
-    next order, and Keras' fit opens two per epoch (one as the epoch starts, one as it ends:
-    keras/src/trainers/epoch_iterator.py), so a run resumed after skip_epochs epochs first draws those
-    (nothing is trained, and a set on disk decodes nothing): its next epoch sees an uninterrupted run's order.
+    The shuffle draws positions, not contents: it orders the store's indices as it would have ordered the
+    images themselves. Each pass over the dataset draws the next order, and Keras' fit opens two per epoch
+    (one as the epoch starts, one as it ends: keras/src/trainers/epoch_iterator.py), so a run resumed after
+    skip_epochs epochs first draws those (nothing is read or trained): its next epoch sees an uninterrupted
+    run's order.
     """
-    decode, shape = png_decoder(paths[0])
-    labels = [classes.index(name) for name in names]
+    store = decode_store(examples)
+    labels = np.array([classes.index(name) for name in names], dtype=np.int32)
 
-    def load(path, label):
-        return decode(path), label
+    def gather(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(store[indices]), labels[indices]
 
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
-    in_memory = len(paths) * math.prod(shape) <= CACHE_BYTES
-    if in_memory:
-        decoded = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(len(paths)).get_single_element()
-        dataset = tf.data.Dataset.from_tensor_slices(decoded)
+    def load(indices):
+        images, batch_labels = tf.numpy_function(gather, [indices], (tf.uint8, tf.int32), stateful=False)
+        images.set_shape((None, *store.shape[1:]))
+        batch_labels.set_shape((None,))
+        return images, batch_labels
+
+    dataset = tf.data.Dataset.range(len(store))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(store), seed=shuffle_seed, reshuffle_each_iteration=True)
         for _ in range(2 * skip_epochs):
             dataset.reduce(0, lambda count, _: count + 1)
-    if not in_memory:
-        dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -19,6 +19,20 @@ import numpy as np
 from PIL import Image
 
 SET_COLUMNS = ("path", "sha256", "class")
+# A set that lists augmented copies: a copy's row names its strip (`path`), which of the strip's `tiles` it is
+# (`copy`, 0 at the left) and the hash of that tile's pixels; an original's row leaves both empty.
+TILED_SET_COLUMNS = (*SET_COLUMNS, "copy", "tiles")
+
+
+def strip_of(tiles: list[np.ndarray]) -> np.ndarray:
+    """Equal-shaped images side by side, left to right: one picture holding them all."""
+    return np.concatenate(tiles, axis=1)
+
+
+def tile_of(strip: np.ndarray, index: int, tiles: int) -> np.ndarray:
+    """Image `index` of the `tiles` that strip_of put side by side (a view, no copy)."""
+    width = strip.shape[1] // tiles
+    return strip[:, index * width : (index + 1) * width]
 
 
 def pixel_sha256(pixels: np.ndarray) -> str:
@@ -51,8 +65,8 @@ def read_image(path: Path | io.BytesIO) -> np.ndarray:
 
 @contextmanager
 def naming(path: Path, temporary: Path) -> Iterator[None]:
-    """An OSError about no file (a write() on a full disk) or about the temporary one names `path`, the output the user
-    knows."""
+    """An OSError about no file (a write() on a full disk) or about the temporary one names `path`, the output the
+    user knows."""
     try:
         yield
     except OSError as exc:

@@ -138,7 +138,11 @@ class AugmentParams(Strict):
         description="The policy: a mapping with its name and settings (below); a mapping without a name is seed; "
         "a bare name (policy: randaugment) is that policy with its defaults.",
     )
-    format: Literal["png", "jpeg"] = Field("png", description="png (lossless) or jpeg (smaller, lossy).")
+    format: Literal["png", "jpeg"] = Field(
+        "png",
+        description="png (lossless) or jpeg: each copy with the losses of its own JPEG file at jpeg_quality "
+        "(docs/augmentation.md); strips are PNG either way.",
+    )
     png_compress_level: Annotated[int, Field(ge=0, le=9)] = Field(
         1, description="1 encodes 2-3x faster than 6 (Pillow's default), for files about 20% larger."
     )

@@ -17,7 +17,7 @@ RAW_MANIFEST = RAW_DIR / "manifest.csv"  # every ingested image with its split, 
 SETS_DIR = DATA_DIR / "sets"  # each arm's training sets, one CSV per seed: data/sets/<arm>/seed-<s>.csv
 ORIGINAL_SETS = SETS_DIR / "original"
 AUGMENTED_SETS = SETS_DIR / "augmented"
-AUGMENTED_DIR = DATA_DIR / "augmented"  # the augmented copies, updated in place from its manifest.json
+AUGMENTED_DIR = DATA_DIR / "augmented"  # the augmented copies, one strip per image, updated from its manifest.json
 
 
 def policy_augmented_dir(policy: str) -> Path:
@@ -50,6 +50,7 @@ STUDY_RUNS_DIR = STUDY_DIR / "runs"
 STATE_DIR = Path(".augflow")
 TIMES_DIR = STATE_DIR / "times"  # each model's measured training time
 RESUME_DIR = STATE_DIR / "resume"  # a killed training run's state
+DECODED_DIR = STATE_DIR / "decoded"  # sets too large for memory, decoded once per run (unnamed files)
 LOCK_FILE = STATE_DIR / "run.lock"  # who holds the project
 PUBLISHED_DIR = STATE_DIR / "reports"  # each flow run's HTML report, kept after its workspace is gone
 INGEST_CACHE_DIR = Path(".cache/ingest")  # decoded own images, by file hash

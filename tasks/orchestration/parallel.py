@@ -28,6 +28,7 @@ from dvc.repo import Repo
 from networkx import topological_sort
 
 from tasks.common.errors import UserError, run_cli
+from tasks.common.machine import JOBS_VARIABLE
 from tasks.orchestration.lock import holding
 
 Log = Callable[[str], None]
@@ -101,7 +102,10 @@ def reproduce_stage(repo_dir: Path, stage: str, jobs: int, log: Log = print) -> 
     if not changes:
         return skip(stage, log)
     log(f"Stage '{stage}' changed ({json.dumps(changes)}): reproducing it.")
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        JOBS_VARIABLE: str(jobs),  # the stage's share of the machine's memory follows it
+    }
     with _slots(jobs):
         process = subprocess.Popen(
             ["dvc", "--wait-for-lock", "repro", "--single-item", stage],

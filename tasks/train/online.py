@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.common.copies import make_copy
-from tasks.common.data import png_decoder
+from tasks.common.data import decode_store
 from tasks.common.files import read_csv
 from tasks.common.params import AugmentParams
 
@@ -31,22 +31,21 @@ def online_dataset(
     presentations per epoch) of the online arm."""
     rows = read_csv(set_csv)
     copies, policy = int(rows[0]["copies"]), AugmentParams.model_validate_json(rows[0]["policy"])
-    decode, shape = png_decoder(rows[0]["path"])
-    paths = tf.constant([row["path"] for row in rows])
-    hashes = tf.constant([row["sha256"] for row in rows])
+    store = decode_store([row["path"] for row in rows])  # the originals, decoded once for every epoch's draws
+    shape = store.shape[1:]
+    hashes = [row["sha256"] for row in rows]
     labels = tf.constant([classes.index(row["class"]) for row in rows])
     count, per_epoch = len(rows), len(rows) * (1 + copies)
 
-    def draw(pixels: np.ndarray, image_sha256: bytes, copy: np.int64) -> np.ndarray:
+    def draw(index: np.int64, copy: np.int64) -> np.ndarray:
+        pixels = np.asarray(store[index])
         if copy < 0:  # the original, as it is
             return pixels
         flat = pixels[..., 0] if shape[2] == 1 else pixels  # make_copy takes HxW grey or HxWx3
-        return make_copy(flat, image_sha256.decode(), int(copy), policy).reshape(pixels.shape)
+        return make_copy(flat, hashes[index], int(copy), policy).reshape(pixels.shape)
 
     def load(index, copy):
-        image = tf.numpy_function(
-            draw, [decode(tf.gather(paths, index)), tf.gather(hashes, index), copy], tf.uint8, stateful=False
-        )
+        image = tf.numpy_function(draw, [index, copy], tf.uint8, stateful=False)
         image.set_shape(shape)
         return image, tf.gather(labels, index)
 

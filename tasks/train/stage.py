@@ -46,7 +46,7 @@ import tensorflow as tf  # noqa: E402
 from dvclive.keras import DVCLiveCallback  # noqa: E402
 
 from tasks.common.arms import arm_named  # noqa: E402
-from tasks.common.data import image_dataset, set_files, split_files  # noqa: E402
+from tasks.common.data import image_dataset, set_examples, split_files  # noqa: E402
 from tasks.common.errors import UserError  # noqa: E402
 from tasks.common.files import atomic_path  # noqa: E402
 from tasks.common.params import TrainParams, load_params  # noqa: E402
@@ -126,7 +126,7 @@ def train(
         raise UserError(f"{set_csv} is missing: arm '{arm}' has no training set; run 'dvc repro' to build it.")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    paths, names = set_files(set_csv)
+    examples, names = set_examples(set_csv)
     classes = sorted(set(names))
     model_path = models_dir / arm / f"seed-{seed}.keras"
     keep_best = params.checkpoint == "best_val"
@@ -147,14 +147,20 @@ def train(
             set_csv, classes, params.batch_size, params.epochs, seed, first_epoch=start
         )
     else:
-        train_data = image_dataset(paths, names, classes, params.batch_size, shuffle_seed=seed, skip_epochs=start)
-        steps, per_epoch = None, len(paths)
+        train_data = image_dataset(examples, names, classes, params.batch_size, shuffle_seed=seed, skip_epochs=start)
+        steps, per_epoch = None, len(examples)
     val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
     batches = steps or math.ceil(per_epoch / params.batch_size)
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params, batches)
     with Live(str(live_dir / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:
         live.log_params(
-            {"arm": arm, "seed": seed, "images": len(paths), "presentations_per_epoch": per_epoch, "classes": classes}
+            {
+                "arm": arm,
+                "seed": seed,
+                "images": len(examples),
+                "presentations_per_epoch": per_epoch,
+                "classes": classes,
+            }
         )
         curves = DVCLiveCallback(live=live)
         for epoch, logs in enumerate(resume.state["logs"]):  # the finished epochs' curves, logged as they were

@@ -1,6 +1,8 @@
-"""The augment stage: faithful to ImageDataGenerator, deterministic whatever the workers, incremental."""
+"""The augment stage: faithful to ImageDataGenerator, deterministic whatever the workers, incremental, one file
+per image."""
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,16 @@ from scipy import stats
 from tasks.augment.stage import augment
 from tasks.common import policies
 from tasks.common.copies import code_fingerprint, copy_rng, make_copy
-from tasks.common.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
+from tasks.common.files import (
+    SET_COLUMNS,
+    jpeg_bytes,
+    pixel_sha256,
+    png_bytes,
+    read_csv,
+    read_image,
+    tile_of,
+    write_csv_atomic,
+)
 from tasks.common.params import AugmentParams
 from tasks.common.policies import SeedPolicy, Transform, random_transform, transform_matrix
 from tasks.common.warps import warp
@@ -97,13 +108,15 @@ def test_copies_depend_only_on_seed_content_and_copy_index():
     )
 
 
-def write_training_set(folder, count, shape=(28, 28), seed=0):
-    """`count` random images in two classes, as ingest would list them in original/seed-0.csv."""
+def write_training_set(folder, count, shape=(28, 28), seed=0, names=None):
+    """`count` random images in two classes (or all named in `names`, in class a), as ingest would list them in
+    original/seed-0.csv."""
     rng = np.random.default_rng(seed)
     rows = []
     for index in range(count):
         pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        path = folder / "raw" / ("a" if index % 2 else "b") / f"{seed}-{index}.png"
+        name = f"a/{names[index]}" if names else f"{'a' if index % 2 else 'b'}/{seed}-{index}"
+        path = folder / "raw" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(pixels))
         rows.append({"path": str(path), "sha256": pixel_sha256(pixels), "class": path.parent.name})
@@ -137,6 +150,17 @@ def file_identities(folder):
     }
 
 
+def copies_listed(folder, seed_set="sets/augmented/seed-0.csv"):
+    """The copies a set lists, as (strip, copy) -> pixel hash; each checked against the pixels its strip holds."""
+    listed = {}
+    for row in read_csv(folder / seed_set):
+        if row["copy"]:
+            pixels = tile_of(read_image(row["path"]), int(row["copy"]), int(row["tiles"]))
+            assert pixel_sha256(pixels) == row["sha256"]
+            listed[Path(row["path"]).name, int(row["copy"])] = row["sha256"]
+    return listed
+
+
 def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and_workers(tmp_path):
     rows = write_training_set(tmp_path, 10, shape=(20, 30, 3))
     write_sets(tmp_path, reversed=rows[::-1])
@@ -155,7 +179,7 @@ def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and
         )
         assert made == 10 * 3
     digests = [tree_digest(tmp_path / name / "augmented") for name in runs]
-    assert digests[0] == digests[1] == digests[2] and len(digests[0]) == 30 + 1  # copies + manifest
+    assert digests[0] == digests[1] == digests[2] and len(digests[0]) == 10 + 1  # a strip per image + manifest
     sets = [
         (tmp_path / name / "sets/augmented/seed-0.csv").read_text().replace(f"/{name}/augmented/", "/") for name in runs
     ]
@@ -170,29 +194,53 @@ def test_a_rerun_makes_only_what_changed(tmp_path):
     write_sets(tmp_path, first=rows[:4], fewer=rows[1:])
     assert run_stage(tmp_path, params, "first") == 8
     before = file_identities(tmp_path / "augmented")
+    assert len(before) == 4  # a strip per image
 
     assert run_stage(tmp_path, params, "first") == 0  # nothing changed: nothing rewritten
     assert file_identities(tmp_path / "augmented") == before
 
-    assert run_stage(tmp_path, params) == 4  # two new training images: their copies alone are made
+    assert run_stage(tmp_path, params) == 4  # two new training images: their strips alone are written
     after = file_identities(tmp_path / "augmented")
-    assert {name: after[name] for name in before} == before and len(after) == 12
+    assert {name: after[name] for name in before} == before and len(after) == 6
+    two_copies = copies_listed(tmp_path)
 
-    assert run_stage(tmp_path, params, "fewer") == 0  # a removed image loses its copies, the rest stay
-    removed = {name for name in after if name.split("/")[1].startswith("0-0-")}
-    assert set(file_identities(tmp_path / "augmented")) == set(after) - removed and len(removed) == 2
+    assert run_stage(tmp_path, params, "fewer") == 0  # a removed image loses its strip, the rest stay
+    assert file_identities(tmp_path / "augmented") == {name: after[name] for name in after if name != "b/0-0.png"}
     assert len(read_csv(tmp_path / "sets/augmented/seed-0.csv")) == 5 + 10
 
     fewer_copies = AugmentParams(copies=1, preview_images=1, preview_copies=1)
-    assert run_stage(tmp_path, fewer_copies, "fewer") == 0  # lowering copies deletes the extra ones
-    assert {name for name in file_identities(tmp_path / "augmented")} == {
-        name for name in after if name.endswith("-000.png")
-    } - removed
+    assert run_stage(tmp_path, fewer_copies, "fewer") == 0  # lowering copies rewrites the strips without the extra
+    one_copy = copies_listed(tmp_path)
+    assert one_copy == {key: sha for key, sha in two_copies.items() if key[1] == 0 and key[0] != "0-0.png"}
+    assert run_stage(tmp_path, params, "fewer") == 5  # raising it makes the new copies alone; the others are kept
+    assert copies_listed(tmp_path) == {key: sha for key, sha in two_copies.items() if key[0] != "0-0.png"}
 
     changed = AugmentParams(copies=1, preview_images=1, preview_copies=1, policy=SeedPolicy(rotation_range=10))
     assert run_stage(tmp_path, changed, "fewer") == 5  # a changed policy regenerates everything
     regenerated = file_identities(tmp_path / "augmented")
     assert all(regenerated[name] != after[name] for name in regenerated)
+    assert not set(copies_listed(tmp_path).values()) & set(two_copies.values())
+
+
+def test_a_set_lists_copies_in_the_order_their_own_files_had(tmp_path):
+    """Before strips, copy j of <stem>.png was <stem>-<j, 3 digits>.png and sets were sorted by path; training reads a
+    set in its order, so the same order keeps every model as it was. A stem that another extends with "-" sorts
+    before it by strip name ("x-y.png" < "x.png") but after it by copy name ("x-000.png" < "x-y-000.png")."""
+    write_training_set(tmp_path, 3, names=["x", "x-y", "x0"])
+    run_stage(tmp_path, AugmentParams(copies=2, preview_images=1, preview_copies=1))
+    rows = read_csv(tmp_path / "sets/augmented/seed-0.csv")
+    listed = [(Path(row["path"]).parent.name, Path(row["path"]).name, row["copy"]) for row in rows]
+    assert listed == [
+        ("a", "x.png", "0"),
+        ("a", "x.png", "1"),
+        ("a", "x-y.png", "0"),
+        ("a", "x-y.png", "1"),
+        ("a", "x0.png", "0"),
+        ("a", "x0.png", "1"),
+        ("a", "x-y.png", ""),  # data/augmented/ sorts before data/raw/, as it always did
+        ("a", "x.png", ""),
+        ("a", "x0.png", ""),
+    ]
 
 
 def test_the_code_fingerprint_ignores_comments_docstrings_and_setting_descriptions_but_not_code(tmp_path):
@@ -225,7 +273,7 @@ def test_a_damaged_copy_is_made_again(tmp_path):
     digest = tree_digest(tmp_path / "augmented")
     damaged = sorted((tmp_path / "augmented").rglob("*.png"))[0]
     damaged.write_bytes(b"not a png")
-    assert run_stage(tmp_path, params) == 1
+    assert run_stage(tmp_path, params) == 2  # its strip's copies
     assert tree_digest(tmp_path / "augmented") == digest
 
 
@@ -264,9 +312,11 @@ def test_every_policy_writes_valid_copies_and_a_preview(tmp_path, policy, shape)
     params = AugmentParams.model_validate({"copies": 3, "preview_images": 2, "preview_copies": 3, "policy": policy})
     assert run_stage(tmp_path, params, workers=1) == 12
     copies = [row for row in read_csv(tmp_path / "sets/augmented/seed-0.csv") if "/augmented/" in row["path"]]
-    assert len(copies) == 12
+    assert len(copies) == 12 and len({row["path"] for row in copies}) == 4
     for row in copies:
-        pixels = read_image(row["path"])
+        strip = read_image(row["path"])
+        assert strip.shape == (shape[0], 3 * shape[1], *shape[2:])  # the copies side by side, a picture of them
+        pixels = tile_of(strip, int(row["copy"]), int(row["tiles"]))
         assert pixels.shape == shape and pixels.dtype == np.uint8 and pixel_sha256(pixels) == row["sha256"]
     originals = {row["sha256"] for row in rows}
     assert sum(row["sha256"] in originals for row in copies) < 12  # the policy changes images
@@ -274,11 +324,17 @@ def test_every_policy_writes_valid_copies_and_a_preview(tmp_path, policy, shape)
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_jpeg_output_lists_the_pixels_a_reader_decodes(tmp_path):
-    write_training_set(tmp_path, 2, shape=(24, 32, 3))
+def test_jpeg_copies_hold_the_pixels_of_each_copy_saved_alone_as_a_jpeg(tmp_path):
+    """Whatever its neighbours in the strip: a JPEG strip would blend them at the borders, so strips stay PNG."""
+    rows = write_training_set(tmp_path, 2, shape=(24, 30, 3))
     params = AugmentParams(copies=2, format="jpeg", jpeg_quality=80, preview_images=1, preview_copies=1)
     assert run_stage(tmp_path, params) == 4
-    copies = [row for row in read_csv(tmp_path / "sets/augmented/seed-0.csv") if "/augmented/" in row["path"]]
-    assert all(
-        row["path"].endswith(".jpg") and pixel_sha256(read_image(row["path"])) == row["sha256"] for row in copies
-    )
+    made = {
+        (f"{Path(row['path']).stem}.png", copy): read_image(
+            io.BytesIO(jpeg_bytes(make_copy(read_image(row["path"]), row["sha256"], copy, params), 80))
+        )
+        for row in rows
+        for copy in range(2)
+    }
+    listed = copies_listed(tmp_path)  # each listed hash is its tile's pixels'
+    assert listed == {key: pixel_sha256(pixels) for key, pixels in made.items()}

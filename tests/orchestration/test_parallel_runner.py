@@ -1,5 +1,7 @@
-"""`make run`'s parallel runner (tasks/orchestration/parallel.py) when a stage's command fails: the stages that depend
-on it are not run, the independent ones are, and the run ends with one line naming both and exit status 1."""
+"""`make run`'s parallel runner (tasks/orchestration/parallel.py) when a stage's command fails: the stages that
+depend on it are not run, the independent ones are, and the run ends with one line naming both and exit status 1.
+Every stage it runs is told how many run at once (JOBS), which its share of the machine's memory follows
+(tasks/common/machine.py)."""
 
 import subprocess
 import sys
@@ -18,7 +20,7 @@ stages:
     deps: [broken.txt]
     outs: [after.txt]
   independent:
-    cmd: python -c "open('independent.txt', 'w').write('independent')"
+    cmd: python -c "import os; open('independent.txt', 'w').write(os.environ['AUGFLOW_JOBS'])"
     outs: [independent.txt]
 """
 
@@ -43,5 +45,5 @@ def test_a_failed_stage_stops_what_depends_on_it_and_ends_the_run_with_one_line(
     assert "[broken] ERROR: failed to reproduce 'broken': failed to run: " in result.stdout
     assert "Running stage 'after-broken'" not in result.stdout and not (tmp_path / "after.txt").exists()
     # The independent stage ran and DVC recorded it, as a serial `dvc repro --keep-going` would have.
-    assert (tmp_path / "independent.txt").read_text() == "independent"
+    assert (tmp_path / "independent.txt").read_text() == "2"  # the runs at once, --jobs 2
     assert set(yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]) == {"independent"}

@@ -84,7 +84,7 @@ def first_file(folder: Path, pattern: str) -> Callable[[], bool]:
     [
         # Training images written in ingest's staging folder, not yet swapped in.
         ("ingest", "data/.raw.partial/train", "*/*.png", "data/raw"),
-        # Copies in data/augmented (kept between runs: deleted first), its manifest not yet written.
+        # Strips of copies in data/augmented (kept between runs: deleted first), its manifest not yet written.
         ("augment", "data/augmented", "**/*.png", "data/augmented/manifest.json"),
         # The first arm's predictions written (deleted first: DVC deletes them only once the stage starts), the metrics not yet.
         ("evaluate", "reports/predictions", "original.csv", "reports/metrics.json"),
@@ -102,14 +102,17 @@ def test_a_killed_stage_is_rerun_to_the_uninterrupted_runs_outputs(project, stag
 
 def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_identical(project):
     """The flow process (`make flow`) killed with its process group, training run and all, after epoch 1 of 2;
-    the next flow run resumes the run at epoch 2 and ends as the uninterrupted run, model and curves included."""
+    the next flow run resumes the run at epoch 2 and ends as the uninterrupted run, model and curves included.
+    Both runs are given no memory for decoded images, so their sets are mapped from disk (tasks/common/data.py),
+    where the uninterrupted run held them in memory."""
     repo, hashes, metrics = project
     forget(repo, "train@original-0")
     with prefect_test_harness(server_startup_timeout=180):  # one server for both flow processes
-        env = ENV | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+        env = ENV | {"PREFECT_API_URL": PREFECT_API_URL.value(), "AUGFLOW_DECODED_BYTES": "1"}
         flow = [sys.executable, "-m", "flows.experiment", "--jobs", "1"]
         kill_when(repo, flow, first_file(repo / ".augflow/resume", "original-seed-0-*/epoch-1"), env)
         assert not (repo / "models/original/seed-0.keras").exists()  # DVC deleted it before the run
+        assert list((repo / ".augflow/decoded").iterdir()) == []  # the killed run's mapped sets went with it
         rerun = subprocess.run(flow, cwd=repo, env=env, capture_output=True, text=True)
     output = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, output

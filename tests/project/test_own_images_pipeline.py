@@ -22,7 +22,7 @@ def training_set(repo: Path, arm: str, seed: int) -> list[dict]:
 
 
 def sources(rows: list[dict]) -> list[str]:
-    """The original image each row shows: its own id, or the id its copy was made from (<id>-<copy>.png)."""
+    """The original image each row shows: its own id, or the id of the image whose copies its strip holds (<id>.png)."""
     return sorted(Path(row["path"]).stem.split("-")[0] for row in rows)
 
 
@@ -58,11 +58,12 @@ def test_the_articles_layout_goes_through_dvc_repro(tmp_path):
         rf".*\({COPIES * len(union)} made, 0 kept\)",
         output,
     )
-    copies = json.loads((repo / "data/augmented/manifest.json").read_text())["copies"]
-    assert sorted(copies) == sorted(
+    strips = json.loads((repo / "data/augmented/manifest.json").read_text())["strips"]
+    assert sorted(strips) == sorted(  # one file per image, holding its copies
         path.relative_to(repo / "data/augmented").as_posix() for path in (repo / "data/augmented").rglob("*.png")
     )
-    assert len(copies) == COPIES * len(union) < COPIES * (len(drawn[0]) + len(drawn[1]))
+    copies = [copy for strip in strips.values() for copy in strip["copies"]]
+    assert len(strips) == len(union) and len(copies) == COPIES * len(union) < COPIES * (len(drawn[0]) + len(drawn[1]))
     for seed, rows in drawn.items():
         assert sources(training_set(repo, "augmented", seed)) == sorted(sources(rows) * (1 + COPIES))
         assert sources(training_set(repo, "repeated", seed)) == sorted(sources(rows) * (1 + COPIES))

@@ -75,7 +75,7 @@ def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     assert metrics["dataset"] == {"train": 24, "val": 12, "test": 40, "augmented": 48, "classes": ["coat", "pullover"]}
     assert comparison["verdict"] in (repo / "reports/report.md").read_text()
     assert (repo / "reports/augment_preview.png").stat().st_size > 0
-    assert len(list((repo / "data/augmented").rglob("*.png"))) == 48
+    assert len(list((repo / "data/augmented").rglob("*.png"))) == 24  # one per training image, holding its 2 copies
     for arm in ARMS:
         assert (repo / f"models/{arm}/seed-0.keras").is_file()
         assert measured_seconds(repo / f"models/{arm}/seed-0.keras", repo / ".augflow/times") > 0
@@ -227,14 +227,17 @@ def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_traini
 
 def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced):
     repo, _ = reproduced
-    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in (repo / "data/augmented").rglob("*.png")}
+    before = read_csv(repo / "data/sets/augmented/seed-0.csv")
     set_params(repo, augment={"copies": 3})
     reran = {"augment", "train@augmented-0", "train@online-0", "train@repeated-0", "evaluate"}
-    assert ran_stages(run(repo, "dvc", "repro").stdout) == reran
-    assert len(list((repo / "data/augmented").rglob("*.png"))) == 72
+    output = run(repo, "dvc", "repro").stdout
+    assert ran_stages(output) == reran
+    assert len(list((repo / "data/augmented").rglob("*.png"))) == 24
     assert_repeated_lists_each_original(repo, times=1 + 3)
-    # the output persists across the rerun: the existing copies are kept as they were, only the third ones are new
-    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in before} == before
+    # the output persists across the rerun: each strip keeps its two copies' pixels, only the third ones are made
+    assert "augment: 72 copies of 24 training images in data/augmented (24 made, 48 kept)" in output
+    after = {(row["path"], row["copy"]): row["sha256"] for row in read_csv(repo / "data/sets/augmented/seed-0.csv")}
+    assert all(after[row["path"], row["copy"]] == row["sha256"] for row in before) and len(after) == 24 + 72
 
 
 def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):

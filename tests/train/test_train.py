@@ -1,9 +1,10 @@
 """train.checkpoint: last keeps the final epoch's weights, best_val those of the best validation epoch, and
 each run records the epoch it kept; several batches a call into TensorFlow train the same weights as one;
-a set held in memory feeds the same batches as one read from disk; and a training process starts on two
-threads per op, without the scikit-learn and matplotlib that Keras would import."""
+a set decoded once, held in memory or mapped from disk, feeds the batches of its own pixels; and a training
+process starts on two threads per op, without the scikit-learn and matplotlib that Keras would import."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from tasks.augment.stage import augment
 from tasks.common.curves import chosen_epoch, validation_curve
-from tasks.common.data import image_dataset, split_files
-from tasks.common.params import CnnModel, IngestParams, TrainParams, _models
+from tasks.common.data import decode_store, image_dataset, set_examples, split_files
+from tasks.common.files import read_image, tile_of
+from tasks.common.params import AugmentParams, CnnModel, IngestParams, TrainParams, _models
 from tasks.common.schema import variant
 from tasks.evaluate.predict import predict
 from tasks.ingest.stage import ingest
@@ -106,41 +110,64 @@ def test_sixteen_batches_a_call_train_the_same_model_as_one_and_only_long_epochs
     assert len(weights[16]) == len(weights[1]) and all(np.array_equal(a, b) for a, b in zip(weights[16], weights[1]))
 
 
-def test_a_set_held_in_memory_feeds_the_batches_of_one_read_from_disk_and_reads_no_file_after_it_is_made(
+def test_a_set_decoded_once_in_memory_or_mapped_from_disk_feeds_the_batches_of_its_tensors_and_reads_no_file_again(
     tmp_path, monkeypatch
 ):
+    """The batches, fresh and resumed after an epoch, are those of the set's own pixels shuffled as tensors (the
+    loader before its store); a set over the memory budget is mapped from an unnamed file that goes with it."""
+    monkeypatch.chdir(tmp_path)  # .augflow/decoded, where a mapped store lives
     ingest(
-        IngestParams(train_per_class=10, val_per_class=1, test_per_class=1),
+        IngestParams(train_per_class=5, val_per_class=1, test_per_class=1),
         tmp_path / "raw",
         tmp_path / "sets",
         tmp_path / "ingest.json",
         seeds=[0],
     )
-    paths, names = split_files(tmp_path / "raw/train")
+    augment(
+        AugmentParams(copies=3),
+        tmp_path / "sets/original",
+        tmp_path / "augmented",
+        tmp_path / "sets",
+        preview=None,
+        arms=("augmented",),
+    )
+    examples, names = set_examples(tmp_path / "sets/augmented/seed-0.csv")
     classes = sorted(set(names))
+    pixels = np.stack([tile_of(read_image(Path(path)), copy, tiles) for path, copy, tiles in examples])[..., None]
+    labels = np.array([classes.index(name) for name in names], dtype=np.int32)
 
     def two_epochs(dataset):  # each pass over a dataset draws the next order
         return [[(images.numpy(), labels.numpy()) for images, labels in dataset] for _ in range(2)]
 
-    in_memory = {skip: image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip) for skip in (0, 1)}
-    monkeypatch.setattr("tasks.common.data.CACHE_BYTES", 0)  # too large for memory: decoded from disk every epoch
-    from_disk = {
-        skip: two_epochs(image_dataset(paths, names, classes, 4, shuffle_seed=3, skip_epochs=skip)) for skip in (0, 1)
-    }
-    for path in paths:
-        Path(path).unlink()
-    for skip in (0, 1):  # a fresh run, and one resumed after an epoch
-        held = two_epochs(in_memory[skip])
-        assert len(held) == 2 and all(len(epoch) == 5 for epoch in held)  # 20 images in batches of 4
-        assert all(
-            np.array_equal(a, b)
-            for epoch, other in zip(held, from_disk[skip])
-            for pair, other_pair in zip(epoch, other)
-            for a, b in zip(pair, other_pair)
+    def as_tensors(skip):
+        dataset = tf.data.Dataset.from_tensor_slices((pixels, labels)).shuffle(
+            40, seed=3, reshuffle_each_iteration=True
         )
-        first, second = (np.concatenate([images for images, _ in epoch]) for epoch in held)
+        for _ in range(2 * skip):
+            dataset.reduce(0, lambda count, _: count + 1)
+        return two_epochs(dataset.batch(4))
+
+    in_memory = {skip: image_dataset(examples, names, classes, 4, shuffle_seed=3, skip_epochs=skip) for skip in (0, 1)}
+    monkeypatch.setenv("AUGFLOW_DECODED_BYTES", str(len(examples) * 28 * 28 - 1))  # one byte short
+    assert isinstance(decode_store(examples), np.memmap)
+    mapped = {skip: image_dataset(examples, names, classes, 4, shuffle_seed=3, skip_epochs=skip) for skip in (0, 1)}
+    shutil.rmtree(tmp_path / "raw")
+    shutil.rmtree(tmp_path / "augmented")
+    assert list((tmp_path / ".augflow/decoded").iterdir()) == []
+    for skip in (0, 1):  # a fresh run, and one resumed after an epoch
+        expected = as_tensors(skip)
+        assert len(expected) == 2 and all(len(epoch) == 10 for epoch in expected)  # 40 examples in batches of 4
+        for loaded in (in_memory[skip], mapped[skip]):
+            epochs = two_epochs(loaded)
+            assert [len(epoch) for epoch in epochs] == [10, 10] and all(
+                np.array_equal(a, b)
+                for epoch, other in zip(epochs, expected)
+                for pair, other_pair in zip(epoch, other)
+                for a, b in zip(pair, other_pair)
+            )
+        first, second = (np.concatenate([images for images, _ in epoch]) for epoch in expected)
         assert not np.array_equal(first, second)  # reshuffled every epoch
-    assert not np.array_equal(from_disk[0][1][0][0], from_disk[1][0][0][0])  # skipping an epoch moves the order on
+    assert not np.array_equal(as_tensors(0)[1][0][0], as_tensors(1)[0][0][0])  # skipping an epoch moves the order on
 
 
 def test_a_training_process_starts_on_two_threads_per_op_without_scikit_learn_and_matplotlib_and_can_still_import_them():
