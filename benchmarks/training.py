@@ -113,14 +113,18 @@ class VariantFailed(Exception):
 
 
 def flops_per_image(input_shape: tuple[int, int, int], params: TrainParams, classes: int = 2) -> float:
-    """Training FLOPs per image of tasks.train.build_model: 3x the forward pass's multiply-adds x 2 (pooling ignored)."""
-    height, width, channels = input_shape
+    """Training FLOPs per image of the cnn model (tasks/train/models.py): 3x the forward pass's multiply-adds x 2
+    (pooling ignored)."""
+    model, (height, width, channels) = params.model, input_shape
     forward = 0
-    for filters in params.conv_filters:
-        height, width = height - params.kernel_size + 1, width - params.kernel_size + 1
-        forward += height * width * filters * params.kernel_size**2 * channels
+    for filters in model.conv_filters:
+        height, width = height - model.kernel_size + 1, width - model.kernel_size + 1
+        forward += height * width * filters * model.kernel_size**2 * channels
         height, width, channels = height // 2, width // 2, filters
-    forward += height * width * channels * (1 if classes == 2 else classes)
+    features = height * width * channels
+    for units in [*model.dense_units, 1 if classes == 2 else classes]:
+        forward += features * units
+        features = units
     return 3 * 2 * forward
 
 

@@ -8,7 +8,8 @@ copy once through its fused matrix.
 
 Every seed has its own training subset (data/sets/original/seed-<s>.csv); a copy
 depends on its image alone, so an image shared by several seeds is copied once.
-`--policy NAME` makes a compared policy's arm the same way, in its own folder.
+Then it writes the training set of every arm built from the originals (tasks/common/arms.py says how
+each is built). `--policy NAME` makes a compared policy's arm the same way, in its own folder.
 
 The stage is incremental: `data/augmented` is a persistent DVC output holding a
 manifest of what made each file. A rerun keeps every file whose source image,
@@ -32,6 +33,7 @@ import cv2
 from tqdm import tqdm
 
 from tasks.augment.preview import draw_preview, preview_rows
+from tasks.common.arms import BUILT_BY_AUGMENT, arm_named
 from tasks.common.copies import encode, make_copy, signature
 from tasks.common.files import (
     SET_COLUMNS,
@@ -42,28 +44,12 @@ from tasks.common.files import (
     write_csv_atomic,
     write_text_atomic,
 )
-from tasks.common.params import AugmentParams, PolicyName, load_params, policy_from_name
-from tasks.common.paths import AUGMENTED_DIR, AUGMENTED_SETS, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
+from tasks.common.params import AugmentParams, load_params
+from tasks.common.paths import AUGMENTED_DIR, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
+from tasks.common.policies import PolicyName, policy_from_name
 
 MANIFEST = "manifest.json"
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
-
-
-def write_online_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
-    """The online arm's training set: the originals, with the policy and the draws per image (see tasks/train/online.py)."""
-    policy = params.model_dump_json()
-    rows = [{**row, "copies": params.copies, "policy": policy} for row in training_set]
-    write_csv_atomic(path, (*SET_COLUMNS, "copies", "policy"), sorted(rows, key=lambda row: row["path"]))
-
-
-def write_repeated_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
-    """The repeated arm's training set: each original listed 1 + copies times, untransformed.
-
-    It shows as many images per epoch as the augmented arm, so it takes as many training
-    steps: what augmented gains over repeated is the transforms', not the extra steps'.
-    """
-    rows = [row for row in training_set for _ in range(1 + params.copies)]
-    write_csv_atomic(path, SET_COLUMNS, sorted(rows, key=lambda row: row["path"]))
 
 
 def copy_name(row: dict, copy: int, params: AugmentParams) -> str:
@@ -165,6 +151,12 @@ def update_copies(
     return manifest, len(made)
 
 
+def write_set(path: Path, rows: list[dict]) -> None:
+    """A training-set file: its rows by path, under the columns every set has and any its arm adds (online's)."""
+    columns = dict.fromkeys([*SET_COLUMNS, *(column for row in rows for column in row)])
+    write_csv_atomic(path, columns, sorted(rows, key=lambda row: row["path"]))
+
+
 def read_sets(folder: Path) -> dict[str, list[dict]]:
     """Every seed's training set in folder: {"seed-<s>": its rows}."""
     return {path.stem: read_csv(path) for path in sorted(folder.glob("seed-*.csv"))}
@@ -174,15 +166,14 @@ def augment(
     params: AugmentParams,
     original_sets: Path = ORIGINAL_SETS,
     out_dir: Path = AUGMENTED_DIR,
-    arm_sets: Path = AUGMENTED_SETS,
+    sets_dir: Path = SETS_DIR,
     preview: Path | None = PREVIEW,
     workers: int | None = None,
     batch_size: int = 16,
-    matched_arms: bool = True,
+    arms: tuple[str, ...] = BUILT_BY_AUGMENT,
 ) -> int:
-    """Bring out_dir up to date for every seed's training images; write each seed's augmented set into arm_sets,
-    and, with `matched_arms`, the sets of the arms shown as many images per epoch beside it (online: the
-    policy drawn on the fly; repeated: the originals as they are); then the preview, if asked for.
+    """Bring out_dir up to date for every seed's training images when an arm lists stored copies; write each
+    seed's training set of every arm into sets_dir/<arm>/; then the preview, if asked for.
 
     Copies are made once per image, whichever seeds train on it. Return how many copies
     were made (not kept from the last run). `workers` defaults to every usable core.
@@ -192,21 +183,23 @@ def augment(
     training_set = sorted(
         {row["path"]: row for rows in seed_sets.values() for row in rows}.values(), key=lambda row: row["path"]
     )
-    manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
-
-    with atomic_directory(arm_sets) as staging:
-        for name, rows in seed_sets.items():
-            copies = [
-                {"path": str(out_dir / copy), "sha256": manifest[copy]["sha256"], "class": row["class"]}
-                for row in rows
-                for copy in (copy_name(row, number, params) for number in range(params.copies))
+    copies_of = {}  # each original's stored copies, by its path, when an arm lists them
+    if any(arm_named(name).lists_copies for name in arms):
+        manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
+        for row in training_set:
+            names = (copy_name(row, number, params) for number in range(params.copies))
+            copies_of[row["path"]] = [
+                {"path": str(out_dir / name), "sha256": manifest[name]["sha256"], "class": row["class"]}
+                for name in names
             ]
-            write_csv_atomic(staging / f"{name}.csv", SET_COLUMNS, sorted(rows + copies, key=lambda row: row["path"]))
-    if matched_arms:
-        for arm, write_set in (("online", write_online_set), ("repeated", write_repeated_set)):
-            with atomic_directory(arm_sets.with_name(arm)) as staging:
-                for name, rows in seed_sets.items():
-                    write_set(rows, params, staging / f"{name}.csv")
+    else:
+        manifest, made = {}, 0
+    for arm in arms:
+        build = arm_named(arm).training_set
+        with atomic_directory(sets_dir / arm) as staging:
+            for name, rows in seed_sets.items():
+                copies = [copy for row in rows for copy in copies_of.get(row["path"], [])]
+                write_set(staging / f"{name}.csv", build(rows, copies, params))
     if preview is not None:
         examples = []
         for row in preview_rows(training_set, params.preview_images):
@@ -236,10 +229,4 @@ def main() -> None:
         augment(params)
     else:  # the same copies and seed as the augmented arm, so the arms differ only in the policy
         policy_params = params.model_copy(update={"policy": policy_from_name(name)})
-        augment(
-            policy_params,
-            out_dir=policy_augmented_dir(name),
-            arm_sets=SETS_DIR / name,
-            preview=None,
-            matched_arms=False,
-        )
+        augment(policy_params, out_dir=policy_augmented_dir(name), preview=None, arms=(name,))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.common import files, policies, warps
+from tasks.common import files, policies, transforms, warps
 from tasks.common.files import jpeg_bytes, pixel_sha256, png_bytes, read_image
 from tasks.common.params import AugmentParams
-from tasks.common.policies import draw, fill_mode
+from tasks.common.policies import fill_mode
 from tasks.common.warps import warp
 
 IDENTITY = np.eye(3)
@@ -31,7 +31,7 @@ def copy_rng(seed: int, image_sha256: str, copy: int) -> np.random.Generator:
 def make_copy(pixels: np.ndarray, image_sha256: str, copy: int, params: AugmentParams) -> np.ndarray:
     """Copy `copy` of an image (HxW grey or HxWx3 RGB uint8) under params' seed and policy; same shape and dtype."""
     height, width = pixels.shape[:2]
-    matrix, pixel_ops = draw(params.policy, copy_rng(params.seed, image_sha256, copy), height, width)
+    matrix, pixel_ops = params.policy.draw(copy_rng(params.seed, image_sha256, copy), height, width)
     out = pixels.copy() if (matrix == IDENTITY).all() else warp(pixels, matrix, fill_mode(params.policy))
     for operation in pixel_ops:
         out = operation(out)
@@ -47,9 +47,12 @@ def encode(pixels: np.ndarray, params: AugmentParams) -> tuple[bytes, str]:
 
 
 def code_fingerprint(path: Path) -> str:
-    """A module's code as Python reads it: its syntax tree without docstrings, so comments and docstrings never count."""
+    """A module's code as Python reads it: its syntax tree without docstrings, so comments and docstrings never count,
+    nor the descriptions of the settings that sit beside the code that uses them (tasks/common/policies.py)."""
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            node.keywords = [keyword for keyword in node.keywords if keyword.arg != "description"]
         body = getattr(node, "body", None)
         if (
             isinstance(body, list)
@@ -73,7 +76,7 @@ def signature(params: AugmentParams) -> str:
         "encoding": encoding,
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for module in (Path(__file__), Path(policies.__file__), Path(warps.__file__), Path(files.__file__)):
+    for module in (Path(__file__), *(Path(code.__file__) for code in (policies, transforms, warps, files))):
         digest.update(code_fingerprint(module).encode())
     for package in ("opencv-python-headless", "pillow", "numpy"):
         digest.update(version(package).encode())

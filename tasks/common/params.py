@@ -10,21 +10,13 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args, get_origin
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
+from tasks.common.arms import ARMS
 from tasks.common.errors import UserError
 from tasks.common.paths import PARAMS_FILE
+from tasks.common.policies import Policy, PolicyName, SeedPolicy
+from tasks.common.schema import Fraction, Positive, Strict, one_of, variant
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
@@ -46,14 +38,6 @@ def _no_repeats(values: list) -> list:
     if len(set(values)) != len(values):
         raise ValueError("list each value only once")
     return values
-
-
-Positive = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SplitFractions(Strict):
@@ -137,231 +121,6 @@ class IngestParams(Strict):
     )
 
 
-FillMode = Literal["nearest", "constant", "reflect", "wrap"]
-Degrees = Annotated[float, Field(ge=0.0, le=180.0)]
-
-
-def _odd(value: int) -> int:
-    """Must be odd."""
-    if value % 2 == 0:
-        raise ValueError("use an odd kernel size")
-    return value
-
-
-def _ordered(pair: tuple[float, float] | None) -> tuple[float, float] | None:
-    """Needs low <= high."""
-    if pair is not None and pair[0] > pair[1]:
-        raise ValueError("give [low, high] with low <= high")
-    return pair
-
-
-Odd = Annotated[int, Field(ge=3, le=31), AfterValidator(_odd)]
-
-
-# Transforms of the `custom` policy, named and parametrised like Keras 3's augmentation layers.
-# Factors are fractions: the strength of each draw is uniform in [-factor, +factor].
-
-
-class RandomFlip(Strict):
-    name: Literal["RandomFlip"]
-    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
-        "horizontal", description="Which flips may happen, each with probability 1/2."
-    )
-
-
-class RandomRotation(Strict):
-    name: Literal["RandomRotation"]
-    factor: Annotated[float, Field(ge=0.0, le=0.5)] = Field(0.1, description="Fraction of a full turn.")
-
-
-class RandomZoom(Strict):
-    name: Literal["RandomZoom"]
-    height_factor: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.1, description="A positive draw zooms out, a negative one in."
-    )
-    width_factor: Annotated[float, Field(ge=0.0, lt=1.0)] | None = Field(None, description="null: the height's draw.")
-
-
-class RandomTranslation(Strict):
-    name: Literal["RandomTranslation"]
-    height_factor: Fraction = Field(0.1, description="Fraction of the height.")
-    width_factor: Fraction = Field(0.1, description="Fraction of the width.")
-
-
-class RandomShear(Strict):
-    name: Literal["RandomShear"]
-    x_factor: Fraction = Field(0.1, description="Shear coefficient along x (tan of the angle).")
-    y_factor: Fraction = Field(0.0, description="Shear coefficient along y.")
-
-
-class RandomPerspective(Strict):
-    name: Literal["RandomPerspective"]
-    factor: Fraction = Field(1.0, description="Probability of applying it.")
-    scale: Fraction = Field(0.2, description="Each corner moves by up to scale x half the image size.")
-
-
-class RandomBrightness(Strict):
-    name: Literal["RandomBrightness"]
-    factor: Fraction = Field(0.2, description="Adds up to factor x 255.")
-
-
-class RandomContrast(Strict):
-    name: Literal["RandomContrast"]
-    factor: Fraction = Field(0.2, description="Distance to each channel's mean scaled by [1 - factor, 1 + factor].")
-
-
-class RandomSaturation(Strict):
-    name: Literal["RandomSaturation"]
-    factor: Fraction = Field(0.2, description="Saturation scaled by [1 - factor, 1 + factor]; grey images unchanged.")
-
-
-class RandomHue(Strict):
-    name: Literal["RandomHue"]
-    factor: Fraction = Field(0.1, description="Hue turned by up to factor x 180 degrees; grey images unchanged.")
-
-
-class RandomGaussianBlur(Strict):
-    name: Literal["RandomGaussianBlur"]
-    factor: Fraction = Field(1.0, description="Probability of applying it.")
-    kernel_size: Odd = Field(3, description="Side of the blur kernel, in pixels.")
-    sigma: Annotated[float, Field(gt=0.0, le=10.0)] = Field(
-        1.0, description="Each copy's sigma is drawn in (0, sigma]."
-    )
-
-
-class RandomErasing(Strict):
-    name: Literal["RandomErasing"]
-    factor: Fraction = Field(1.0, description="Probability of applying it.")
-    scale: Annotated[tuple[Fraction, Fraction], AfterValidator(_ordered)] = Field(
-        (0.02, 0.33), description="[low, high]: the erased area, as a fraction of the image's, is drawn in it."
-    )
-    fill_value: Annotated[int, Field(ge=0, le=255)] | None = Field(
-        None, description="Grey level of the erased patch; null: random noise."
-    )
-
-
-CustomTransform = Annotated[
-    RandomFlip
-    | RandomRotation
-    | RandomZoom
-    | RandomTranslation
-    | RandomShear
-    | RandomPerspective
-    | RandomBrightness
-    | RandomContrast
-    | RandomSaturation
-    | RandomHue
-    | RandomGaussianBlur
-    | RandomErasing,
-    Field(discriminator="name"),
-]
-
-
-class SeedPolicy(Strict):
-    """The classic demonstration's ImageDataGenerator set, in its own names and units."""
-
-    name: Literal["seed"] = Field("seed", description="A policy without a name is this one.")
-    rotation_range: Degrees = Field(40.0, description="Degrees: the rotation is drawn in [-r, r].")
-    width_shift_range: Fraction = Field(0.2, description="Fraction of the width.")
-    height_shift_range: Fraction = Field(0.2, description="Fraction of the height.")
-    shear_range: Annotated[float, Field(ge=0.0, le=90.0)] = Field(0.2, description="Degrees, as in ImageDataGenerator.")
-    zoom_range: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.2, description="Each axis zoomed by a factor drawn in [1 - z, 1 + z]."
-    )
-    horizontal_flip: bool = Field(True, description="Flip left-right with probability 1/2.")
-    vertical_flip: bool = Field(False, description="Flip top-bottom with probability 1/2.")
-    fill_mode: FillMode = Field(
-        "nearest", description="How pixels that map outside the image are filled (docs/augmentation.md)."
-    )
-    brightness_range: Annotated[
-        tuple[Annotated[float, Field(ge=0.0)], Annotated[float, Field(ge=0.0)]] | None, AfterValidator(_ordered)
-    ] = Field(None, description="[low, high]: brightness multiplied by a factor drawn in it; null: unchanged.")
-
-
-class FlipPolicy(Strict):
-    """Flips only, each allowed one with probability 1/2."""
-
-    name: Literal["flip"]
-    horizontal: bool = Field(True, description="Allow a left-right flip.")
-    vertical: bool = Field(False, description="Allow a top-bottom flip.")
-
-
-class GeometricPolicy(Strict):
-    """Rotation, zoom, translation, shear and a horizontal flip, Keras-style factors, one resampling."""
-
-    name: Literal["geometric"]
-    rotation: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
-        0.1, description="Fraction of a full turn, as RandomRotation's factor."
-    )
-    zoom: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.1, description="As RandomZoom's height_factor (both axes alike)."
-    )
-    translation: Fraction = Field(
-        0.1, description="Fraction of the height and of the width, as RandomTranslation's factors."
-    )
-    shear: Fraction = Field(0.1, description="Shear coefficient along x and along y, as RandomShear's factors.")
-    horizontal_flip: bool = Field(True, description="Flip left-right with probability 1/2.")
-    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
-
-
-class ColorPolicy(Strict):
-    """Brightness, contrast, saturation and hue in turn, each as the custom transform of that name."""
-
-    name: Literal["color"]
-    brightness: Fraction = Field(0.2, description="RandomBrightness's factor.")
-    contrast: Fraction = Field(0.2, description="RandomContrast's factor.")
-    saturation: Fraction = Field(0.2, description="RandomSaturation's factor.")
-    hue: Fraction = Field(0.05, description="RandomHue's factor.")
-
-
-class RandAugmentPolicy(Strict):
-    """RandAugment: num_ops transforms picked at random per copy, each up to magnitude x its maximum."""
-
-    name: Literal["randaugment"]
-    num_ops: Annotated[int, Field(ge=1, le=10)] = Field(2, description="Operations drawn per copy.")
-    magnitude: Fraction = Field(0.5, description="Each operation draws up to magnitude x its maximum strength.")
-    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
-
-
-class CustomPolicy(Strict):
-    """Your own list; geometric transforms are fused into one resampling, the others follow in order."""
-
-    name: Literal["custom"]
-    transforms: list[CustomTransform] = Field(
-        min_length=1, description="The transforms, each a mapping with its name (below)."
-    )
-    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
-
-
-def _policy_name(value: dict | BaseModel) -> str:
-    """A policy without a name is the seed policy, so ImageDataGenerator settings carry over as they are."""
-    return value.get("name", "seed") if isinstance(value, dict) else value.name
-
-
-def _named(value):
-    """A bare name stands for that policy with its defaults (`dvc exp run -S augment.policy=randaugment`)."""
-    return {"name": value} if isinstance(value, str) else value
-
-
-Policy = Annotated[
-    Annotated[SeedPolicy, Tag("seed")]
-    | Annotated[FlipPolicy, Tag("flip")]
-    | Annotated[GeometricPolicy, Tag("geometric")]
-    | Annotated[ColorPolicy, Tag("color")]
-    | Annotated[RandAugmentPolicy, Tag("randaugment")]
-    | Annotated[CustomPolicy, Tag("custom")],
-    Discriminator(_policy_name),
-    BeforeValidator(_named),
-]
-# Policies that can be named alone: custom needs its list of transforms.
-PolicyName = Literal["seed", "flip", "geometric", "color", "randaugment"]
-
-
-def policy_from_name(name: str) -> SeedPolicy | FlipPolicy | GeometricPolicy | ColorPolicy | RandAugmentPolicy:
-    """The policy of that name with its defaults, as `augment.policy: <name>` reads."""
-    return TypeAdapter(Policy).validate_python(name)
-
-
 class AugmentParams(Strict):
     """The augmented copies of the training images."""
 
@@ -383,14 +142,42 @@ class AugmentParams(Strict):
     preview_copies: Positive = Field(6, description="Copies shown beside each of them (at most copies).")
 
 
-class TrainParams(Strict):
-    """The CNN trained once per arm and seed."""
+# Every model's optimizer settings, compiled by tasks/train/models.py's build.
+Optimizer = Annotated[Literal["adam", "sgd", "rmsprop"], Field(description="Keras' optimizer of that name.")]
+LearningRate = Annotated[float, Field(gt=0.0, lt=1.0, description="The optimizer's learning rate.")]
 
-    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+
+class CnnModel(Strict):
+    """The classic demonstration's CNN: the pixels / 255, conv (relu) → 2x2 max-pool blocks, then dense layers and the
+    output layer (one sigmoid unit for two classes, a softmax unit per class for more)."""
+
+    name: Literal["cnn"] = Field("cnn", description="A model without a name is this one.")
+    conv_filters: list[Positive] = Field(
+        default=[32, 64], min_length=1, description="Filters of each convolution, one conv → pool block per entry."
+    )
+    kernel_size: Positive = Field(3, description="Side of every convolution kernel, in pixels.")
+    dense_units: list[Positive] = Field(
+        default=[], description="Units of each hidden dense layer (relu) before the output layer; []: none."
+    )
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="Rate of a dropout layer just before the output layer; 0: none."
+    )
+    optimizer: Optimizer = "adam"
+    learning_rate: LearningRate = 0.001
+
+
+ModelParams = one_of(CnnModel)
+
+
+class TrainParams(Strict):
+    """The model trained once per arm and seed, and how it is trained."""
+
+    arms: Annotated[list[Literal[tuple(ARMS)]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented", "repeated"],
         min_length=2,
-        description="original is the baseline; repeated shows each original as often as augmented shows images, "
-        "untransformed; online augments on the fly, fresh draws every epoch (docs/pipeline.md).",
+        description="Each arm trains the model on a training set of its own (tasks/common/arms.py, docs/pipeline.md). "
+        + "; ".join(f"{arm.name}: {arm.about}" for arm in ARMS.values())
+        + ".",
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(
         default=[0, 1, 2], min_length=1, description="One model per arm and seed; arms are compared seed by seed."
@@ -401,11 +188,11 @@ class TrainParams(Strict):
         description="last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.",
     )
     batch_size: Positive = Field(32, description="Training batch size.")
-    learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(0.001, description="Adam's learning rate.")
-    conv_filters: list[Positive] = Field(
-        default=[32, 64], min_length=1, description="Filters of each convolution layer, in order."
+    model: ModelParams = Field(
+        CnnModel(),
+        description="The model and its optimizer: a mapping with its name and settings (below); a mapping without a "
+        "name is cnn; a bare name (model: cnn) is that model with its defaults.",
     )
-    kernel_size: Positive = Field(3, description="Side of every convolution kernel, in pixels.")
 
 
 class EvaluateParams(Strict):
@@ -425,10 +212,20 @@ class EvaluateParams(Strict):
     )
 
 
+def _arms_or_policies(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each name is an arm of train.arms or a policy of evaluate.compare_policies."""
+    for name in (name for pair in pairs for name in pair):
+        if name not in ARMS and name not in get_args(PolicyName):
+            raise ValueError(
+                f"{name!r} is not an arm: use one of {', '.join(ARMS)} or a policy of evaluate.compare_policies"
+            )
+    return pairs
+
+
 class DecideParams(Strict):
     """`make decide` only: seeds added in rounds until every comparison listed is decided (tasks/decide/rounds.py)."""
 
-    comparisons: list[tuple[str, str]] = Field(
+    comparisons: Annotated[list[tuple[str, str]], AfterValidator(_arms_or_policies)] = Field(
         default=[("augmented", "repeated"), ("augmented", "original")],
         min_length=1,
         description="[treated, control] pairs of trained arms to decide; the error rate is shared among them (Bonferroni).",
@@ -480,12 +277,12 @@ class Params(Strict):
         return self.train.arms + self.evaluate.compare_policies
 
 
-def baseline_arm(arms: list[str]) -> str:
-    """The arm the others are compared with: original when it is trained, else the first arm of train.arms."""
-    return "original" if "original" in arms else arms[0]
-
-
-MOVED = {"ingest.fashion_mnist_dir": "ingest.source"}  # an old key -> the key that now holds its value
+MOVED = {  # an old key -> the key that now holds its value
+    "ingest.fashion_mnist_dir": "ingest.source",
+    "train.conv_filters": "train.model.conv_filters",
+    "train.kernel_size": "train.model.kernel_size",
+    "train.learning_rate": "train.model.learning_rate",
+}
 
 
 def _models(annotation) -> list[type[BaseModel]]:
@@ -618,10 +415,6 @@ def _meaning(field) -> str:
     return " ".join([field.description or "", *checks]).strip().replace("|", "\\|")
 
 
-def _variant(model: type[BaseModel]) -> str:
-    return get_args(model.model_fields["name"].annotation)[0]
-
-
 def _is_list(field) -> bool:
     return get_origin(field.annotation) is list
 
@@ -632,19 +425,20 @@ def _section(model: type[BaseModel], prefix: str, level: int) -> list[str]:
     for name, field in model.model_fields.items():
         members = _models(field.annotation)
         default = field.get_default(call_default_factory=True)
-        if members == [field.annotation]:  # a nested mapping, such as ingest.split: its row, then its keys'
+        one_of_its_kind = members == [field.annotation] and "name" not in field.annotation.model_fields
+        if one_of_its_kind:  # a nested mapping, such as ingest.split: its row, then its keys'
             rows.append(f"| `{prefix}{name}` | mapping | `{_yaml(default.model_dump())}` | {_meaning(field)} |")
             rows += [row for row in _section(field.annotation, f"{prefix}{name}.", level)[2:] if row.startswith("| `")]
             continue
         shown = (
             "required"
             if field.is_required()
-            else f"`{_variant(type(default))}`"
+            else f"`{variant(type(default))}`"
             if isinstance(default, BaseModel)
             else f"`{_yaml(default)}`"
         )
         rows.append(f"| `{prefix}{name}` | {_kind(properties[name])} | {shown} | {_meaning(field)} |")
-        if len(members) > 1:
+        if members:  # one_of's members, even a single one (train.model, until a second model comes)
             unions.append((name, members))
     lines = ["| key | type | default | meaning |", "|---|---|---|---|", *rows]
     for name, members in unions:
@@ -654,7 +448,7 @@ def _section(model: type[BaseModel], prefix: str, level: int) -> list[str]:
             about = [" ".join(member.__doc__.split()), ""] if member.__doc__ else []
             lines += [
                 "",
-                f"{'#' * (level + 1)} `{_variant(member)}`",
+                f"{'#' * (level + 1)} `{variant(member)}`",
                 "",
                 *about,
                 *_section(member, "" if listed else f"{prefix}{name}.", level + 2),

@@ -1,43 +1,40 @@
-"""What each augmentation policy draws for one copy: one geometric map, then pixel operations.
+"""The augmentation policies `augment.policy` can name: each one's settings (checked in params.yaml) and what it draws
+for one copy, side by side.
 
-Every geometric transform becomes a 3x3 matrix mapping output (x, y) pixel
-centres to input ones; a copy's matrices are multiplied into one, so the image
-is resampled once however many geometric transforms a policy holds. Colour,
-blur and erasing follow as pixel operations, in order. The `seed` policy draws
-what ImageDataGenerator draws and builds its matrix the way it does.
+A policy's `draw` gives one copy's output-to-input (x, y) matrix, every geometric transform fused into it so the
+image is resampled once, and the pixel operations that follow, in order. The `seed` policy draws what
+ImageDataGenerator draws and builds its matrix the way it does; the others are made of the Keras-style transforms of
+tasks/common/transforms.py. A new policy is a class here and its name in POLICIES (docs/extending.md).
 """
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
-import cv2
 import numpy as np
+from pydantic import AfterValidator, Field, TypeAdapter
 
-from tasks.common.params import (
-    ColorPolicy,
-    CustomPolicy,
-    FlipPolicy,
-    GeometricPolicy,
-    Policy,
-    RandAugmentPolicy,
+from tasks.common.schema import FillMode, Fraction, Strict, one_of, ordered, variant
+from tasks.common.transforms import (
+    CustomTransform,
+    PixelOp,
     RandomBrightness,
     RandomContrast,
-    RandomErasing,
     RandomFlip,
-    RandomGaussianBlur,
     RandomHue,
-    RandomPerspective,
     RandomRotation,
     RandomSaturation,
     RandomShear,
     RandomTranslation,
     RandomZoom,
-    SeedPolicy,
+    compose,
+    flip_matrix,
+    lookup,
 )
 
-PixelOp = Callable[[np.ndarray], np.ndarray]
+Degrees = Annotated[float, Field(ge=0.0, le=180.0)]
+Draw = tuple[np.ndarray, list[PixelOp]]  # a copy's fused matrix and its pixel operations
 
 
 @dataclass(frozen=True)
@@ -74,11 +71,31 @@ def transform_matrix(transform: Transform, height: int, width: int) -> np.ndarra
     return affine @ flip_matrix(transform.flip_horizontal, transform.flip_vertical, height, width)
 
 
-def flip_matrix(horizontal: bool, vertical: bool, height: int, width: int) -> np.ndarray:
-    """Output-to-input map of a left-right and/or top-bottom flip."""
-    x_scale, x_shift = (-1.0, width - 1) if horizontal else (1.0, 0)
-    y_scale, y_shift = (-1.0, height - 1) if vertical else (1.0, 0)
-    return np.array([[x_scale, 0, x_shift], [0, y_scale, y_shift], [0, 0, 1]])
+class SeedPolicy(Strict):
+    """The classic demonstration's ImageDataGenerator set, in its own names and units."""
+
+    name: Literal["seed"] = Field("seed", description="A policy without a name is this one.")
+    rotation_range: Degrees = Field(40.0, description="Degrees: the rotation is drawn in [-r, r].")
+    width_shift_range: Fraction = Field(0.2, description="Fraction of the width.")
+    height_shift_range: Fraction = Field(0.2, description="Fraction of the height.")
+    shear_range: Annotated[float, Field(ge=0.0, le=90.0)] = Field(0.2, description="Degrees, as in ImageDataGenerator.")
+    zoom_range: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.2, description="Each axis zoomed by a factor drawn in [1 - z, 1 + z]."
+    )
+    horizontal_flip: bool = Field(True, description="Flip left-right with probability 1/2.")
+    vertical_flip: bool = Field(False, description="Flip top-bottom with probability 1/2.")
+    fill_mode: FillMode = Field(
+        "nearest", description="How pixels that map outside the image are filled (docs/augmentation.md)."
+    )
+    brightness_range: Annotated[
+        tuple[Annotated[float, Field(ge=0.0)], Annotated[float, Field(ge=0.0)]] | None, AfterValidator(ordered)
+    ] = Field(None, description="[low, high]: brightness multiplied by a factor drawn in it; null: unchanged.")
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        transform = random_transform(rng, self, height, width)
+        factor = transform.brightness
+        brightness = [] if factor is None else [lambda pixels: lookup(pixels, np.arange(256) * factor)]
+        return transform_matrix(transform, height, width), brightness
 
 
 def random_transform(rng: np.random.Generator, policy: SeedPolicy, height: int, width: int) -> Transform:
@@ -98,143 +115,78 @@ def random_transform(rng: np.random.Generator, policy: SeedPolicy, height: int, 
     )
 
 
-def lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Map every value through a float table, 256 entries (per channel: 256 x channels), rounded and clipped once."""
-    return cv2.LUT(pixels, to_uint8(table).reshape(256, 1, -1))
+class FlipPolicy(Strict):
+    """Flips only, each allowed one with probability 1/2."""
+
+    name: Literal["flip"]
+    horizontal: bool = Field(True, description="Allow a left-right flip.")
+    vertical: bool = Field(False, description="Allow a top-bottom flip.")
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        mode = {(True, False): "horizontal", (False, True): "vertical", (True, True): "horizontal_and_vertical"}
+        chosen = mode.get((self.horizontal, self.vertical))
+        return compose([RandomFlip(name="RandomFlip", mode=chosen)] if chosen else [], rng, height, width)
 
 
-def to_uint8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+class GeometricPolicy(Strict):
+    """Rotation, zoom, translation, shear and a horizontal flip, Keras-style factors, one resampling."""
+
+    name: Literal["geometric"]
+    rotation: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.1, description="Fraction of a full turn, as RandomRotation's factor."
+    )
+    zoom: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.1, description="As RandomZoom's height_factor (both axes alike)."
+    )
+    translation: Fraction = Field(
+        0.1, description="Fraction of the height and of the width, as RandomTranslation's factors."
+    )
+    shear: Fraction = Field(0.1, description="Shear coefficient along x and along y, as RandomShear's factors.")
+    horizontal_flip: bool = Field(True, description="Flip left-right with probability 1/2.")
+    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        flip = [RandomFlip(name="RandomFlip", mode="horizontal")] if self.horizontal_flip else []
+        transforms = [
+            RandomRotation(name="RandomRotation", factor=self.rotation),
+            RandomZoom(name="RandomZoom", height_factor=self.zoom),
+            RandomTranslation(name="RandomTranslation", height_factor=self.translation, width_factor=self.translation),
+            RandomShear(name="RandomShear", x_factor=self.shear, y_factor=self.shear),
+            *flip,
+        ]
+        return compose(transforms, rng, height, width)
 
 
-def about_centre(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
-    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
-    to_centre = np.array([[1, 0, centre_x], [0, 1, centre_y], [0, 0, 1]])
-    from_centre = np.array([[1, 0, -centre_x], [0, 1, -centre_y], [0, 0, 1]])
-    return to_centre @ matrix @ from_centre
+class ColorPolicy(Strict):
+    """Brightness, contrast, saturation and hue in turn, each as the custom transform of that name."""
+
+    name: Literal["color"]
+    brightness: Fraction = Field(0.2, description="RandomBrightness's factor.")
+    contrast: Fraction = Field(0.2, description="RandomContrast's factor.")
+    saturation: Fraction = Field(0.2, description="RandomSaturation's factor.")
+    hue: Fraction = Field(0.05, description="RandomHue's factor.")
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        transforms = [
+            RandomBrightness(name="RandomBrightness", factor=self.brightness),
+            RandomContrast(name="RandomContrast", factor=self.contrast),
+            RandomSaturation(name="RandomSaturation", factor=self.saturation),
+            RandomHue(name="RandomHue", factor=self.hue),
+        ]
+        return compose(transforms, rng, height, width)
 
 
-def symmetric(rng: np.random.Generator, factor: float) -> float:
-    return rng.uniform(-factor, factor)
+class RandAugmentPolicy(Strict):
+    """RandAugment: num_ops transforms picked at random per copy, each up to magnitude x its maximum."""
 
+    name: Literal["randaugment"]
+    num_ops: Annotated[int, Field(ge=1, le=10)] = Field(2, description="Operations drawn per copy.")
+    magnitude: Fraction = Field(0.5, description="Each operation draws up to magnitude x its maximum strength.")
+    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
 
-def draw_flip(op: RandomFlip, rng, height, width):
-    horizontal = op.mode != "vertical" and rng.uniform() < 0.5
-    vertical = op.mode != "horizontal" and rng.uniform() < 0.5
-    return flip_matrix(horizontal, vertical, height, width)
-
-
-def draw_rotation(op: RandomRotation, rng, height, width):
-    angle = symmetric(rng, op.factor) * 2 * np.pi
-    cos, sin = np.cos(angle), np.sin(angle)
-    return about_centre(np.array([[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]]), height, width)
-
-
-def draw_zoom(op: RandomZoom, rng, height, width):
-    zoom_y = 1 + symmetric(rng, op.height_factor)
-    zoom_x = zoom_y if op.width_factor is None else 1 + symmetric(rng, op.width_factor)
-    return about_centre(np.diag([zoom_x, zoom_y, 1.0]), height, width)
-
-
-def draw_translation(op: RandomTranslation, rng, height, width):
-    dy, dx = symmetric(rng, op.height_factor) * height, symmetric(rng, op.width_factor) * width
-    return np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1.0]])
-
-
-def draw_shear(op: RandomShear, rng, height, width):
-    sx, sy = symmetric(rng, op.x_factor), symmetric(rng, op.y_factor)
-    return about_centre(np.array([[1, sx, 0], [sy, 1, 0], [0, 0, 1.0]]), height, width)
-
-
-def draw_perspective(op: RandomPerspective, rng, height, width):
-    if rng.uniform() >= op.factor:
-        return None
-    corners = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32)
-    moved = corners + rng.uniform(-op.scale, op.scale, size=(4, 2)) * np.array([width, height]) / 2
-    return cv2.getPerspectiveTransform(corners, moved.astype(np.float32)).astype(np.float64)
-
-
-def draw_brightness(op: RandomBrightness, rng, height, width):
-    delta = symmetric(rng, op.factor) * 255
-    return lambda pixels: lookup(pixels, np.arange(256) + delta)
-
-
-def draw_contrast(op: RandomContrast, rng, height, width):
-    scale = 1 + symmetric(rng, op.factor)
-
-    def contrast(pixels):
-        mean = np.array(cv2.mean(pixels)[: 1 if pixels.ndim == 2 else 3])
-        return lookup(pixels, (np.arange(256)[:, None] - mean) * scale + mean)
-
-    return contrast
-
-
-def draw_saturation(op: RandomSaturation, rng, height, width):
-    scale = 1 + symmetric(rng, op.factor)
-
-    def saturation(pixels):  # a blend with the image's own grey version (luma 0.299 R + 0.587 G + 0.114 B)
-        if pixels.ndim == 2:
-            return pixels
-        grey = cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-        return cv2.addWeighted(pixels, scale, grey, 1 - scale, 0)
-
-    return saturation
-
-
-def draw_hue(op: RandomHue, rng, height, width):
-    turn = symmetric(rng, op.factor) * 180  # degrees
-
-    def hue(pixels):
-        if pixels.ndim == 2:
-            return pixels
-        hsv = cv2.cvtColor(pixels.astype(np.float32) / 255, cv2.COLOR_RGB2HSV)
-        hsv[..., 0] = (hsv[..., 0] + turn) % 360
-        return to_uint8(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255)
-
-    return hue
-
-
-def draw_gaussian_blur(op: RandomGaussianBlur, rng, height, width):
-    if rng.uniform() >= op.factor:
-        return None
-    sigma = op.sigma * (1 - rng.uniform())  # in (0, sigma]
-    return lambda pixels: cv2.GaussianBlur(pixels, (op.kernel_size, op.kernel_size), sigma, sigmaY=sigma)
-
-
-def draw_erasing(op: RandomErasing, rng, height, width):
-    if rng.uniform() >= op.factor:
-        return None
-    area = rng.uniform(*op.scale) * height * width
-    aspect = np.exp(rng.uniform(np.log(0.3), np.log(1 / 0.3)))
-    tall = min(height, max(1, round(np.sqrt(area * aspect))))
-    wide = min(width, max(1, round(np.sqrt(area / aspect))))
-    top, left = rng.integers(0, height - tall + 1), rng.integers(0, width - wide + 1)
-    noise_seed = rng.integers(2**32)
-
-    def erase(pixels):
-        out = pixels.copy()
-        patch = out[top : top + tall, left : left + wide]
-        fill = np.random.default_rng(noise_seed).integers(0, 256, size=patch.shape, dtype=np.uint8)
-        patch[...] = fill if op.fill_value is None else op.fill_value
-        return out
-
-    return erase
-
-
-DRAWS = {
-    "RandomFlip": draw_flip,
-    "RandomRotation": draw_rotation,
-    "RandomZoom": draw_zoom,
-    "RandomTranslation": draw_translation,
-    "RandomShear": draw_shear,
-    "RandomPerspective": draw_perspective,
-    "RandomBrightness": draw_brightness,
-    "RandomContrast": draw_contrast,
-    "RandomSaturation": draw_saturation,
-    "RandomHue": draw_hue,
-    "RandomGaussianBlur": draw_gaussian_blur,
-    "RandomErasing": draw_erasing,
-}
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        menu = randaugment_menu(self.magnitude)
+        return compose([menu[index] for index in rng.integers(0, len(menu), size=self.num_ops)], rng, height, width)
 
 
 @functools.cache
@@ -253,54 +205,36 @@ def randaugment_menu(magnitude: float) -> tuple:
     )
 
 
-def policy_transforms(policy: Policy, rng: np.random.Generator) -> list:
-    """The Keras-style transforms a (non-seed) policy applies to one copy, in order."""
-    if isinstance(policy, FlipPolicy):
-        mode = {(True, False): "horizontal", (False, True): "vertical", (True, True): "horizontal_and_vertical"}
-        chosen = mode.get((policy.horizontal, policy.vertical))
-        return [RandomFlip(name="RandomFlip", mode=chosen)] if chosen else []
-    if isinstance(policy, GeometricPolicy):
-        flip = [RandomFlip(name="RandomFlip", mode="horizontal")] if policy.horizontal_flip else []
-        return [
-            RandomRotation(name="RandomRotation", factor=policy.rotation),
-            RandomZoom(name="RandomZoom", height_factor=policy.zoom),
-            RandomTranslation(
-                name="RandomTranslation", height_factor=policy.translation, width_factor=policy.translation
-            ),
-            RandomShear(name="RandomShear", x_factor=policy.shear, y_factor=policy.shear),
-            *flip,
-        ]
-    if isinstance(policy, ColorPolicy):
-        return [
-            RandomBrightness(name="RandomBrightness", factor=policy.brightness),
-            RandomContrast(name="RandomContrast", factor=policy.contrast),
-            RandomSaturation(name="RandomSaturation", factor=policy.saturation),
-            RandomHue(name="RandomHue", factor=policy.hue),
-        ]
-    if isinstance(policy, RandAugmentPolicy):
-        menu = randaugment_menu(policy.magnitude)
-        return [menu[index] for index in rng.integers(0, len(menu), size=policy.num_ops)]
-    assert isinstance(policy, CustomPolicy)
-    return list(policy.transforms)
+class CustomPolicy(Strict):
+    """Your own list; geometric transforms are fused into one resampling, the others follow in order."""
+
+    name: Literal["custom"]
+    transforms: list[CustomTransform] = Field(
+        min_length=1, description="The transforms, each a mapping with its name (below)."
+    )
+    fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        return compose(self.transforms, rng, height, width)
 
 
-def draw(policy: Policy, rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, list[PixelOp]]:
-    """One copy's fused output-to-input (x, y) matrix and its pixel operations, drawn from `rng`."""
-    if isinstance(policy, SeedPolicy):
-        transform = random_transform(rng, policy, height, width)
-        factor = transform.brightness
-        brightness = [] if factor is None else [lambda pixels: lookup(pixels, np.arange(256) * factor)]
-        return transform_matrix(transform, height, width), brightness
-    matrix, pixel_ops = np.eye(3), []
-    for transform in policy_transforms(policy, rng):
-        step = DRAWS[transform.name](transform, rng, height, width)
-        if isinstance(step, np.ndarray):
-            matrix = matrix @ step
-        elif step is not None:
-            pixel_ops.append(step)
-    return matrix, pixel_ops
+POLICIES = (SeedPolicy, FlipPolicy, GeometricPolicy, ColorPolicy, RandAugmentPolicy, CustomPolicy)
+Policy = one_of(*POLICIES)
+# The policies that can be named alone, every setting with a default (custom needs its list of transforms).
+PolicyName = Literal[
+    tuple(
+        variant(policy)
+        for policy in POLICIES
+        if not any(field.is_required() for key, field in policy.model_fields.items() if key != "name")
+    )
+]
 
 
-def fill_mode(policy: Policy) -> str:
+def policy_from_name(name: str) -> Strict:
+    """The policy of that name with its defaults, as `augment.policy: <name>` reads."""
+    return TypeAdapter(Policy).validate_python(name)
+
+
+def fill_mode(policy: Strict) -> str:
     """How pixels that map outside the input are filled; flip and colour policies never map outside."""
     return getattr(policy, "fill_mode", "nearest")

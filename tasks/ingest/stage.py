@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tasks.common.arms import arm_named
 from tasks.common.errors import UserError
 from tasks.common.files import (
     SET_COLUMNS,
@@ -391,7 +392,7 @@ def training_plan(
     with Image.open(next(iter(sorted((raw_dir / "train").rglob("*.png"))))) as image:
         pixels = image.width * image.height * len(image.getbands())
         shape = f"{image.height}x{image.width} {'grayscale' if image.mode == 'L' else 'rgb'}"
-    shown = {arm: per_seed * (1 if arm == "original" else 1 + params.augment.copies) for arm in params.arms}
+    shown = {arm: per_seed * arm_named(arm).per_original(params.augment.copies) for arm in params.arms}
     runs = len(params.arms) * len(params.train.seeds)
     total = sum(shown.values()) * len(params.train.seeds) * params.train.epochs * pixels
     return f"ingest: training at {shape}, {per_seed} images per seed; {training_estimate(total, runs, times_dir)}."

@@ -1,4 +1,4 @@
-"""Stage `train`: fit the classic demonstration's CNN for one (arm, seed).
+"""Stage `train`: fit train.model's model (the classic demonstration's CNN by default) for one (arm, seed).
 
 Every arm trains the same model; only its training set differs (the set file
 `data/sets/<arm>/seed-<seed>.csv`: each seed has its own subset of the images). Keras is seeded and TensorFlow's ops made
@@ -45,12 +45,14 @@ keras = _import_keras()  # before anything that imports Keras or TensorFlow
 import tensorflow as tf  # noqa: E402
 from dvclive.keras import DVCLiveCallback  # noqa: E402
 
+from tasks.common.arms import arm_named  # noqa: E402
 from tasks.common.data import image_dataset, set_files, split_files  # noqa: E402
 from tasks.common.errors import UserError  # noqa: E402
 from tasks.common.files import atomic_path  # noqa: E402
 from tasks.common.params import TrainParams, load_params  # noqa: E402
 from tasks.common.paths import LIVE_DIR, MODELS_DIR, RESUME_DIR, SETS_DIR, TIMES_DIR, VAL_DIR
 from tasks.common.times import record_seconds  # noqa: E402
+from tasks.train.models import build  # noqa: E402
 from tasks.train.online import online_dataset  # noqa: E402
 from tasks.train.resume import Resume  # noqa: E402
 
@@ -60,19 +62,8 @@ STEPS_PER_EXECUTION = 16
 def build_model(
     input_shape: tuple[int, ...], num_classes: int, params: TrainParams, batches_per_epoch: int
 ) -> keras.Model:
-    """Conv → pool blocks, then one dense layer: sigmoid for two classes, softmax for more."""
-    model = keras.Sequential([keras.Input(shape=input_shape), keras.layers.Rescaling(1 / 255)])
-    for filters in params.conv_filters:
-        model.add(keras.layers.Conv2D(filters, params.kernel_size, activation="relu"))
-        model.add(keras.layers.MaxPooling2D())
-    model.add(keras.layers.Flatten())
-    binary = num_classes == 2
-    model.add(keras.layers.Dense(1 if binary else num_classes, activation="sigmoid" if binary else "softmax"))
-    model.compile(
-        optimizer=keras.optimizers.Adam(params.learning_rate),
-        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    """train.model's model (tasks/train/models.py), compiled, calling into TensorFlow once per several batches."""
+    model = build(input_shape, num_classes, params.model)
     # Several batches per call into TensorFlow: the same steps in the same order (byte-identical models), 10-15%
     # less wall time here (docs/performance.md). Set after compiling, so the saved model's config is as before.
     # A shorter epoch gains nothing and pays for tracing the loop.
@@ -151,7 +142,7 @@ def train(
             f"train: {arm} seed {seed}: resuming at epoch {start + 1} of {params.epochs} from {resume.folder}",
             flush=True,
         )
-    if arm == "online":
+    if arm_named(arm).drawn_on_the_fly:
         train_data, steps, per_epoch = online_dataset(
             set_csv, classes, params.batch_size, params.epochs, seed, first_epoch=start
         )

@@ -1,6 +1,7 @@
 """The augment stage: faithful to ImageDataGenerator, deterministic whatever the workers, incremental."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,10 +9,11 @@ import tensorflow as tf
 from scipy import stats
 
 from tasks.augment.stage import augment
-from tasks.common.copies import copy_rng, make_copy
+from tasks.common import policies
+from tasks.common.copies import code_fingerprint, copy_rng, make_copy
 from tasks.common.files import SET_COLUMNS, pixel_sha256, png_bytes, read_csv, read_image, write_csv_atomic
-from tasks.common.params import AugmentParams, SeedPolicy
-from tasks.common.policies import Transform, random_transform, transform_matrix
+from tasks.common.params import AugmentParams
+from tasks.common.policies import SeedPolicy, Transform, random_transform, transform_matrix
 from tasks.common.warps import warp
 
 
@@ -116,9 +118,7 @@ def write_sets(folder, **seeds):
 
 
 def run_stage(folder, params, source="original", **options):
-    return augment(
-        params, folder / source, folder / "augmented", folder / "sets/augmented", folder / "preview.png", **options
-    )
+    return augment(params, folder / source, folder / "augmented", folder / "sets", folder / "preview.png", **options)
 
 
 def tree_digest(folder):
@@ -148,7 +148,7 @@ def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and
             params,
             tmp_path / source,
             out / "augmented",
-            out / "sets/augmented",
+            out / "sets",
             out / "preview.png",
             workers,
             batch_size,
@@ -193,6 +193,29 @@ def test_a_rerun_makes_only_what_changed(tmp_path):
     assert run_stage(tmp_path, changed, "fewer") == 5  # a changed policy regenerates everything
     regenerated = file_identities(tmp_path / "augmented")
     assert all(regenerated[name] != after[name] for name in regenerated)
+
+
+def test_the_code_fingerprint_ignores_comments_docstrings_and_setting_descriptions_but_not_code(tmp_path):
+    """Policies keep their settings' descriptions beside their code: rewording one must not regenerate every copy."""
+    source = Path(policies.__file__).read_text()
+    edits = {
+        "comment": ("# a copy's fused matrix", "# one copy's matrix"),
+        "docstring": ('"""Flips only, each allowed one with probability 1/2."""', '"""Flips only."""'),
+        "description": ('description="Allow a left-right flip."', 'description="Allow a mirror image."'),
+        "code": (
+            'horizontal: bool = Field(True, description="Allow a left',
+            'horizontal: bool = Field(False, description="Allow a left',
+        ),
+    }
+    fingerprints = {}
+    for name, (old, new) in {"original": ("", ""), **edits}.items():
+        assert name == "original" or source.count(old) == 1, name
+        (tmp_path / f"{name}.py").write_text(source.replace(old, new, 1) if old else source)
+        fingerprints[name] = code_fingerprint(tmp_path / f"{name}.py")
+    assert (
+        fingerprints["comment"] == fingerprints["docstring"] == fingerprints["description"] == fingerprints["original"]
+    )
+    assert fingerprints["code"] != fingerprints["original"]
 
 
 def test_a_damaged_copy_is_made_again(tmp_path):

@@ -3,7 +3,8 @@
 import pytest
 
 from tasks.common.errors import UserError
-from tasks.common.params import Params, RandAugmentPolicy, load_params, policy_from_name
+from tasks.common.params import Params, load_params
+from tasks.common.policies import RandAugmentPolicy, policy_from_name
 from tasks.orchestration.experiments import apply_params
 from tests.helpers import PROJECT, run_stage_in
 
@@ -33,6 +34,14 @@ def test_the_committed_params_match_the_schema_defaults():
             "train.arms: Value error, list each value only once",
         ),
         (
+            ("arms: [original, augmented, repeated]", "arms: [original, flipped]"),
+            "train.arms.1: Input should be 'original', 'augmented', ",
+        ),
+        (
+            ("[[augmented, repeated],", "[[augmented, repeatd],"),
+            "decide.comparisons: Value error, 'repeatd' is not an arm: use one of original, augmented, ",
+        ),
+        (
             ("fill_mode: nearest", "fill_mode: mirror"),
             "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'",
         ),
@@ -52,6 +61,16 @@ def test_the_committed_params_match_the_schema_defaults():
         (("format: png", "format: webp"), "augment.format: Input should be 'png' or 'jpeg'"),
         (("train:", "train: ["), "is not valid YAML at line"),
         (("source:", "fashion_mnist_dir:"), "ingest.fashion_mnist_dir is now ingest.source: move its value there"),
+        (
+            ("batch_size: 32", "batch_size: 32\n  learning_rate: 0.01"),
+            "train.learning_rate is now train.model.learning_rate: move its value there",
+        ),
+        (
+            ("batch_size: 32", "batch_size: 32\n  conv_filters: [16]"),
+            "train.conv_filters is now train.model.conv_filters: move its value there",
+        ),
+        (("    name: cnn", "    name: resnet"), "train.model: unknown name 'resnet'; use one of 'cnn'"),
+        (("dropout: 0.0", "dropout: 1.0"), "train.model.cnn.dropout: Input should be less than 1"),
         (
             ("split: {val: 0.15, test: 0.15}", "split: {val: 0.5, test: 0.5}"),
             "must be below 1, to leave images for train",
@@ -105,6 +124,11 @@ def test_an_unknown_key_names_the_setting_it_most_likely_meant(tmp_path):
             "augment: {policy: {name: custom, transforms: [{name: RandomRotation, factr: 0.2}]}}",
             "augment.policy.custom.transforms.0.RandomRotation.factr is not a known setting: did you mean "
             "augment.policy.custom.transforms.0.RandomRotation.factor? Remove it or fix its spelling.",
+        ),
+        (
+            "train: {model: {dropuot: 0.5}}",
+            "train.model.cnn.dropuot is not a known setting: did you mean train.model.cnn.dropout? "
+            "Remove it or fix its spelling.",
         ),
         (
             "train: {dropout: 0.5}",

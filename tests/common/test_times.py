@@ -1,6 +1,9 @@
 """Training times: kept per model outside DVC's outputs, credited only to the model that run made,
 and turned into the extra training time an inconclusive comparison's seeds would take."""
 
+from tests.helpers import example_metrics
+
+from tasks.common.results import Metrics
 from tasks.common.times import measured_seconds, record_seconds
 from tasks.evaluate.report import seed_seconds, seeds_needed_lines, seeds_needed_section
 
@@ -16,10 +19,13 @@ def test_a_time_belongs_to_the_model_its_run_made(tmp_path):
     assert measured_seconds(model, tmp_path / "times") is None
 
 
-def metrics_with(seeds_needed: int | None) -> dict:
-    seeds = {"test_accuracy": {"seeds": [0, 1, 2]}}
-    comparison = {"arm": "augmented", "baseline": "original", "seeds_needed": seeds_needed}
-    return {"arms": {"original": seeds, "augmented": seeds}, "comparisons": {"augmented": comparison}}
+def metrics_with(seeds_needed: int | None) -> Metrics:
+    """A run of arms original and augmented over seeds 0, 1 and 2 whose one comparison needs seeds_needed seeds."""
+    example = example_metrics()
+    assert example.arms["original"].test_accuracy.seeds == [0, 1, 2]
+    comparison = example.comparisons["augmented"].model_copy(update={"seeds_needed": seeds_needed})
+    arms = {arm: example.arms[arm] for arm in ("original", "augmented")}
+    return example.model_copy(update={"arms": arms, "comparisons": {"augmented": comparison}})
 
 
 def test_one_more_seed_costs_the_mean_run_time_of_every_arm(tmp_path):

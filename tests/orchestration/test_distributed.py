@@ -286,7 +286,7 @@ def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_
     logs = task_run_logs([f"bring back {stage}" for stage in runs])
     for stage in runs:
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in logs[f"bring back {stage}"]
-    assert result["scaling"]["sizes"] == [3] and set(result["scaling"]["test_accuracy"]) == {"original", "augmented"}
+    assert result["scaling"].sizes == [3] and set(result["scaling"].test_accuracy) == {"original", "augmented"}
     # The same run here, forced, writes the bytes the worker wrote; the study is then up to date.
     came_back = (flow_project / "study/runs/3-augmented-0.json").read_bytes()
     assert ran_stages(

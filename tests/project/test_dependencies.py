@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tasks.common import paths
+from tasks.common.arms import ARMS, BUILT_BY_AUGMENT
 from tests.imports import PROJECT, closure
 
 PIPELINES = {"dvc.yaml": PROJECT, "study/dvc.yaml": PROJECT / "study"}
@@ -61,6 +62,20 @@ def test_every_training_stage_depends_on_the_numeric_settings_and_the_study_runs
     assert not {dep for dep in stages("dvc.yaml")["train"]["deps"] if dep.startswith("tasks/augment/")}
 
 
+def param_keys(stage: dict) -> list[str]:
+    """A stage's params keys, listed bare or under their file (study/dvc.yaml's ../params.yaml)."""
+    entries = stage.get("params", [])
+    return [key for entry in entries for key in ([entry] if isinstance(entry, str) else next(iter(entry.values())))]
+
+
+def test_every_training_stage_depends_on_the_whole_model_group_so_no_model_setting_can_be_left_out():
+    for pipeline in PIPELINES:
+        for name, stage in stages(pipeline).items():
+            keys = param_keys(stage)
+            assert name not in TRAINING_STAGES or "train.model" in keys, f"{pipeline} stage {name}"
+            assert not [key for key in keys if key.startswith("train.model.")], f"{pipeline} stage {name}"
+
+
 UMBRELLAS = {paths.DATA_DIR, paths.REPORTS_DIR, paths.STATE_DIR, paths.RAW_DIR}  # too wide to declare what is in them
 
 
@@ -96,3 +111,17 @@ def test_every_path_dvc_yaml_names_is_declared_in_the_paths_module():
     for name in ("RAW_DIR", "ORIGINAL_SETS", "AUGMENTED_DIR", "AUGMENTED_SETS", "MODELS_DIR", "LIVE_DIR", "METRICS"):
         declared_path = getattr(paths, name).as_posix()
         assert any(path == declared_path or path.startswith(declared_path + "/") for path in dvc_paths()), name
+
+
+def set_outputs(stage: dict) -> set[str]:
+    """The arms whose training sets, data/sets/<arm>, a stage outputs."""
+    names = [next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]]
+    folder = paths.SETS_DIR.as_posix() + "/"
+    return {name.removeprefix(folder) for name in names if name.startswith(folder)}
+
+
+def test_each_arms_training_sets_are_an_output_of_the_stage_the_registry_says_builds_them():
+    """An arm added to tasks/common/arms.py that dvc.yaml does not declare would leave its sets untracked."""
+    ingested = {name for name, arm in ARMS.items() if arm.training_set is None}
+    assert set_outputs(stages("dvc.yaml")["ingest"]) == ingested == {"original"}
+    assert set_outputs(stages("dvc.yaml")["augment"]) == set(BUILT_BY_AUGMENT) == set(ARMS) - ingested

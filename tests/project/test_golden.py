@@ -26,7 +26,13 @@ GOLDEN = {
 }
 TINY = {
     "ingest": {"classes": ["pullover", "coat"], "train_per_class": 32, "val_per_class": 32, "test_per_class": 1},
-    "train": {"arms": ["original", "augmented"], "seeds": [0], "epochs": 3, "batch_size": 8, "learning_rate": 0.003},
+    "train": {
+        "arms": ["original", "augmented"],
+        "seeds": [0],
+        "epochs": 3,
+        "batch_size": 8,
+        "model": {"name": "cnn", "learning_rate": 0.003},
+    },
 }
 # augflow's settings as a user's stage gets them: none of the numeric variables set from outside.
 PRODUCT_ENV = {name: value for name, value in ENV.items() if name not in NUMERIC_VARIABLES} | {

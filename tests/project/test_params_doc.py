@@ -82,6 +82,6 @@ def test_the_page_states_the_schemas_defaults_and_bounds():
     rows = {key: row for key, row in re.findall(r"^\| `([^`]+)` \|(.*)$", PAGE.read_text(), re.MULTILINE)}
     assert rows["ingest.image_size"].split(" | ")[:2] == [" [integer ≥ 1, integer ≥ 1] or `null`", "`null`"]
     assert rows["augment.copies"].startswith(" integer 0 to 999 | `20` |")
-    assert rows["train.learning_rate"].startswith(" number > 0, < 1 | `0.001` |")
+    assert rows["train.model.learning_rate"].startswith(" number > 0, < 1 | `0.001` |")
     assert "Each value at most once." in rows["train.seeds"]
     assert "Must be odd." in rows["kernel_size"]  # the blur transform's, a validator's docstring

@@ -17,8 +17,10 @@ import sys
 from collections import Counter
 
 import pytest
+import yaml
 
 from tasks.common.files import read_csv
+from tasks.common.results import Metrics, result_json
 from tasks.common.times import measured_seconds
 from tests.helpers import ENV, copy_project, lock_hashes, ran_stages, repro_parallel, run, set_params
 from tests.oracle import a_case_holm_decides, assert_metrics_agree
@@ -41,7 +43,9 @@ def two_seeds(reproduced, tmp_path_factory) -> tuple:
 def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     repo, output = reproduced
     assert ran_stages(output) == EVERY_STAGE
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    written = (repo / "reports/metrics.json").read_text()
+    assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
+    metrics = json.loads(written)
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 1 and 0 <= accuracy["runs"][0] <= 1
@@ -210,16 +214,19 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     assert lock_hashes(copy) == uninterrupted
 
 
-def test_changing_the_checkpoint_or_epochs_marks_only_the_training_runs(reproduced, tmp_path):
+def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_training_runs(reproduced, tmp_path):
     """What `dvc repro` would rerun, from `dvc status`: the training runs, whose new models then rerun evaluate.
 
     The flow's tests (test_flow.py) and the killed flow (test_faults.py) rerun training on a changed
     `train.epochs` for real; here the dependency alone is checked, which a real run would only repeat.
+    A model's settings are one group: a setting no stage names by itself (dense_units) still counts.
     """
     repo = copy_project(reproduced[0], tmp_path / "project")
+    model = yaml.safe_load((repo / "params.yaml").read_text())["train"]["model"]
     for key, value, before, marked in (
         ("checkpoint", "best_val", "last", TRAIN_RUNS),
         ("epochs", 2, 1, TRAIN_RUNS | {"evaluate"}),
+        ("model", model | {"dense_units": [8]}, model, TRAIN_RUNS),
     ):
         set_params(repo, train={key: value})  # evaluate reads train.epochs itself: the budget it reports
         changed = json.loads(run(repo, "dvc", "status", "--json").stdout)
@@ -259,7 +266,9 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
         len(subsets[1]) == 24
         and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
     )
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    written = (repo / "reports/metrics.json").read_text()
+    assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
+    metrics = json.loads(written)
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 2 and accuracy["mean"] == sum(accuracy["runs"]) / 2
@@ -352,3 +361,16 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     assert ran_stages(run(repo, "dvc", "repro", "--single-item", "augment").stdout) == {"augment"}
     stale = {"train@augmented-0", "train@augmented-1", "train@online-0", "train@online-1", "evaluate"}
     assert set(json.loads(run(repo, "dvc", "status", "--json").stdout)) == stale
+
+
+def test_a_docstring_edit_in_the_copy_code_reruns_augment_but_rewrites_no_copy(reproduced, tmp_path):
+    """DVC reruns a stage whose code file changed; augment's own check compares the code's syntax, so a docstring or
+    comment edit keeps every copy, and a change to what the code does makes them all again."""
+    copy = copy_project(reproduced[0], tmp_path / "edited")
+    code = copy / "tasks/common/copies.py"
+    code.write_text(code.read_text().replace('"""', '"""Edited: ', 1) + "# a comment\n")
+    edited = run(copy, "dvc", "repro", "augment").stdout
+    assert "Running stage 'augment'" in edited and re.search(r"in data/augmented \(0 made, \d+ kept\)", edited), edited
+    code.write_text(code.read_text().replace("words = [seed, ", "words = [seed + 1, "))  # other copies
+    changed = run(copy, "dvc", "repro", "augment").stdout
+    assert re.search(r"in data/augmented \((\d+) made, 0 kept\)", changed), changed

@@ -14,9 +14,11 @@ import pytest
 
 from tasks.common.curves import chosen_epoch, validation_curve
 from tasks.common.data import image_dataset, split_files
-from tasks.common.params import IngestParams, TrainParams
+from tasks.common.params import CnnModel, IngestParams, TrainParams, _models
+from tasks.common.schema import variant
 from tasks.evaluate.predict import predict
 from tasks.ingest.stage import ingest
+from tasks.train.models import BUILDERS, build
 from tasks.train.stage import build_model, train
 from tests.helpers import PROJECT
 
@@ -31,7 +33,7 @@ def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, che
         seeds=[0],
     )
     params = TrainParams(
-        epochs=4, batch_size=8, learning_rate=0.01, checkpoint=checkpoint
+        epochs=4, batch_size=8, model={"name": "cnn", "learning_rate": 0.01}, checkpoint=checkpoint
     )  # a high rate: validation accuracy wanders
     model = train(
         "original",
@@ -52,6 +54,25 @@ def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, che
     predicted, _ = predict(model, paths, names, classes, 64)
     truth = np.array([classes.index(name) for name in names])
     assert np.mean(predicted == truth) == pytest.approx(curve[expected])  # the saved weights are that epoch's
+
+
+def test_every_model_params_yaml_can_name_has_a_builder_and_the_cnn_builds_the_layers_its_settings_ask_for():
+    """The defaults add no layer the classic demonstration did not have (test_golden.py checks their weights)."""
+    assert {variant(model) for model in _models(TrainParams.model_fields["model"].annotation)} == set(BUILDERS)
+    classic = build((28, 28, 1), 2, CnnModel())
+    assert [type(layer).__name__ for layer in classic.layers] == [
+        *("Rescaling", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense")
+    ]
+    assert type(classic.optimizer).__name__ == "Adam" and classic.loss == "binary_crossentropy"
+    settings = CnnModel(conv_filters=[8], dense_units=[16, 8], dropout=0.25, optimizer="sgd", learning_rate=0.05)
+    headed = build((28, 28, 1), 3, settings)
+    assert [type(layer).__name__ for layer in headed.layers] == [
+        *("Rescaling", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense", "Dropout", "Dense")
+    ]
+    assert [layer.units for layer in headed.layers if isinstance(layer, keras.layers.Dense)] == [16, 8, 3]
+    assert headed.layers[-2].rate == 0.25 and headed.layers[-1].activation.__name__ == "softmax"
+    assert type(headed.optimizer).__name__ == "SGD" and float(headed.optimizer.learning_rate) == pytest.approx(0.05)
+    assert headed.loss == "sparse_categorical_crossentropy"
 
 
 def test_sixteen_batches_a_call_train_the_same_model_as_one_and_only_long_epochs_use_them(tmp_path, monkeypatch):
