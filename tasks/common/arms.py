@@ -88,7 +88,7 @@ ARMS = {
     )
 }
 BASELINE = "original"
-# The sets the augment stage writes: its data/sets outs in dvc.yaml (tests/test_dependencies.py checks).
+# The sets the augment stage writes: its data/sets outs in dvc.yaml (tests/project/test_dependencies.py checks).
 BUILT_BY_AUGMENT = tuple(name for name, arm in ARMS.items() if arm.training_set is not None)
 
 

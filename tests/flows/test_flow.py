@@ -1,7 +1,8 @@
 """The Prefect flow on Prefect's temporary server: same stages, same skips, same outputs as a serial `dvc repro`.
 
 The flow runs independent stages at once (two here, on tiny params); a plain serial
-`dvc repro` of another copy must end with the same dvc.lock hashes and metrics.
+`dvc repro` of another copy must end with the same dvc.lock hashes and metrics. The tests share
+one project the flow has run on once (`flowed`); a test that changes it changes a copy of it.
 """
 
 import json
@@ -37,6 +38,7 @@ from tests.helpers import (
     ENV,
     PROJECT,
     TINY_PARAMS,
+    copy_project,
     lock_hashes,
     make_project,
     project_files,
@@ -58,11 +60,6 @@ def prefect_server():
         yield
 
 
-@pytest.fixture(scope="module")
-def flow_project(tmp_path_factory):
-    return make_project(tmp_path_factory.mktemp("flow"), FLOW_PARAMS)
-
-
 def run_flow(repo, flow=experiment):
     """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' key -> data)."""
     state = flow(repo_dir=str(repo), jobs=2, return_state=True)
@@ -81,8 +78,15 @@ def run_flow(repo, flow=experiment):
     )
 
 
-def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow_project, tmp_path):
-    stages, _, artifacts = run_flow(flow_project)
+@pytest.fixture(scope="module")
+def flowed(tmp_path_factory):
+    """A tiny project after its first flow run; that run's stages, log messages and artifacts."""
+    repo = make_project(tmp_path_factory.mktemp("flow"), FLOW_PARAMS)
+    return repo, *run_flow(repo)
+
+
+def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flowed, tmp_path):
+    flow_project, stages, _, artifacts = flowed
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
     assert set(artifacts) == {
         "augflow-verdict",
@@ -99,8 +103,8 @@ def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow
     assert (flow_project / "reports/metrics.json").read_text() == (other / "reports/metrics.json").read_text()
 
 
-def test_second_flow_run_skips_every_stage_and_says_why(flow_project):
-    stages, messages, _ = run_flow(flow_project)
+def test_second_flow_run_skips_every_stage_and_says_why(flowed):
+    stages, messages, _ = run_flow(flowed[0])
     assert stages == dict.fromkeys(EVERY_STAGE, "skipped")
     for stage in EVERY_STAGE:
         assert f"Stage '{stage}' didn't change since dvc.lock: skipping it, as dvc repro would." in messages
@@ -110,7 +114,8 @@ def ran(stages: dict) -> set:
     return {stage for stage, outcome in stages.items() if outcome == "ran"}
 
 
-def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_project):
+def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flowed, tmp_path):
+    flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(flow_project, train={"epochs": 2})  # not committed: the run says so, in its log and its artifacts
     stages, messages, artifacts = run_flow(flow_project)
     assert ran(stages) == TRAIN_RUNS | {"evaluate"}
@@ -121,7 +126,8 @@ def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_pro
     assert warning in artifacts["augflow-dirty-checkout"]
 
 
-def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flow_project):
+def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flowed, tmp_path):
+    flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(flow_project, augment={"copies": 3})
     assert ran(run_flow(flow_project)[0]) == {"augment", "train@augmented-0", "evaluate"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
@@ -134,7 +140,8 @@ STUDY_RUNS = {
 }
 
 
-def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_project):
+def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flowed):
+    flow_project = flowed[0]
     before = project_files(flow_project)
     with lock.holding(flow_project, "a test standing in for make run"):
         state = experiment(repo_dir=str(flow_project), return_state=True)
@@ -146,9 +153,10 @@ def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_proje
     assert project_files(flow_project) == before
 
 
-def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leaves_nothing_to_rerun(flow_project):
+def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leaves_nothing_to_rerun(flowed, tmp_path):
     """The `decide` deployment's flow: its one look at two seeds trains the new seed's runs,
     publishes the look, records the seeds in params.yaml, and `dvc repro` then finds nothing to do."""
+    flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(
         flow_project,
         decide={"comparisons": [["augmented", "original"]], "first_seeds": 2, "round_seeds": 1, "max_seeds": 2},

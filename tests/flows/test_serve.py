@@ -204,9 +204,9 @@ def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(serve
     )  # the headline numbers are the metrics
 
 
-def test_runs_started_together_take_turns(server):
+def test_runs_started_together_take_turns(server, what_if):
     project, _, env = server
-    # The what-if run repeats the one above, so DVC's run cache (shared with the project) restores every stage.
+    # The what-if run repeats what_if's, so DVC's run cache (shared with the project) restores every stage.
     nightly, what_if = start(env, "nightly"), start(env, "what-if", WHAT_IF)
     first, second = sorted((finished(nightly), finished(what_if)), key=lambda flow_run: flow_run.start_time)
     assert first.state.is_completed() and second.state.is_completed(), (first.state.message, second.state.message)

@@ -1,7 +1,7 @@
 """SIGKILL a stage, or the flow, at a point of its work the test watches for; the rerun must end as an uninterrupted run.
 
-One project runs the pipeline once (the reference); then each test kills one stage's rerun and
-reruns the pipeline (`make run`'s path, or the flow), leaving the project as it was for the next.
+One project runs the pipeline once (the reference); then each test, in a copy of it, kills one
+stage's rerun and reruns the pipeline (`make run`'s path, or the flow).
 Before each kill the stage's dvc.lock entry and DVC's run cache are dropped, as if the stage had
 never finished on these inputs: the rerun must run it, not restore the reference's outputs from
 DVC's cache. A killed training run resumes at its next epoch and must still end byte-identical.
@@ -22,7 +22,7 @@ import yaml
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
-from tests.helpers import ENV, PIPELINE_PARAMS, lock_hashes, make_project, ran_stages, repro_parallel, run
+from tests.helpers import ENV, PIPELINE_PARAMS, copy_project, lock_hashes, make_project, ran_stages, repro_parallel, run
 
 # Two epochs, so a training run can be killed after the first; 200 test images, so that ingest writes
 # long enough for the test to see it half done.
@@ -90,8 +90,9 @@ def first_file(folder: Path, pattern: str) -> Callable[[], bool]:
         ("evaluate", "reports/predictions", "original.csv", "reports/metrics.json"),
     ],
 )
-def test_a_killed_stage_is_rerun_to_the_uninterrupted_runs_outputs(project, stage, watched, pattern, not_yet):
-    repo, hashes, metrics = project
+def test_a_killed_stage_is_rerun_to_the_uninterrupted_runs_outputs(project, tmp_path, stage, watched, pattern, not_yet):
+    reference, hashes, metrics = project
+    repo = copy_project(reference, tmp_path / "project")
     shutil.rmtree(repo / watched, ignore_errors=True)
     forget(repo, stage)
     kill_when(repo, ["dvc", "repro", "--single-item", stage], first_file(repo / watched, pattern))
@@ -100,12 +101,13 @@ def test_a_killed_stage_is_rerun_to_the_uninterrupted_runs_outputs(project, stag
     assert_as_uninterrupted(repo, hashes, metrics)
 
 
-def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_identical(project):
+def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_identical(project, tmp_path):
     """The flow process (`make flow`) killed with its process group, training run and all, after epoch 1 of 2;
     the next flow run resumes the run at epoch 2 and ends as the uninterrupted run, model and curves included.
     Both runs are given no memory for decoded images, so their sets are mapped from disk (tasks/common/data.py),
     where the uninterrupted run held them in memory."""
-    repo, hashes, metrics = project
+    reference, hashes, metrics = project
+    repo = copy_project(reference, tmp_path / "project")
     forget(repo, "train@original-0")
     with prefect_test_harness(server_startup_timeout=180):  # one server for both flow processes
         env = ENV | {"PREFECT_API_URL": PREFECT_API_URL.value(), "AUGFLOW_DECODED_BYTES": "1"}
