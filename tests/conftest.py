@@ -42,7 +42,10 @@ ENV = os.environ | {
     "DO_NOT_TRACK": "1",
     "DVC_NO_ANALYTICS": "1",
 }
-
+# augflow's other numeric settings (oneDNN's kernels on, capped at AVX2: tasks/common/numerics.py) before any test
+# module starts TensorFlow, whatever files a run collects: a model trained in a test's own process is then the one a
+# stage's process trains (test_faults.py resumes a killed stage's run in its own process).
+import tasks  # noqa: E402, F401
 
 LONGEST_FIRST = (
     "test_serve.py",
