@@ -114,6 +114,46 @@ def ran(stages: dict) -> set:
     return {stage for stage, outcome in stages.items() if outcome == "ran"}
 
 
+def experiment_file(repo: Path, name: str, path: str) -> str:
+    """A file as DVC experiment `name` recorded it (experiments are git commits under refs/exps/)."""
+    [ref] = [
+        ref
+        for ref in run(repo, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+        if ref.endswith(f"/{name}")
+    ]
+    return run(repo, "git", "show", f"{ref}:{path}").stdout
+
+
+def test_a_what_if_run_trains_other_models_as_an_experiment_and_leaves_the_projects_files_as_they_were(flow_project):
+    """The `what-if` deployment's flow with `train.epochs=2`: from the project's last results, it runs the training
+    stages and evaluate again in a workspace of its own and records them as a DVC experiment, whose models and
+    metrics differ from the project's; the project's files stay byte for byte. A test that makes the same change in a
+    copy of the project made after this one gets these training runs from DVC's run cache (shared with the workspace)."""
+    flow_project = flowed[0]
+    before, lock_before = project_files(flow_project), lock_hashes(flow_project)
+    state = experiment(repo_dir=str(flow_project), overrides=["train.epochs=2"], jobs=2, return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert ran(result["stages"]) == TRAIN_RUNS | {"evaluate"}  # ingest and augment: the project's, as they were
+    assert project_files(flow_project) == before and "up to date" in run(flow_project, "dvc", "status").stdout
+    name = result["experiment"]
+    assert yaml.safe_load(experiment_file(flow_project, name, "params.yaml"))["train"]["epochs"] == 2
+    lock = yaml.safe_load(experiment_file(flow_project, name, "dvc.lock"))
+    changed = {
+        out["path"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out.get("md5") != lock_before[out["path"]]
+    }
+    assert changed >= {f"models/{arm}/seed-0.keras" for arm in ("original", "augmented")}
+    assert not any(path.startswith("data/") for path in changed)
+    metrics = json.loads(experiment_file(flow_project, name, "reports/metrics.json"))
+    project_metrics = json.loads((flow_project / "reports/metrics.json").read_text())
+    for arm in ("original", "augmented"):
+        budget, project_budget = metrics["arms"][arm]["budget"], project_metrics["arms"][arm]["budget"]
+        assert (budget["epochs"], budget["chosen_epochs"]) == (2, [2]) and project_budget["epochs"] == 1
+
+
 def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flowed, tmp_path):
     flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(flow_project, train={"epochs": 2})  # not committed: the run says so, in its log and its artifacts

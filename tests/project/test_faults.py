@@ -1,10 +1,13 @@
-"""SIGKILL a stage, or the flow, at a point of its work the test watches for; the rerun must end as an uninterrupted run.
+"""SIGKILL a stage, or the flow, at a point of its work the test watches for; the rerun must end as an uninterrupted
+run.
 
 One project runs the pipeline once (the reference); then each test, in a copy of it, kills one
 stage's rerun and reruns the pipeline (`make run`'s path, or the flow).
 Before each kill the stage's dvc.lock entry and DVC's run cache are dropped, as if the stage had
 never finished on these inputs: the rerun must run it, not restore the reference's outputs from
-DVC's cache. A killed training run resumes at its next epoch and must still end byte-identical.
+DVC's cache. A killed training run resumes at its next epoch and must still end byte-identical:
+through the flow for the original arm, and stage by stage, on the project's data, for the online
+arm and for train.checkpoint best_val.
 """
 
 import os
@@ -17,11 +20,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import pytest
 import yaml
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
+from tasks.common.params import load_params
+from tasks.train.stage import train
 from tests.helpers import ENV, PIPELINE_PARAMS, copy_project, lock_hashes, make_project, ran_stages, repro_parallel, run
 
 # Two epochs, so a training run can be killed after the first; 200 test images, so that ingest writes
@@ -67,7 +73,8 @@ def kill_when(repo: Path, command: list[str], reached: Callable[[], bool], env: 
 
 
 def assert_as_uninterrupted(repo: Path, hashes: dict, metrics: str) -> None:
-    """dvc.lock and the metrics equal the uninterrupted run's, DVC sees nothing to do, nothing partial or resumable is left."""
+    """dvc.lock and the metrics equal the uninterrupted run's, DVC sees nothing to do, nothing partial or resumable is
+    left."""
     assert lock_hashes(repo) == hashes
     assert (repo / "reports/metrics.json").read_text() == metrics
     assert "up to date" in run(repo, "dvc", "status").stdout
@@ -86,7 +93,8 @@ def first_file(folder: Path, pattern: str) -> Callable[[], bool]:
         ("ingest", "data/.raw.partial/train", "*/*.png", "data/raw"),
         # Strips of copies in data/augmented (kept between runs: deleted first), its manifest not yet written.
         ("augment", "data/augmented", "**/*.png", "data/augmented/manifest.json"),
-        # The first arm's predictions written (deleted first: DVC deletes them only once the stage starts), the metrics not yet.
+        # The first arm's predictions written (deleted first: DVC deletes them only once the stage starts), the
+        # metrics not yet.
         ("evaluate", "reports/predictions", "original.csv", "reports/metrics.json"),
     ],
 )
@@ -121,3 +129,58 @@ def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_
     assert ran_stages(output) == {"train@original-0"}
     assert "train: original seed 0: resuming at epoch 2 of 2" in output
     assert_as_uninterrupted(repo, hashes, metrics)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def train_here(arm: str, **dirs: Path) -> Path:
+    """A training run in this process, on the params.yaml and data of the current folder."""
+    keras.utils.clear_session()  # layer names start afresh, as in a stage's own process: models compare byte for byte
+    return train(arm, 0, load_params().train, **dirs)
+
+
+@pytest.mark.parametrize(
+    "arm, settings, killed_after",
+    [
+        # The online arm's schedule from the killed epoch on; the model is the resumed epoch's own.
+        ("online", {}, 1),
+        # best_val's best epoch and weights: a high rate makes validation accuracy wander, and the best epoch comes
+        # before the kill, so the model is the best weights kept through it (the test checks it is so).
+        ("original", {"checkpoint": "best_val", "epochs": 3, "learning_rate": 0.01}, 2),
+    ],
+)
+def test_a_killed_training_run_resumes_and_ends_byte_identical_for_the_online_arm_and_best_val(
+    project, tmp_path, monkeypatch, capsys, arm, settings, killed_after
+):
+    """The stage's process SIGKILLed once an epoch's state is saved, in a folder on the project's data; the next run
+    resumes and ends with the uninterrupted run's model and curves, byte for byte, and leaves no state behind.
+    The `last` checkpoint's original run is the flow test's above; the uninterrupted online run is the project's."""
+    repo = project[0]
+    (tmp_path / "data").symlink_to(repo / "data")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"] |= settings
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    if settings:  # the uninterrupted run on these settings, in a folder of its own
+        reference = tmp_path / "uninterrupted"
+        dirs = {f"{name}_dir": reference / name for name in ("models", "live", "times", "resume")}
+        reference_model, reference_live = train_here(arm, **dirs), reference / f"live/{arm}-seed-0"
+        chosen = yaml.safe_load((reference_live / "params.yaml").read_text())["chosen_epoch"]
+        assert chosen <= killed_after < settings["epochs"]
+    else:
+        reference_model, reference_live = repo / f"models/{arm}/seed-0.keras", repo / f"reports/train/{arm}-seed-0"
+    command = [sys.executable, "-m", "tasks.train", "--arm", arm, "--seed", "0"]
+    state = tmp_path / ".augflow/resume"
+    kill_when(
+        tmp_path, command, first_file(state, f"{arm}-seed-0-*/epoch-{killed_after}"), ENV | {"PYTHONPATH": str(repo)}
+    )
+    assert not (tmp_path / f"models/{arm}/seed-0.keras").exists()
+    capsys.readouterr()
+    model = train_here(arm)
+    epochs = params["train"]["epochs"]
+    assert f"train: {arm} seed 0: resuming at epoch {killed_after + 1} of {epochs}" in capsys.readouterr().out
+    assert model.read_bytes() == reference_model.read_bytes()
+    assert files_of(tmp_path / f"reports/train/{arm}-seed-0") == files_of(reference_live)
+    assert list(state.iterdir()) == []
