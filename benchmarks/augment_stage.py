@@ -60,7 +60,8 @@ datagen = ImageDataGenerator(rotation_range=40, width_shift_range=0.2, height_sh
 start = time.perf_counter()
 for path in sorted(source.glob("*/*.jpg")):
     x = img_to_array(load_img(path)).reshape((1, 150, 150, 3))
-    for i, _ in enumerate(datagen.flow(x, batch_size=1, save_to_dir=str(out), save_prefix=path.stem, save_format="jpeg"), 1):
+    flow = datagen.flow(x, batch_size=1, save_to_dir=str(out), save_prefix=path.stem, save_format="jpeg")
+    for i, _ in enumerate(flow, 1):
         if i >= copies:
             break
 print(time.perf_counter() - start)
@@ -166,7 +167,8 @@ def main() -> None:
     }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
     print(
-        f"stage / article's loop: {result['ratio']} (target 5x); the copies' hash the same in every run: {len(hashes) == 1}"
+        f"stage / article's loop: {result['ratio']} (target 5x); "
+        f"the copies' hash the same in every run: {len(hashes) == 1}"
     )
 
 

@@ -117,7 +117,8 @@ def figures_training(result: dict) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"{name}: run s, steady images/s, GFLOP/s",
-                f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, {figures['gflops_per_s']:.1f} ({ratios}; {same})",
+                f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, "
+                f"{figures['gflops_per_s']:.1f} ({ratios}; {same})",
             )
         )
     return rows + [(f"{name}: failed", reason) for name, reason in result.get("failed", {}).items()]
@@ -227,7 +228,8 @@ def table(runs: dict[str, dict], full: bool) -> str:
         figures = BENCHMARKS[name][4](json.loads((results_dir(full) / f"{name}.json").read_text()))
         for number, (figure, value) in enumerate(figures):
             lines.append(
-                f"| {name if number == 0 else ''} | {figure} | {value} | {took if number == 0 else ''} | {load if number == 0 else ''} |"
+                f"| {name if number == 0 else ''} | {figure} | {value} "
+                f"| {took if number == 0 else ''} | {load if number == 0 else ''} |"
             )
     return "\n".join(lines)
 
@@ -266,7 +268,8 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     about = machine()
     print(
-        f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, Python {about['python']}, "
+        f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, "
+        f"Python {about['python']}, "
         f"{time.perf_counter() - start:.0f} s in all, load average now {about['load_average']}\n"
     )
     print(table(runs, args.full))

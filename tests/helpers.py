@@ -20,7 +20,8 @@ from tasks.common.results import Metrics
 PROJECT = Path(__file__).resolve().parent.parent
 # A reports/metrics.json as evaluate wrote it, for the tests that read results (a tiny project: three classes, three
 # seeds, train.checkpoint best_val, a compared policy). A deliberate change of the model in tasks/common/results.py
-# rewrites it as evaluate then writes it; tests/common/test_results.py checks that it still reads and rewrites byte for byte.
+# rewrites it as evaluate then writes it; tests/common/test_results.py checks that it still reads and rewrites byte
+# for byte.
 EXAMPLE_METRICS = PROJECT / "tests" / "metrics_example.json"
 TINY_PARAMS = {
     "ingest": {"classes": ["pullover", "coat"], "train_per_class": 12, "val_per_class": 6, "test_per_class": 20},

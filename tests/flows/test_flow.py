@@ -128,7 +128,8 @@ def test_a_what_if_run_trains_other_models_as_an_experiment_and_leaves_the_proje
     """The `what-if` deployment's flow with `train.epochs=2`: from the project's last results, it runs the training
     stages and evaluate again in a workspace of its own and records them as a DVC experiment, whose models and
     metrics differ from the project's; the project's files stay byte for byte. A test that makes the same change in a
-    copy of the project made after this one gets these training runs from DVC's run cache (shared with the workspace)."""
+    copy of the project made after this one gets these training runs from DVC's run cache (shared with the
+    workspace)."""
     flow_project = flowed[0]
     before, lock_before = project_files(flow_project), lock_hashes(flow_project)
     state = experiment(repo_dir=str(flow_project), overrides=["train.epochs=2"], jobs=2, return_state=True)
@@ -228,7 +229,8 @@ def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leav
 
 
 def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path, tmp_path_factory):
-    """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to date."""
+    """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to
+    date."""
     repo = make_project(tmp_path, STUDY_PARAMS)
     stages, _, artifacts = run_flow(repo, study)
     assert stages == dict.fromkeys(STUDY_RUNS | {"scaling"}, "ran") and set(artifacts) == {"augflow-scaling"}
@@ -350,7 +352,8 @@ def stages_only(repo_dir: str) -> dict:
 
 @pytest.fixture(scope="module")
 def failed_run(tmp_path_factory):
-    """The flow run over both stages (without the 10 s wait before a retry); its state, task runs, logs and artifacts."""
+    """The flow run over both stages (without the 10 s wait before a retry); its state, task runs, logs and
+    artifacts."""
     repo = tmp_path_factory.mktemp("retries")
     (repo / "flaky.py").write_text(FLAKY)
     (repo / "dvc.yaml").write_text(DVC_YAML)
@@ -378,7 +381,8 @@ def test_a_stage_that_fails_once_is_run_again_and_the_run_says_so(failed_run):
     assert (repo / "flaky.txt").read_text() == "done" and (repo / "attempts").read_text() == "2"
     said = [message for message in logs if message.startswith("Stage 'flaky' failed on attempt 1 of 3 (")]
     assert len(said) == 1 and said[0].endswith(
-        "running it again in 0 s. A stage that passes only on a retry points to a flaky machine or a fault worth a look."
+        "running it again in 0 s. A stage that passes only on a retry points to a flaky machine or a fault worth a "
+        "look."
     )
     [artifact] = [artifact for artifact in artifacts if artifact.key == "augflow-retried-flaky"]
     assert artifact.data == f"**Retried.** {said[0]}" and artifact.task_run_id == flaky.id

@@ -41,7 +41,8 @@ def server(tmp_path_factory):
 
 
 def raw_get(base: str, path: str) -> str:
-    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the response."""
+    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the
+    response."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())

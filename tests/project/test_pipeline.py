@@ -138,9 +138,13 @@ def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_
 
 
 def test_make_runs_last_step_prints_every_verdict_without_starting_tensorflow(reproduced):
-    """`python -m tasks.evaluate --show` reads metrics.json alone: Keras and TensorFlow load only where models are scored."""
+    """`python -m tasks.evaluate --show` reads metrics.json alone: Keras and TensorFlow load only where models are
+    scored."""
     repo, _ = reproduced
-    show = "import runpy, sys; sys.argv[1:] = ['--show']; runpy.run_module('tasks.evaluate', run_name='__main__'); print('tensorflow' in sys.modules)"
+    show = (
+        "import runpy, sys; sys.argv[1:] = ['--show']; runpy.run_module('tasks.evaluate', run_name='__main__'); "
+        "print('tensorflow' in sys.modules)"
+    )
     shown = run(repo, sys.executable, "-c", show).stdout
     comparisons = json.loads((repo / "reports/metrics.json").read_text())["comparisons"]
     assert all(comparison["verdict"] in shown for comparison in comparisons.values()) and shown.endswith("\nFalse\n")
@@ -156,7 +160,8 @@ def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
 
 
 def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_ran(reproduced, tmp_path):
-    """Without original the first arm is the baseline, and a pair is compared once: evaluate alone, on the trained models."""
+    """Without original the first arm is the baseline, and a pair is compared once: evaluate alone, on the trained
+    models."""
     repo, _ = reproduced
     copy = tmp_path / "arms"
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git"))
@@ -205,7 +210,8 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     output += first.communicate()[0]
     assert second.returncode == 2, second.stderr
     assert re.fullmatch(
-        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.orchestration\.parallel --jobs 1 \(pid {first.pid}\) has been running in it since "
+        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.orchestration\.parallel --jobs 1 "
+        rf"\(pid {first.pid}\) has been running in it since "
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; wait for that run to end \(or stop it\), then start this one again\.\n",
         second.stderr,
     ), second.stderr
