@@ -117,13 +117,13 @@ def timed(command: list[str], cwd: Path, log: Path, env: dict, watch: Path | Non
         out.flush()
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        marks: list[int] = []
+        marks: list[tuple[int, float]] = []  # (the watched file's mtime in ns, the command's CPU seconds then)
         while True:  # wait4: this child's usage, its own children's included, unlike Popen.wait
             pid, status, usage = os.wait4(process.pid, os.WNOHANG if watch else 0)
             if watch:  # once more after the end, in case the last write came just before it
                 mtime = watch.stat().st_mtime_ns if watch.exists() else None
-                if mtime and (not marks or mtime != marks[-1]):
-                    marks.append(mtime)
+                if mtime and (not marks or mtime != marks[-1][0]):
+                    marks.append((mtime, usage.ru_utime + usage.ru_stime if pid else tree_cpu(process.pid)))
             if pid:
                 break
             time.sleep(0.01)
@@ -138,6 +138,26 @@ def timed(command: list[str], cwd: Path, log: Path, env: dict, watch: Path | Non
         "peak_mb": usage.ru_maxrss / 1024,
         "marks": marks,
     }
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a running process and its descendants so far, from /proc."""
+    stats = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:  # after the ")" that ends the command's name: state, ppid, ..., utime, stime, cutime, cstime at 11-14
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a process that ended meanwhile
+            continue
+        stats[int(entry.name)] = (int(fields[1]), sum(int(value) for value in fields[11:15]))
+    tree, ticks, frontier = set(), 0, [root]
+    while frontier:
+        pid = frontier.pop()
+        if pid in tree or pid not in stats:
+            continue
+        tree.add(pid)
+        ticks += stats[pid][1]
+        frontier += [child for child, (parent, _) in stats.items() if parent == pid]
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def files_and_bytes(folder: Path) -> tuple[int, int]:
@@ -213,7 +233,8 @@ class Version:
         self.extra["training_peak_mb"] = round(result["peak_mb"])
         marks = result["marks"]
         if len(marks) >= EPOCHS:  # the curves are written as each epoch ends
-            self.seconds["epoch"] = (marks[EPOCHS - 1] - marks[EPOCHS - 2]) / 1e9
+            (start, cpu_start), (end, cpu_end) = marks[EPOCHS - 2], marks[EPOCHS - 1]
+            self.seconds["epoch"], self.cpu_seconds["epoch"] = (end - start) / 1e9, cpu_end - cpu_start
         self.extra["curve_writes"] = len(marks)
 
     def noop(self, rounds: int) -> None:
