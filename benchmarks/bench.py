@@ -12,7 +12,9 @@ a quiet 2-core machine (docs/performance.md has what a pass took): stage times a
 scratch copy of the project on its params.yaml with one seed and two epochs
 (QUICK_PARAMS), training on 3 epochs, the article's loop on 4 copies an image, fewer
 rounds. The no-op and training benchmarks share a scratch copy on params.yaml with
-train.epochs 1, reproduced first: the default pipeline's stages and files.
+train.epochs 1, reproduced first: the default pipeline's stages and files. The
+cost-growth benchmark builds scratch projects of its own from two git refs (old code
+and new); quick mode runs it at 250 training images per class, without push and pull.
 A benchmark that fails is reported in the table and the others still run. Speed
 is never asserted: on a shared machine the figures move, which is why each row
 carries the 1-minute load average before and after it.
@@ -34,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cost_growth import short  # noqa: E402
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.orchestration.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
 
@@ -136,6 +139,30 @@ def figures_sequential(result: dict) -> list[tuple[str, str]]:
     ]
 
 
+def figures_cost_growth(result: dict) -> list[tuple[str, str]]:
+    sizes = sorted(result["sizes"], key=int)
+    rows = []
+    for step, unit, key in (
+        ("ingest", "ms per training image", "ms_per_training_image"),
+        ("augment", "ms per training image", "ms_per_training_image"),
+        ("epoch", "ms per training image", "ms_per_training_image"),
+        ("no-op repro", "s", "seconds"),
+        ("push", "ms per training image", "ms_per_training_image"),
+        ("pull", "ms per training image", "ms_per_training_image"),
+    ):
+        cells = [
+            f"{short(figures['old'][key][step])} → {short(figures['new'][key][step])}"
+            f" ({figures['new_over_old'][step]:.2f}×)"
+            for figures in (result["sizes"][size] for size in sizes)
+            if step in figures["new_over_old"]
+        ]
+        if cells:
+            rows.append((f"{step}, {unit}, old → new, at {', '.join(sizes)} per class", "; ".join(cells)))
+    for name, ratio in result.get("article", {}).get("ratio_to_loop", {}).items():
+        rows.append((f"augment end to end ({name}) vs the article's loop, article's setting", f"{ratio:.2f}×"))
+    return rows
+
+
 # name: (command after the interpreter, arguments in quick mode, with --full, where it runs, its figures). Where:
 # None, the project; "quick", a scratch copy on QUICK_PARAMS; "reproduced", a scratch copy on params.yaml with
 # train.epochs 1 after a full run (every stage, file and folder of the default pipeline, shorter training), shared.
@@ -160,6 +187,13 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callabl
     "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
     "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
     "sequential": (["benchmarks/sequential.py"], ["--experiments", "20000"], [], None, figures_sequential),
+    "cost_growth": (  # old code against new in scratch projects of their own, wherever it runs
+        ["benchmarks/cost_growth.py"],
+        ["--sizes", "250", "--no-push-pull", "--article-rounds", "0", "--noop-rounds", "2"],
+        [],
+        None,
+        figures_cost_growth,
+    ),
 }
 FORCED_IN_PROJECT = {"stage_times"}  # with --full, these force-rerun every stage of the project itself
 FULL_PAUSE_SECONDS = 10
