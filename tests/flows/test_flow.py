@@ -124,7 +124,7 @@ def experiment_file(repo: Path, name: str, path: str) -> str:
     return run(repo, "git", "show", f"{ref}:{path}").stdout
 
 
-def test_a_what_if_run_trains_other_models_as_an_experiment_and_leaves_the_projects_files_as_they_were(flow_project):
+def test_a_what_if_run_trains_other_models_as_an_experiment_and_leaves_the_projects_files_as_they_were(flowed):
     """The `what-if` deployment's flow with `train.epochs=2`: from the project's last results, it runs the training
     stages and evaluate again in a workspace of its own and records them as a DVC experiment, whose models and
     metrics differ from the project's; the project's files stay byte for byte. A test that makes the same change in a
