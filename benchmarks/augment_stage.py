@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.augment import bench_images  # noqa: E402
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
-from tasks.common.files import write_text_atomic  # noqa: E402
+from tasks.common.files import read_csv, write_text_atomic  # noqa: E402
+from tasks.common.paths import ORIGINAL_SETS  # noqa: E402
 from tasks.orchestration.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
 
 RESULTS = RESULTS_DIR / "augment_stage.json"
@@ -60,7 +61,8 @@ datagen = ImageDataGenerator(rotation_range=40, width_shift_range=0.2, height_sh
 start = time.perf_counter()
 for path in sorted(source.glob("*/*.jpg")):
     x = img_to_array(load_img(path)).reshape((1, 150, 150, 3))
-    for i, _ in enumerate(datagen.flow(x, batch_size=1, save_to_dir=str(out), save_prefix=path.stem, save_format="jpeg"), 1):
+    flow = datagen.flow(x, batch_size=1, save_to_dir=str(out), save_prefix=path.stem, save_format="jpeg")
+    for i, _ in enumerate(flow, 1):
         if i >= copies:
             break
 print(time.perf_counter() - start)
@@ -80,12 +82,23 @@ def dogs_cat(folder: Path) -> Path:
 def ingested_project(folder: Path, source: Path) -> Path:
     """A git + DVC copy of the project on the article's setting, with ingest reproduced."""
     rebuild_workspace(workspace_snapshot(ROOT), folder)
+    return ingest_article_setting(folder, source)
+
+
+def ingest_article_setting(folder: Path, source: Path) -> Path:
+    """Set the project in folder (any version of augflow's code) to the article's setting and reproduce its ingest."""
     params = yaml.safe_load((folder / "params.yaml").read_text())
     params["ingest"] |= {"source": str(source), "image_size": [150, 150], "color_mode": "rgb", "near_dup_distance": 0}
     params["augment"]["copies"] = COPIES
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["dvc", "repro", "--single-item", "ingest"], cwd=folder, env=ENV, check=True, capture_output=True)
     return folder
+
+
+def copies_made(base: Path) -> int:
+    """The copies augment makes in base: COPIES for each image some seed trains on (each seed draws its own
+    subset; ingest drops near-twins)."""
+    return COPIES * len({row["path"] for path in (base / ORIGINAL_SETS).glob("seed-*.csv") for row in read_csv(path)})
 
 
 def stage_seconds(base: Path, copy: Path, cache_type: str | None) -> tuple[float, str]:
@@ -129,9 +142,7 @@ def main() -> None:
         work = Path(scratch)
         source = dogs_cat(work / "dogs_cat")
         base = ingested_project(work / "base", source)
-        images = COPIES * (
-            sum(1 for _ in (base / "data/sets/original/seed-0.csv").open()) - 1
-        )  # ingest drops near-twins
+        images = copies_made(base)
         stage, loop, hashes = {name: [] for name in CACHE_TYPES}, [], set()
         for round_ in range(args.rounds):
             for name, cache_type in CACHE_TYPES.items():
@@ -166,7 +177,8 @@ def main() -> None:
     }
     write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")
     print(
-        f"stage / article's loop: {result['ratio']} (target 5x); the copies' hash the same in every run: {len(hashes) == 1}"
+        f"stage / article's loop: {result['ratio']} (target 5x); "
+        f"the copies' hash the same in every run: {len(hashes) == 1}"
     )
 
 

@@ -12,7 +12,9 @@ a quiet 2-core machine (docs/performance.md has what a pass took): stage times a
 scratch copy of the project on its params.yaml with one seed and two epochs
 (QUICK_PARAMS), training on 3 epochs, the article's loop on 4 copies an image, fewer
 rounds. The no-op and training benchmarks share a scratch copy on params.yaml with
-train.epochs 1, reproduced first: the default pipeline's stages and files.
+train.epochs 1, reproduced first: the default pipeline's stages and files. The
+cost-growth benchmark builds scratch projects of its own from two git refs (old code
+and new); quick mode runs it at 250 training images per class, without push and pull.
 A benchmark that fails is reported in the table and the others still run. Speed
 is never asserted: on a shared machine the figures move, which is why each row
 carries the 1-minute load average before and after it.
@@ -34,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cost_growth import short  # noqa: E402
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.orchestration.cluster import rebuild_workspace, workspace_snapshot  # noqa: E402
 
@@ -117,7 +120,8 @@ def figures_training(result: dict) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"{name}: run s, steady images/s, GFLOP/s",
-                f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, {figures['gflops_per_s']:.1f} ({ratios}; {same})",
+                f"{figures['train_seconds']:.0f}, {figures['steady_images_per_s']}, "
+                f"{figures['gflops_per_s']:.1f} ({ratios}; {same})",
             )
         )
     return rows + [(f"{name}: failed", reason) for name, reason in result.get("failed", {}).items()]
@@ -133,6 +137,30 @@ def figures_sequential(result: dict) -> list[tuple[str, str]]:
         ("naive re-test after every added seed, same", f"{result['naive_every_seed_false_difference']:.4f}"),
         ("mean seeds used, by true difference", seeds),
     ]
+
+
+def figures_cost_growth(result: dict) -> list[tuple[str, str]]:
+    sizes = sorted(result["sizes"], key=int)
+    rows = []
+    for step, unit, key in (
+        ("ingest", "ms per training image", "ms_per_training_image"),
+        ("augment", "ms per training image", "ms_per_training_image"),
+        ("epoch", "ms per training image", "ms_per_training_image"),
+        ("no-op repro", "s", "seconds"),
+        ("push", "ms per training image", "ms_per_training_image"),
+        ("pull", "ms per training image", "ms_per_training_image"),
+    ):
+        cells = [
+            f"{short(figures['old'][key][step])} → {short(figures['new'][key][step])}"
+            f" ({figures['new_over_old'][step]:.2f}×)"
+            for figures in (result["sizes"][size] for size in sizes)
+            if step in figures["new_over_old"]
+        ]
+        if cells:
+            rows.append((f"{step}, {unit}, old → new, at {', '.join(sizes)} per class", "; ".join(cells)))
+    for name, ratio in result.get("article", {}).get("ratio_to_loop", {}).items():
+        rows.append((f"augment end to end ({name}) vs the article's loop, article's setting", f"{ratio:.2f}×"))
+    return rows
 
 
 # name: (command after the interpreter, arguments in quick mode, with --full, where it runs, its figures). Where:
@@ -159,6 +187,13 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callabl
     "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
     "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
     "sequential": (["benchmarks/sequential.py"], ["--experiments", "20000"], [], None, figures_sequential),
+    "cost_growth": (  # old code against new in scratch projects of their own, wherever it runs
+        ["benchmarks/cost_growth.py"],
+        ["--sizes", "250", "--no-push-pull", "--article-rounds", "0", "--noop-rounds", "2"],
+        [],
+        None,
+        figures_cost_growth,
+    ),
 }
 FORCED_IN_PROJECT = {"stage_times"}  # with --full, these force-rerun every stage of the project itself
 FULL_PAUSE_SECONDS = 10
@@ -227,7 +262,8 @@ def table(runs: dict[str, dict], full: bool) -> str:
         figures = BENCHMARKS[name][4](json.loads((results_dir(full) / f"{name}.json").read_text()))
         for number, (figure, value) in enumerate(figures):
             lines.append(
-                f"| {name if number == 0 else ''} | {figure} | {value} | {took if number == 0 else ''} | {load if number == 0 else ''} |"
+                f"| {name if number == 0 else ''} | {figure} | {value} "
+                f"| {took if number == 0 else ''} | {load if number == 0 else ''} |"
             )
     return "\n".join(lines)
 
@@ -266,7 +302,8 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     about = machine()
     print(
-        f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, Python {about['python']}, "
+        f"\nmake bench{' (--full)' if args.full else ' (quick mode)'}: {about['cpus']} × {about['cpu']}, "
+        f"Python {about['python']}, "
         f"{time.perf_counter() - start:.0f} s in all, load average now {about['load_average']}\n"
     )
     print(table(runs, args.full))

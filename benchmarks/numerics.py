@@ -29,7 +29,8 @@ AUGFLOW = "2 threads, oneDNN up to AVX2 (augflow)"
 # The default params' augmented seed-0 run at augflow's settings, on AVX-512 and on AVX2-only machines alike
 # (docs/guarantees.md); tests/project/test_golden.py holds a tiny run's numbers, checked by every `make test`.
 GOLDEN_AUGMENTED_SEED_0 = "21c69c1b519a30eb8bf32ceccc1f4896e769bbe1b4db269d972f519516ff9bec"
-SETTINGS = {  # name: environment over augflow's own (tasks/common/numerics.py); 0 threads lets TensorFlow use every core
+# name: environment over augflow's own (tasks/common/numerics.py); 0 threads lets TensorFlow use every core
+SETTINGS = {
     "every core, oneDNN's widest instructions (TensorFlow's defaults)": {
         "TF_NUM_INTRAOP_THREADS": "0",
         "TF_NUM_INTEROP_THREADS": "0",
@@ -53,7 +54,8 @@ import keras
 weights = keras.saving.load_model(model_path).get_weights()
 digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in weights)).hexdigest()
 curve = json.loads((scratch / "live" / f"{arm}-seed-{seed}" / "metrics.json").read_text())
-print(json.dumps({"weights_sha256": digest, "val_accuracy": curve["eval"]["accuracy"], "val_loss": curve["eval"]["loss"]}))
+record = {"weights_sha256": digest, "val_accuracy": curve["eval"]["accuracy"], "val_loss": curve["eval"]["loss"]}
+print(json.dumps(record))
 """
 
 
@@ -94,8 +96,8 @@ def main() -> None:
     if (args.arm, args.seed) == ("augmented", 0):
         matches = reference["weights_sha256"] == GOLDEN_AUGMENTED_SEED_0
         print(
-            f"augflow's setting {'matches' if matches else 'DIFFERS FROM'} the golden weights {GOLDEN_AUGMENTED_SEED_0[:12]}"
-            " (on the default params)"
+            f"augflow's setting {'matches' if matches else 'DIFFERS FROM'} the golden weights "
+            f"{GOLDEN_AUGMENTED_SEED_0[:12]} (on the default params)"
         )
     for result in results.values():
         result["same_weights_as_augflow"] = result["weights_sha256"] == reference["weights_sha256"]

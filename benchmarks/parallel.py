@@ -70,7 +70,8 @@ def run(repo: Path, *command: str) -> str:
 
 
 def prepared_copy(project: Path, folder: Path) -> list[str]:
-    """A git + DVC copy of the workspace in folder, every stage the training stages depend on reproduced; the training stages."""
+    """A git + DVC copy of the workspace in folder, every stage the training stages depend on reproduced; the training
+    stages."""
     folder.mkdir(parents=True)
     rebuild_workspace(workspace_snapshot(project), folder)
     before, training, _ = split_pipeline(pipeline_stages(folder))

@@ -148,17 +148,20 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"{args.experiments} experiments a scenario, SD {100 * SD:.2f} points, looks {list(DEFAULT.looks)}, {result['seconds']} s"
+        f"{args.experiments} experiments a scenario, SD {100 * SD:.2f} points, looks {list(DEFAULT.looks)}, "
+        f"{result['seconds']} s"
     )
     print(
         f"no effect: false improves/hurts {result['false_difference_under_no_effect']:.4f} "
         f"(99% upper {result['false_difference_upper_99']:.4f}); naive re-testing after every seed "
-        f"{result['naive_every_seed_false_difference']:.4f}, at every round {result['naive_every_round_false_difference']:.4f}"
+        f"{result['naive_every_seed_false_difference']:.4f}, "
+        f"at every round {result['naive_every_round_false_difference']:.4f}"
     )
     wide = result["wide_margin"]
     print(
-        f"at the margin: false equivalent {result['false_equivalent_at_margin']:.4f}; with a {wide['margin_points']:.2f}-point "
-        f"margin {wide['margin']['rates']['equivalent']:.4f} (equivalent at no effect {wide['0']['rates']['equivalent']:.4f})"
+        f"at the margin: false equivalent {result['false_equivalent_at_margin']:.4f}; "
+        f"with a {wide['margin_points']:.2f}-point margin {wide['margin']['rates']['equivalent']:.4f} "
+        f"(equivalent at no effect {wide['0']['rates']['equivalent']:.4f})"
     )
     for name, figures in result["default"].items():
         rates = ", ".join(f"{outcome} {rate:.3f}" for outcome, rate in figures["rates"].items())

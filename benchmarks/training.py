@@ -63,11 +63,13 @@ VARIANTS = {
     "1 intra-op thread": ("new", {}, {"TF_NUM_INTRAOP_THREADS": "1"}),  # new, one thread per op as before
 }
 # One run in a fresh process: patches tasks.train's own names, times each epoch, prints a JSON line.
-HARNESS = """
+HARNESS = (
+    f"ARM, SEED = {ARM!r}, {SEED!r}\n"
+    + """
 import hashlib, json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-options, epochs, scratch = json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+options, epochs, scratch = json.loads(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 import tasks.train.stage as train_module  # first, as in a stage's process: it imports Keras its own way
 import keras, numpy as np, tensorflow as tf
 from tasks.common.params import load_params
@@ -95,17 +97,22 @@ def in_memory(paths, names, classes, batch_size, shuffle_seed=None, skip_epochs=
         return dataset
     images, labels = (np.concatenate(part) for part in zip(*dataset.as_numpy_iterator()))
     tensors = tf.data.Dataset.from_tensor_slices((images, labels))
-    return tensors.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    shuffled = tensors.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return shuffled.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 train_module.build_model = build
 if options.get("memory"):
     train_module.image_dataset = in_memory
 params = load_params().train.model_copy(update={"epochs": epochs})
 start = time.perf_counter()
-path = train_module.train("%s", %d, params, models_dir=Path(scratch, "models"), live_dir=Path(scratch, "live"), times_dir=Path(scratch, "times"))
+path = train_module.train(
+    ARM, SEED, params, models_dir=scratch / "models", live_dir=scratch / "live", times_dir=scratch / "times"
+)
 seconds = time.perf_counter() - start
-print(json.dumps({"train_seconds": seconds, "epoch_seconds": Clock.seconds, "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}))
-""" % (ARM, SEED)
+digest = hashlib.sha256(path.read_bytes()).hexdigest()
+print(json.dumps({"train_seconds": seconds, "epoch_seconds": Clock.seconds, "model_sha256": digest}))
+"""
+)
 
 
 class VariantFailed(Exception):

@@ -35,7 +35,8 @@ def bring_back(repo_dir: Path, report: dict) -> str:
 
 @flow(name="augflow-training-on-dask")
 def train_on_cluster(repo_dir: Path, stages: list[str]) -> dict:
-    """The stages that changed, each on a worker of the flow's Dask task runner, each brought back as soon as it is done.
+    """The stages that changed, each on a worker of the flow's Dask task runner, each brought back as soon as it is
+    done.
 
     repo_dir is a DVC project: the experiment's, or the scaling study's (study/, within the experiment's).
 
@@ -44,8 +45,9 @@ def train_on_cluster(repo_dir: Path, stages: list[str]) -> dict:
     logger = get_run_logger()
     if not PREFECT_API_URL.value():
         logger.warning(
-            "PREFECT_API_URL is not set: each Dask worker starts a temporary Prefect server of its own, where its task runs "
-            "stay. Point PREFECT_API_URL at a Prefect server the workers can reach to see them here (docs/cluster.md)."
+            "PREFECT_API_URL is not set: each Dask worker starts a temporary Prefect server of its own, "
+            "where its task runs stay. Point PREFECT_API_URL at a Prefect server the workers can reach "
+            "to see them here (docs/cluster.md)."
         )
     outcomes, changed = {}, []
     for stage in stages:

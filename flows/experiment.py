@@ -14,7 +14,6 @@ prefect-dask (flows/cluster.py, tasks/orchestration/cluster.py) and the other st
 """
 
 import argparse
-import json
 import os
 import re
 from pathlib import Path
@@ -28,10 +27,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows.cluster import train_on_cluster
+from tasks.common.arms import baseline_arm
 from tasks.common.errors import UserError, run_cli
 from tasks.common.files import write_text_atomic
-from tasks.common.params import baseline_arm, load_params
+from tasks.common.params import load_params
 from tasks.common.paths import METRICS, MODELS_DIR, PUBLISHED_DIR, REPORT, REPORTS_DIR, TIMES_DIR
+from tasks.common.results import Metrics, read_result
 from tasks.evaluate.report import report_html, seeds_needed_section
 from tasks.orchestration import cluster, experiments, lock, parallel
 
@@ -51,7 +52,8 @@ def retry_if_it_may_help(task: Task, task_run: TaskRun, state: State) -> bool:
     attempt, attempts = task_run.run_count, task.retries + 1
     message = (
         f"Stage '{task_run.name}' failed on attempt {attempt} of {attempts} ({error or state.message}); "
-        f"running it again in {delay} s. A stage that passes only on a retry points to a flaky machine or a fault worth a look."
+        f"running it again in {delay} s. A stage that passes only on a retry points to a flaky machine "
+        "or a fault worth a look."
     )
     get_run_logger().warning(message)
     key = "augflow-retried-" + re.sub(r"[^a-z0-9]+", "-", task_run.name.lower()).strip("-")
@@ -74,26 +76,22 @@ def publish_report_html(html: str, project: Path, run_name: str) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def publish_verdict(repo_dir: Path, project: Path) -> dict:
+def publish_verdict(repo_dir: Path, project: Path) -> Metrics:
     """Show the verdict in the Prefect UI: the table of arms, the markdown report and a link to the HTML one."""
-    metrics = json.loads((repo_dir / METRICS).read_text())
-    rows, baseline = [], baseline_arm(list(metrics["arms"]))
-    for arm, result in metrics["arms"].items():
-        comparison = metrics["comparisons"].get(arm, {})
-        accuracy = result["test_accuracy"]
-        rows.append(
-            {
-                "arm": arm,
-                "mean_test_accuracy": accuracy["mean"],
-                "ci95": accuracy["ci95"],
-                "runs": accuracy["runs"],
-                "delta_vs_original": comparison.get("delta_mean"),
-                "delta_ci95": comparison.get("ci95"),
-                "p_value": comparison.get("p_value"),
-                "verdict": comparison.get("verdict", "baseline" if arm == baseline else ""),
-            }
+    metrics = read_result(repo_dir / METRICS, Metrics)
+    rows, baseline = [], baseline_arm(list(metrics.arms))
+    for arm, result in metrics.arms.items():
+        comparison, accuracy = metrics.comparisons.get(arm), result.test_accuracy
+        versus = (
+            (comparison.delta_mean, comparison.ci95, comparison.p_value, comparison.verdict)
+            if comparison
+            else (None, None, None, "baseline" if arm == baseline else "")
         )
-    create_table_artifact(key="augflow-verdict", table=rows, description=metrics["comparison"]["verdict"])
+        rows.append(
+            {"arm": arm, "mean_test_accuracy": accuracy.mean, "ci95": accuracy.ci95, "runs": accuracy.runs}
+            | dict(zip(("delta_vs_original", "delta_ci95", "p_value", "verdict"), versus))
+        )
+    create_table_artifact(key="augflow-verdict", table=rows, description=metrics.comparison.verdict)
     # The run's own report, plus what deciding its inconclusive comparisons would cost at this run's measured times:
     # a figure that differs from run to run, so reports/report.md (a DVC output) leaves it out.
     report = (repo_dir / REPORT).read_text() + seeds_needed_section(

@@ -8,7 +8,6 @@ scheduler's address, the runs go to its workers as the experiment's training run
 """
 
 import argparse
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger, runtime
@@ -19,6 +18,7 @@ from flows.experiment import DASK_ADDRESS, PROJECT_DIR, dask_address, run_stages
 from tasks.common.errors import run_cli
 from tasks.common.params import load_params
 from tasks.common.paths import SCALING, STUDY_DIR
+from tasks.common.results import Scaling, read_result
 from tasks.orchestration import lock, parallel
 
 
@@ -37,16 +37,16 @@ def study(repo_dir: str = str(PROJECT_DIR), jobs: int | None = None, dask: str |
     dask = dask_address(dask, project / STUDY_DIR, get_run_logger().info)
     with lock.holding(project / STUDY_DIR, f"the Prefect flow run {runtime.flow_run.name}"):
         result = run_stages(project / STUDY_DIR, jobs or parallel.default_jobs(), dask)
-    scaling = json.loads((project / SCALING).read_text())
+    scaling = read_result(project / SCALING, Scaling)
     rows = [
         {
             "arm": arm,
-            "images_per_class": point["images_per_class"],
-            "mean_test_accuracy": point["mean"],
-            "ci95": point["ci95"],
-            "runs": point["runs"],
+            "images_per_class": point.images_per_class,
+            "mean_test_accuracy": point.mean,
+            "ci95": point.ci95,
+            "runs": point.runs,
         }
-        for arm, points in scaling["test_accuracy"].items()
+        for arm, points in scaling.test_accuracy.items()
         for point in points
     ]
     create_table_artifact(

@@ -16,6 +16,10 @@ from prefect import flow  # noqa: F401  before any test module imports TensorFlo
 # Set before helpers.py copies the environment into what the tests' commands get.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
+# augflow's other numeric settings (oneDNN's kernels on, capped at AVX2: tasks/common/numerics.py) before any test
+# module starts TensorFlow, whatever files a run collects: a model trained in a test's own process is then the one a
+# stage's process trains (test_faults.py resumes a killed stage's run in its own process).
+import tasks  # noqa: E402, F401
 from tests.helpers import PIPELINE_PARAMS, make_project, repro_parallel
 
 LONGEST_FIRST = (

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import yaml
 
+from tasks.common.results import Metrics
+
 PROJECT = Path(__file__).resolve().parent.parent
+# A reports/metrics.json as evaluate wrote it, for the tests that read results (a tiny project: three classes, three
+# seeds, train.checkpoint best_val, a compared policy). A deliberate change of the model in tasks/common/results.py
+# rewrites it as evaluate then writes it; tests/common/test_results.py checks that it still reads and rewrites byte
+# for byte.
+EXAMPLE_METRICS = PROJECT / "tests" / "metrics_example.json"
 TINY_PARAMS = {
     "ingest": {"classes": ["pullover", "coat"], "train_per_class": 12, "val_per_class": 6, "test_per_class": 20},
     "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
@@ -113,3 +120,7 @@ def copy_project(repo: Path, destination: Path) -> Path:
 def repro_parallel(repo: Path, jobs: int = 2) -> str:
     """What `make run JOBS=2` runs: the pipeline with independent stages at once; its output."""
     return run(repo, sys.executable, "-m", "tasks.orchestration.parallel", "--jobs", str(jobs)).stdout
+
+
+def example_metrics() -> Metrics:
+    return Metrics.model_validate_json(EXAMPLE_METRICS.read_bytes())

@@ -95,11 +95,11 @@ def deployments_so_far(api: str) -> list[str]:
         return []
 
 
-def start(env: dict, deployment: str, *params: str) -> str:
+def start(env: dict, deployment: str, *params: str, flow: str = "augflow-experiment") -> str:
     """Start a deployment's run as docs/prefect.md says, with `prefect deployment run`; return the flow run's id."""
     arguments = [argument for param in params for argument in ("--param", param)]
     output = subprocess.run(
-        [sys.executable, "-m", "prefect", "deployment", "run", f"augflow-experiment/{deployment}", *arguments],
+        [sys.executable, "-m", "prefect", "deployment", "run", f"{flow}/{deployment}", *arguments],
         env=env,
         capture_output=True,
         text=True,

@@ -8,7 +8,8 @@ copy once through its fused matrix.
 
 Every seed has its own training subset (data/sets/original/seed-<s>.csv); a copy
 depends on its image alone, so an image shared by several seeds is copied once.
-`--policy NAME` makes a compared policy's arm the same way, in its own folder.
+Then it writes the training set of every arm built from the originals (tasks/common/arms.py says how
+each is built). `--policy NAME` makes a compared policy's arm the same way, in its own folder.
 
 An image's copies are stored together: data/augmented/<class>/<stem>.png holds its `copies` copies side
 by side (its strip), so the folder holds one file per training image, not one per copy, and DVC's work
@@ -37,10 +38,10 @@ import cv2
 from tqdm import tqdm
 
 from tasks.augment.preview import draw_preview, preview_rows
+from tasks.common.arms import BUILT_BY_AUGMENT, arm_named
 from tasks.common.copies import as_stored, encode_strip, make_copy, signature
 from tasks.common.files import (
     SET_COLUMNS,
-    TILED_SET_COLUMNS,
     atomic_directory,
     pixel_sha256,
     read_csv,
@@ -51,29 +52,11 @@ from tasks.common.files import (
     write_text_atomic,
 )
 from tasks.common.params import AugmentParams, load_params
-from tasks.common.paths import AUGMENTED_DIR, AUGMENTED_SETS, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
+from tasks.common.paths import AUGMENTED_DIR, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
 from tasks.common.policies import PolicyName, policy_from_name
 
 MANIFEST = "manifest.json"
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
-
-
-def write_online_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
-    """The online arm's training set: the originals, with the policy and the draws per image
-    (see tasks/train/online.py)."""
-    policy = params.model_dump_json()
-    rows = [{**row, "copies": params.copies, "policy": policy} for row in training_set]
-    write_csv_atomic(path, (*SET_COLUMNS, "copies", "policy"), sorted(rows, key=lambda row: row["path"]))
-
-
-def write_repeated_set(training_set: list[dict], params: AugmentParams, path: Path) -> None:
-    """The repeated arm's training set: each original listed 1 + copies times, untransformed.
-
-    It shows as many images per epoch as the augmented arm, so it takes as many training
-    steps: what augmented gains over repeated is the transforms', not the extra steps'.
-    """
-    rows = [row for row in training_set for _ in range(1 + params.copies)]
-    write_csv_atomic(path, SET_COLUMNS, sorted(rows, key=lambda row: row["path"]))
 
 
 def strip_name(row: dict) -> str:
@@ -207,6 +190,13 @@ def copy_rows(rows: list[dict], manifest: dict[str, dict], out_dir: Path) -> lis
     return copies
 
 
+def write_set(path: Path, rows: list[dict]) -> None:
+    """A training-set file: its rows in training order, under the columns every set has and any its arm adds (a
+    copy's place in its strip; online's policy)."""
+    columns = dict.fromkeys([*SET_COLUMNS, *(column for row in rows for column in row)])
+    write_csv_atomic(path, columns, sorted(rows, key=training_order))
+
+
 def read_sets(folder: Path) -> dict[str, list[dict]]:
     """Every seed's training set in folder: {"seed-<s>": its rows}."""
     return {path.stem: read_csv(path) for path in sorted(folder.glob("seed-*.csv"))}
@@ -216,15 +206,14 @@ def augment(
     params: AugmentParams,
     original_sets: Path = ORIGINAL_SETS,
     out_dir: Path = AUGMENTED_DIR,
-    arm_sets: Path = AUGMENTED_SETS,
+    sets_dir: Path = SETS_DIR,
     preview: Path | None = PREVIEW,
     workers: int | None = None,
     batch_size: int = 16,
-    matched_arms: bool = True,
+    arms: tuple[str, ...] = BUILT_BY_AUGMENT,
 ) -> int:
-    """Bring out_dir up to date for every seed's training images; write each seed's augmented set into arm_sets,
-    and, with `matched_arms`, the sets of the arms shown as many images per epoch beside it (online: the
-    policy drawn on the fly; repeated: the originals as they are); then the preview, if asked for.
+    """Bring out_dir up to date for every seed's training images when an arm lists stored copies; write each
+    seed's training set of every arm into sets_dir/<arm>/; then the preview, if asked for.
 
     Copies are made once per image, whichever seeds train on it. Return how many copies
     were made (not kept from the last run). `workers` defaults to every usable core.
@@ -234,17 +223,18 @@ def augment(
     training_set = sorted(
         {row["path"]: row for rows in seed_sets.values() for row in rows}.values(), key=lambda row: row["path"]
     )
-    manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
-
-    with atomic_directory(arm_sets) as staging:
-        for name, rows in seed_sets.items():
-            examples = rows + copy_rows(rows, manifest, out_dir)
-            write_csv_atomic(staging / f"{name}.csv", TILED_SET_COLUMNS, sorted(examples, key=training_order))
-    if matched_arms:
-        for arm, write_set in (("online", write_online_set), ("repeated", write_repeated_set)):
-            with atomic_directory(arm_sets.with_name(arm)) as staging:
-                for name, rows in seed_sets.items():
-                    write_set(rows, params, staging / f"{name}.csv")
+    copies_of = {}  # by original path: its stored copies (strip, place, pixel hash), when an arm lists them
+    if any(arm_named(name).lists_copies for name in arms):
+        manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
+        copies_of = {row["path"]: copy_rows([row], manifest, out_dir) for row in training_set}
+    else:
+        manifest, made = {}, 0
+    for arm in arms:
+        build = arm_named(arm).training_set
+        with atomic_directory(sets_dir / arm) as staging:
+            for name, rows in seed_sets.items():
+                copies = [copy for row in rows for copy in copies_of.get(row["path"], [])]
+                write_set(staging / f"{name}.csv", build(rows, copies, params))
     if preview is not None:
         examples = []
         for row in preview_rows(training_set, params.preview_images):
@@ -274,10 +264,4 @@ def main() -> None:
         augment(params)
     else:  # the same copies and seed as the augmented arm, so the arms differ only in the policy
         policy_params = params.model_copy(update={"policy": policy_from_name(name)})
-        augment(
-            policy_params,
-            out_dir=policy_augmented_dir(name),
-            arm_sets=SETS_DIR / name,
-            preview=None,
-            matched_arms=False,
-        )
+        augment(policy_params, out_dir=policy_augmented_dir(name), preview=None, arms=(name,))

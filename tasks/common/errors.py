@@ -19,7 +19,8 @@ STORAGE_FAULTS = {
 
 
 def run_cli(main: Callable[[], None]) -> None:
-    """Run a stage's entry point; a UserError, or a disk that refuses an output, becomes one line on stderr and exit status 2."""
+    """Run a stage's entry point; a UserError, or a disk that refuses an output, becomes one line on stderr and exit
+    status 2."""
     try:
         main()
     except UserError as exc:

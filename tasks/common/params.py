@@ -12,6 +12,7 @@ from typing import Annotated, Literal, get_args, get_origin
 import yaml
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
+from tasks.common.arms import ARMS
 from tasks.common.errors import UserError
 from tasks.common.paths import PARAMS_FILE
 from tasks.common.policies import Policy, PolicyName, SeedPolicy
@@ -74,7 +75,8 @@ class IngestParams(Strict):
     )
     val_per_class: Positive = Field(
         250,
-        description="Fashion-MNIST only: validation images per class, drawn from the official training images train did not take.",
+        description="Fashion-MNIST only: validation images per class, drawn from the official training images train "
+        "did not take.",
     )
     test_per_class: Positive | None = Field(
         None, description="Fashion-MNIST only: test images per class; null: every official test image of those classes."
@@ -88,12 +90,14 @@ class IngestParams(Strict):
     )
     image_size: tuple[Positive, Positive] | None = Field(
         None,
-        description="Image folders and archives only: [height, width], each image cropped to that aspect ratio, then resized "
-        "(Lanczos); null: the images' own size (the most common one when they differ), scaled to fit 160 px on its longer side.",
+        description="Image folders and archives only: [height, width], each image cropped to that aspect ratio, then "
+        "resized (Lanczos); null: the images' own size (the most common one when they differ), scaled to fit 160 px on "
+        "its longer side.",
     )
     max_pixels: Positive = Field(
         89_478_485,
-        description="Image folders and archives only: a larger image is refused from its header, never decoded (Pillow's own limit).",
+        description="Image folders and archives only: a larger image is refused from its header, never decoded "
+        "(Pillow's own limit).",
     )
     max_archive_bytes: Positive = Field(
         2_000_000_000, description="An archive holding more bytes than this, uncompressed, is refused whole."
@@ -106,17 +110,19 @@ class IngestParams(Strict):
     )
     split: SplitFractions = Field(
         SplitFractions(),
-        description="Image folders and archives without split folders: the shares drawn into val and test, by image content.",
+        description="Image folders and archives without split folders: the shares drawn into val and test, by image "
+        "content.",
     )
     near_dup_distance: Annotated[int, Field(ge=0, le=64)] = Field(
         4,
-        description="dHash bits: images this close across splits join their earliest twin's split, so no near-copy leaks.",
+        description="dHash bits: images this close across splits join their earliest twin's split, so no near-copy "
+        "leaks.",
     )
     seed_sample: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.5,
-        description="Image folders and archives only: the share of each class's training images each train seed draws for "
-        "itself, without replacement, by (ingest.seed, the seed, the image's content), so the interval covers which images "
-        "a training set holds; 1: every seed trains on all of them (docs/own-images.md).",
+        description="Image folders and archives only: the share of each class's training images each train seed draws "
+        "for itself, without replacement, by (ingest.seed, the seed, the image's content), so the interval covers "
+        "which images a training set holds; 1: every seed trains on all of them (docs/own-images.md).",
     )
 
 
@@ -175,11 +181,12 @@ ModelParams = one_of(CnnModel)
 class TrainParams(Strict):
     """The model trained once per arm and seed, and how it is trained."""
 
-    arms: Annotated[list[Literal["original", "augmented", "repeated", "online"]], AfterValidator(_no_repeats)] = Field(
+    arms: Annotated[list[Literal[tuple(ARMS)]], AfterValidator(_no_repeats)] = Field(
         default=["original", "augmented", "repeated"],
         min_length=2,
-        description="original is the baseline; repeated shows each original as often as augmented shows images, "
-        "untransformed; online augments on the fly, fresh draws every epoch (docs/pipeline.md).",
+        description="Each arm trains the model on a training set of its own (tasks/common/arms.py, docs/pipeline.md). "
+        + "; ".join(f"{arm.name}: {arm.about}" for arm in ARMS.values())
+        + ".",
     )
     seeds: Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_no_repeats)] = Field(
         default=[0, 1, 2], min_length=1, description="One model per arm and seed; arms are compared seed by seed."
@@ -187,7 +194,8 @@ class TrainParams(Strict):
     epochs: Positive = Field(10, description="Epochs per training run.")
     checkpoint: Literal["last", "best_val"] = Field(
         "last",
-        description="last: the final epoch's weights (the classic demonstration's way); best_val: each run's best validation epoch's.",
+        description="last: the final epoch's weights (the classic demonstration's way); best_val: each run's best "
+        "validation epoch's.",
     )
     batch_size: Positive = Field(32, description="Training batch size.")
     model: ModelParams = Field(
@@ -205,22 +213,35 @@ class EvaluateParams(Strict):
     )
     equivalence_margin: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
         1.0,
-        description='Points of test accuracy: a difference whose equivalence interval lies inside ±margin is "equivalent".',
+        description="Points of test accuracy: a difference whose equivalence interval lies inside ±margin is "
+        '"equivalent".',
     )
     batch_size: Positive = Field(256, description="Batch size of the test-set predictions.")
     compare_policies: Annotated[list[PolicyName], AfterValidator(_no_repeats)] = Field(
         [],
-        description="Each listed policy, with its defaults, becomes an arm of its own, compared with original; chosen among on val.",
+        description="Each listed policy, with its defaults, becomes an arm of its own, compared with original; chosen "
+        "among on val.",
     )
+
+
+def _arms_or_policies(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each name is an arm of train.arms or a policy of evaluate.compare_policies."""
+    for name in (name for pair in pairs for name in pair):
+        if name not in ARMS and name not in get_args(PolicyName):
+            raise ValueError(
+                f"{name!r} is not an arm: use one of {', '.join(ARMS)} or a policy of evaluate.compare_policies"
+            )
+    return pairs
 
 
 class DecideParams(Strict):
     """`make decide` only: seeds added in rounds until every comparison listed is decided (tasks/decide/rounds.py)."""
 
-    comparisons: list[tuple[str, str]] = Field(
+    comparisons: Annotated[list[tuple[str, str]], AfterValidator(_arms_or_policies)] = Field(
         default=[("augmented", "repeated"), ("augmented", "original")],
         min_length=1,
-        description="[treated, control] pairs of trained arms to decide; the error rate is shared among them (Bonferroni).",
+        description="[treated, control] pairs of trained arms to decide; the error rate is shared among them "
+        "(Bonferroni).",
     )
     first_seeds: Annotated[int, Field(ge=2)] = Field(
         3, description="Seeds at the first look (train.seeds first, then the smallest unused)."
@@ -231,7 +252,8 @@ class DecideParams(Strict):
     )
     max_hours: Annotated[float, Field(gt=0)] | None = Field(
         None,
-        description="Stop before a round that would end after this many hours of decide's wall time; null: no time budget.",
+        description="Stop before a round that would end after this many hours of decide's wall time; null: no time "
+        "budget.",
     )
     spending: Literal["obrien-fleming", "pocock"] = Field(
         "obrien-fleming",
@@ -251,7 +273,8 @@ class StudyParams(Strict):
     sizes: Annotated[list[Positive], AfterValidator(_no_repeats)] = Field(
         default=[25, 50, 100, 250, 1000, 5750],
         min_length=1,
-        description="Training images per class, each run for every arm and seed; 5750 is all a Fashion-MNIST class has besides its 250 val images.",
+        description="Training images per class, each run for every arm and seed; 5750 is all a Fashion-MNIST class has "
+        "besides its 250 val images.",
     )
 
 
@@ -267,11 +290,6 @@ class Params(Strict):
     def arms(self) -> list[str]:
         """Every trained arm: train.arms, then one per compared policy (named after it)."""
         return self.train.arms + self.evaluate.compare_policies
-
-
-def baseline_arm(arms: list[str]) -> str:
-    """The arm the others are compared with: original when it is trained, else the first arm of train.arms."""
-    return "original" if "original" in arms else arms[0]
 
 
 MOVED = {  # an old key -> the key that now holds its value
@@ -318,7 +336,10 @@ def _describe(error: dict) -> str:
         *parents, unknown = (str(part) for part in error["loc"])
         likely = get_close_matches(unknown, _settings_beside(error["loc"]), n=1)
         if likely:
-            return f"{key} is not a known setting: did you mean {'.'.join([*parents, likely[0]])}? Remove it or fix its spelling"
+            return (
+                f"{key} is not a known setting: did you mean {'.'.join([*parents, likely[0]])}? "
+                "Remove it or fix its spelling"
+            )
         return f"{key} is not a known setting; remove it or check its spelling"
     if error["type"] == "union_tag_invalid":
         return f"{key}: unknown name {error['ctx']['tag']!r}; use one of {error['ctx']['expected_tags']}"
@@ -346,7 +367,8 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raise UserError(f"{path}: {problems}.") from None
 
 
-# The reference page docs/params.md is generated from this schema: `python -m tasks.common.params --markdown > docs/params.md`.
+# The reference page docs/params.md is generated from this schema:
+# `python -m tasks.common.params --markdown > docs/params.md`.
 DOC_COMMAND = "python -m tasks.common.params --markdown > docs/params.md"
 
 

@@ -184,9 +184,13 @@ class RandAugmentPolicy(Strict):
     magnitude: Fraction = Field(0.5, description="Each operation draws up to magnitude x its maximum strength.")
     fill_mode: FillMode = Field("reflect", description="How pixels that map outside the image are filled.")
 
-    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+    def operations(self, rng: np.random.Generator) -> list:
+        """The num_ops transforms one copy applies, drawn from the menu with replacement."""
         menu = randaugment_menu(self.magnitude)
-        return compose([menu[index] for index in rng.integers(0, len(menu), size=self.num_ops)], rng, height, width)
+        return [menu[index] for index in rng.integers(0, len(menu), size=self.num_ops)]
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> Draw:
+        return compose(self.operations(rng), rng, height, width)
 
 
 @functools.cache

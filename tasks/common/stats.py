@@ -183,9 +183,15 @@ def verdict(
     )
     kind = verdict_kind(difference, equivalence, confidence, margin, adjusted_p)
     if kind == "improves":
-        return f"{arm} improves test accuracy by {points:.1f} points over {baseline} ({t_test}; decided by the paired t-test)."
+        return (
+            f"{arm} improves test accuracy by {points:.1f} points over {baseline} "
+            f"({t_test}; decided by the paired t-test)."
+        )
     if kind == "hurts":
-        return f"{arm} hurts test accuracy by {-points:.1f} points against {baseline} ({t_test}; decided by the paired t-test)."
+        return (
+            f"{arm} hurts test accuracy by {-points:.1f} points against {baseline} "
+            f"({t_test}; decided by the paired t-test)."
+        )
     if kind == "equivalent":
         return (
             f"{arm} vs {baseline}: equivalent within {bound} ({points:+.1f} points, {two_one_sided}, {runs} seeds: "
@@ -234,8 +240,8 @@ def trend_sentence(arm: str, trend: Estimate | None, confidence: float, baseline
         return f"{arm} vs {baseline}: too few sizes or seeds to fit a trend of the gain against data size."
     low, high = (100 * end for end in trend.ci)
     fitted = (
-        f"{100 * trend.mean:+.2f} points per doubling of the data, {levels(confidence)[0]} CI {low:+.2f} to {high:+.2f}, "
-        f"p = {trend.p_value:.3g}; seeds as fixed effects"
+        f"{100 * trend.mean:+.2f} points per doubling of the data, "
+        f"{levels(confidence)[0]} CI {low:+.2f} to {high:+.2f}, p = {trend.p_value:.3g}; seeds as fixed effects"
     )
     direction = "shrinks" if high < 0 else "grows" if low > 0 else "shows no detectable trend"
     return f"{arm} vs {baseline}: the gain {direction} as data grows ({fitted})."

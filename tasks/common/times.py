@@ -50,7 +50,10 @@ def training_estimate(pixels_shown: int, runs: int, times_dir: Path = TIMES_DIR)
     per_second, measured = speed
     minutes = pixels_shown / per_second / 60
     timed = "1 run" if measured == 1 else f"{measured} runs"
-    return f"{runs} training runs: about {minutes:.0f} min of training one at a time, at the speed of the {timed} timed here"
+    return (
+        f"{runs} training runs: about {minutes:.0f} min of training one at a time, "
+        f"at the speed of the {timed} timed here"
+    )
 
 
 def measured_seconds(model_path: Path, times_dir: Path = TIMES_DIR) -> float | None:

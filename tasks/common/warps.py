@@ -27,7 +27,8 @@ def outside(matrix: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def pad_to_reach(pixels: np.ndarray, matrix: np.ndarray, border: int) -> tuple[np.ndarray, np.ndarray]:
-    """The input padded (with the fill's own rule) as far as an affine `matrix` reaches outside it, and the matrix to match.
+    """The input padded (with the fill's own rule) as far as an affine `matrix` reaches outside it, and the matrix to
+    match.
 
     OpenCV's bilinear warp takes a slow per-pixel path for every point whose
     neighbours are not all inside the input, unless the border is constant;

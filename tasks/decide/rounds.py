@@ -24,6 +24,7 @@ from tasks.common.errors import UserError
 from tasks.common.files import write_text_atomic
 from tasks.common.params import Params, load_params
 from tasks.common.paths import DECIDE_JSON, DECIDE_MD, METRICS, PARAMS_FILE
+from tasks.common.results import Metrics, read_result
 from tasks.decide.sequential import Design, Look, history, markdown, points
 from tasks.orchestration.lock import holding
 from tasks.orchestration.parallel import StageFailed, default_jobs, reproduce
@@ -84,10 +85,10 @@ def write_seeds(seeds: list[int], path: Path = PARAMS_FILE) -> None:
     write_text_atomic(path, text.getvalue())
 
 
-def differences(metrics: dict, treated: str, control: str, seeds: list[int]) -> list[float]:
+def differences(metrics: Metrics, treated: str, control: str, seeds: list[int]) -> list[float]:
     """treated - control test accuracy per seed, in the order the seeds were added."""
     accuracy = {
-        arm: dict(zip(metrics["arms"][arm]["test_accuracy"]["seeds"], metrics["arms"][arm]["test_accuracy"]["runs"]))
+        arm: dict(zip(metrics.arms[arm].test_accuracy.seeds, metrics.arms[arm].test_accuracy.runs))
         for arm in (treated, control)
     }
     return [accuracy[treated][seed] - accuracy[control][seed] for seed in seeds]
@@ -104,8 +105,8 @@ def summary_lines(looks: dict[str, list[Look]]) -> list[str]:
     for name, made in looks.items():
         last = made[-1]
         lines.append(
-            f"{name}: {last.decision} at {last.seeds} seeds ({100 * last.mean:+.1f} points, repeated CI {points(last.interval)}; "
-            f"{last.reason})."
+            f"{name}: {last.decision} at {last.seeds} seeds "
+            f"({100 * last.mean:+.1f} points, repeated CI {points(last.interval)}; {last.reason})."
         )
     return lines
 
@@ -151,7 +152,7 @@ def decide(
         log(f"decide: look {k} of {len(design.looks)} at {count} seeds ({', '.join(map(str, seeds))})")
         run_round()
         rounds_seconds.append(time.monotonic() - round_started)
-        metrics = json.loads((project / METRICS).read_text())
+        metrics = read_result(project / METRICS, Metrics)
         for name, (treated, control) in names.items():
             if not looks[name] or looks[name][-1].decision == "continue":
                 looks[name] = history(design, differences(metrics, treated, control, seeds))

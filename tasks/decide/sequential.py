@@ -111,6 +111,17 @@ def _simpson(lower: float, upper: float) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights * (upper - lower) / (3 * (_NODES - 1))
 
 
+def _excess(
+    c: float, root: float, nodes: np.ndarray, step: float, mass: np.ndarray, two_sided: bool, target: float
+) -> float:
+    """The chance of first crossing ±c at this look less the error it may spend: zero at the boundary (brentq's root).
+
+    `mass` weighs the values still running after the earlier looks (at `nodes`), each moved on by a normal `step`."""
+    upper = stats.norm.sf((c * root - nodes) / step)
+    lower = stats.norm.cdf((-c * root - nodes) / step) if two_sided else 0.0
+    return float(mass @ (upper + lower)) - target
+
+
 @lru_cache(maxsize=64)
 def z_boundaries(fractions: tuple[float, ...], level: float, spending: str, two_sided: bool) -> tuple[float, ...]:
     """The z-boundaries c_1..c_K of a group-sequential test under the normal model, `level` per side.
@@ -130,19 +141,9 @@ def z_boundaries(fractions: tuple[float, ...], level: float, spending: str, two_
             bound = float(stats.norm.isf(increment)) if increment > 0 else math.inf
         else:
             step = math.sqrt(fraction - previous)
-            mass = weights * density
-
-            def crossing(c: float) -> float:
-                upper = stats.norm.sf((c * root - nodes) / step)
-                lower = stats.norm.cdf((-c * root - nodes) / step) if two_sided else 0.0
-                return float(mass @ (upper + lower))
-
             target = sides * increment
-            bound = (
-                math.inf
-                if target <= 1e-15
-                else float(optimize.brentq(lambda c: crossing(c) - target, 0.0, 40.0, xtol=1e-12))
-            )
+            look = (root, nodes, step, weights * density, two_sided, target)
+            bound = math.inf if target <= 1e-15 else float(optimize.brentq(_excess, 0.0, 40.0, args=look, xtol=1e-12))
         bounds.append(bound)
         top = min(bound, _TAIL) * root
         new_nodes, new_weights = _simpson(-top if two_sided else -_TAIL * root, top)
@@ -194,7 +195,8 @@ class Design:
         object.__setattr__(self, "looks", looks)
         if not looks or looks[0] < 2 or any(b <= a for a, b in zip(looks, looks[1:])):
             raise ValueError(
-                f"the looks {list(looks)} must be increasing seed counts, the first at least 2 (one seed gives no interval)"
+                f"the looks {list(looks)} must be increasing seed counts, the first at least 2 "
+                "(one seed gives no interval)"
             )
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"alpha {self.alpha} must lie between 0 and 0.5 (0.05 for 95% confidence)")
@@ -220,7 +222,8 @@ class Design:
         """Looks at start, start + round_seeds, ... and max_seeds (the last round may be shorter)."""
         if start < 2 or round_seeds < 1 or max_seeds < start:
             raise ValueError(
-                f"a plan needs start >= 2 seeds, round_seeds >= 1 and max_seeds >= start (got {start}, {round_seeds}, {max_seeds})"
+                "a plan needs start >= 2 seeds, round_seeds >= 1 and max_seeds >= start "
+                f"(got {start}, {round_seeds}, {max_seeds})"
             )
         looks = list(range(start, max_seeds + 1, round_seeds))
         if looks[-1] != max_seeds:
@@ -338,7 +341,8 @@ def decisions(design: Design, k: int, differences: np.ndarray) -> np.ndarray:
     mean = data.mean(axis=-1)
     error = data.std(axis=-1, ddof=1) / math.sqrt(boundary.seeds)
     half, equivalence_half = boundary.difference_t * error, boundary.equivalence_t * error
-    # Strict inequalities, as tasks/common/stats.py: an interval touching 0 is no difference, touching a margin no equivalence.
+    # Strict inequalities, as tasks/common/stats.py: an interval touching 0 is no difference, touching a margin no
+    # equivalence.
     codes = np.where(mean - half > 0, IMPROVES, np.where(mean + half < 0, HURTS, CONTINUE))
     equivalent = (mean - equivalence_half > -design.margin) & (mean + equivalence_half < design.margin)
     codes = np.where((codes == CONTINUE) & equivalent, EQUIVALENT, codes)
@@ -452,7 +456,8 @@ def history(design: Design, differences: list[float] | np.ndarray) -> list[Look]
     data = np.asarray(differences, dtype=float)
     if len(data) > design.looks[-1]:
         raise ValueError(
-            f"{len(data)} seeds is more than this design's last look at {design.looks[-1]}: looking beyond it voids its error rates"
+            f"{len(data)} seeds is more than this design's last look at {design.looks[-1]}: "
+            "looking beyond it voids its error rates"
         )
     looks = []
     for k, n in enumerate(design.looks, start=1):
@@ -485,12 +490,16 @@ def markdown(design: Design, looks: list[Look] | None = None) -> str:
     spending = {"obrien-fleming": "O'Brien-Fleming", "pocock": "Pocock"}[design.spending]
     lines = [
         f"Sequential design, fixed before the first look: looks at {', '.join(map(str, design.looks))} seeds; "
-        f"a difference tested two-sided at α = {design.alpha:g}{split}; equivalence within ±{100 * design.margin:.1f} points "
-        f"by two one-sided tests at {design.equivalence_alpha:g} each{equivalence_split}; error spent by a Lan-DeMets "
-        f"{spending}-type function. A look decides a difference when the paired t-test's p is under its level, "
+        f"a difference tested two-sided at α = {design.alpha:g}{split}; "
+        f"equivalence within ±{100 * design.margin:.1f} points by two one-sided tests at {design.equivalence_alpha:g} "
+        f"each{equivalence_split}; error spent by a Lan-DeMets {spending}-type function. "
+        "A look decides a difference when the paired t-test's p is under its level, "
         "equivalence when both one-sided p-values are under theirs.",
         "",
-        "| look | seeds | difference: p under | equivalence: p under | mean (points) | repeated CI (points) | equivalence CI (points) | decision |",
+        (
+            "| look | seeds | difference: p under | equivalence: p under | mean (points) | repeated CI (points) "
+            "| equivalence CI (points) | decision |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for boundary in design.boundaries:

@@ -16,21 +16,36 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, recall_score, roc_auc_score
 
+from tasks.common.arms import comparison_pairs
 from tasks.common.curves import chosen_epoch
-from tasks.common.errors import UserError
 from tasks.common.files import read_csv, write_csv_atomic, write_text_atomic
-from tasks.common.params import Params, baseline_arm, load_params
+from tasks.common.params import Params, load_params
 from tasks.common.paths import (
+    AUGMENTED_SETS,
     HEADLINE,
     LIVE_DIR,
     METRICS,
     MODELS_DIR,
+    ORIGINAL_SETS,
     PREDICTIONS_DIR,
     RAW_MANIFEST,
     REPORT,
     SETS_DIR,
     TEST_DIR,
     TIMES_DIR,
+)
+from tasks.common.results import (
+    ArmResult,
+    Budget,
+    Comparison,
+    Confusion,
+    Dataset,
+    McNemar,
+    Metrics,
+    PolicyChoice,
+    Score,
+    read_result,
+    write_result,
 )
 from tasks.common.stats import (
     holm,
@@ -45,7 +60,6 @@ from tasks.common.stats import (
 from tasks.evaluate.predict import predict
 from tasks.evaluate.report import seeds_needed_section, verdict_table, write_report
 
-ISOLATING_PAIRS = (("online", "augmented"), ("augmented", "repeated"), ("online", "repeated"))  # (treated, control)
 SCORES = ("test_accuracy", "balanced_accuracy", "macro_f1", "roc_auc")
 
 
@@ -63,26 +77,18 @@ def classification_scores(truth: np.ndarray, predicted: np.ndarray, scores: np.n
     return result
 
 
-def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
-    """Every arm against the baseline, keyed by arm; the two ways of augmenting against each other; and each
-    against repeated, which shows as many images per epoch untransformed: the comparisons that isolate augmentation.
-    A pair is compared once: where the baseline is itself one of those arms, the isolating comparison stands."""
-    isolating = [pair for pair in ISOLATING_PAIRS if set(pair) <= set(arms)]
-    baseline = baseline_arm(arms)
-    pairs = {arm: (arm, baseline) for arm in arms if arm != baseline and {arm, baseline} not in map(set, isolating)}
-    return pairs | {f"{treated}-vs-{control}": (treated, control) for treated, control in isolating}
-
-
 def summarise(
     truth: np.ndarray,
     outcomes: dict[str, list[tuple]],
     classes: list[str],
-    budgets: dict,
+    budgets: dict[str, Budget],
     seeds: list[int],
-    dataset: dict,
+    dataset: Dataset,
     confidence: float,
     margin: float,
-) -> dict:
+    policy_choice: PolicyChoice | None = None,
+    checkpoint: str = "last",
+) -> Metrics:
     """metrics.json's content: per-arm scores with intervals over seeds, and the paired comparisons.
 
     margin is evaluate.equivalence_margin as a fraction (points / 100), like every difference here.
@@ -90,29 +96,32 @@ def summarise(
     arms, correct = {}, {}
     for arm, runs in outcomes.items():
         per_seed = [classification_scores(truth, predicted, scores, classes) for predicted, scores in runs]
-        arms[arm] = {}
+        scores = {}
         for name in SCORES:
             if name in per_seed[0]:
-                values = [scores[name] for scores in per_seed]
+                values = [result[name] for result in per_seed]
                 estimate = mean_ci(values, confidence)
-                arms[arm][name] = {"mean": estimate.mean, "ci95": estimate.ci, "runs": values, "seeds": seeds}
-        arms[arm]["per_class_recall"] = dict(zip(classes, np.mean([s["recall"] for s in per_seed], axis=0).tolist()))
-        arms[arm]["confusion_matrix"] = {
-            "labels": classes,
-            "counts": sum(s["confusion"] for s in per_seed).tolist(),
-            "pooled_over_seeds": len(seeds),
-        }
-        arms[arm]["budget"] = budgets[arm]
+                scores[name] = Score(mean=estimate.mean, ci95=estimate.ci, runs=values, seeds=seeds)
+        arms[arm] = ArmResult(
+            **scores,
+            per_class_recall=dict(zip(classes, np.mean([s["recall"] for s in per_seed], axis=0).tolist())),
+            confusion_matrix=Confusion(
+                labels=classes,
+                counts=sum(s["confusion"] for s in per_seed).tolist(),
+                pooled_over_seeds=len(seeds),
+            ),
+            budget=budgets[arm],
+        )
         correct[arm] = np.concatenate([predicted == truth for predicted, _ in runs])
     pairs = comparison_pairs(list(outcomes))
     differences = {
-        key: paired_difference(arms[arm]["test_accuracy"]["runs"], arms[base]["test_accuracy"]["runs"], confidence)
+        key: paired_difference(arms[arm].test_accuracy.runs, arms[base].test_accuracy.runs, confidence)
         for key, (arm, base) in pairs.items()
     }
     adjusted = dict(zip(pairs, holm([difference.p_value for difference in differences.values()])))
     comparisons = {}
     for key, (arm, baseline) in pairs.items():
-        treated_runs, baseline_runs = arms[arm]["test_accuracy"]["runs"], arms[baseline]["test_accuracy"]["runs"]
+        treated_runs, baseline_runs = arms[arm].test_accuracy.runs, arms[baseline].test_accuracy.runs
         difference, equivalence = differences[key], tost(treated_runs, baseline_runs, margin, 1 - confidence)
         kind = verdict_kind(difference, equivalence, confidence, margin, adjusted[key])
         needed = (
@@ -120,22 +129,20 @@ def summarise(
             if kind == "inconclusive"
             else None
         )
-        comparisons[key] = {
-            "arm": arm,
-            "baseline": baseline,
-            "delta_mean": difference.mean,
-            "ci95": difference.ci,
-            "p_value": difference.p_value,
-            "p_value_holm": adjusted[key],
-            "comparisons": len(pairs),
-            "test": "paired t-test over seeds",
-            "mcnemar": mcnemar_exact(correct[arm], correct[baseline])
-            | {"test": "exact McNemar on per-image predictions pooled over seeds"},
-            "verdict_kind": kind,
-            "tost_p": equivalence.p_value,
-            "ci90": equivalence.ci,
-            "seeds_needed": needed,
-            "verdict": verdict(
+        comparisons[key] = Comparison(
+            arm=arm,
+            baseline=baseline,
+            delta_mean=difference.mean,
+            ci95=difference.ci,
+            p_value=difference.p_value,
+            p_value_holm=adjusted[key],
+            comparisons=len(pairs),
+            mcnemar=McNemar(**mcnemar_exact(correct[arm], correct[baseline])),
+            verdict_kind=kind,
+            tost_p=equivalence.p_value,
+            ci90=equivalence.ci,
+            seeds_needed=needed,
+            verdict=verdict(
                 arm,
                 difference,
                 equivalence,
@@ -147,40 +154,41 @@ def summarise(
                 len(pairs),
                 needed,
             ),
-        }
-    first = next(iter(comparisons.values()))
-    return {
-        "arms": arms,
-        "comparison": first,
-        "comparisons": comparisons,
-        "confidence": confidence,
-        "equivalence_margin": margin,
-        "dataset": dataset,
-    }
+        )
+    return Metrics(
+        arms=arms,
+        comparison=next(iter(comparisons.values())),
+        comparisons=comparisons,
+        confidence=confidence,
+        equivalence_margin=margin,
+        dataset=dataset,
+        policy_choice=policy_choice,
+        checkpoint=checkpoint,
+    )
 
 
-def headline(metrics: dict) -> dict:
+def headline(metrics: Metrics) -> dict:
     """The numbers DVC shows as metrics: each arm's mean test accuracy, each comparison's difference, interval,
     p-values and verdict (improves, hurts, equivalent or inconclusive).
 
     Keys are short so that `dvc exp show` fits them in one terminal row; metrics.json has the same
     numbers under longer names. A value that does not exist (an interval or p-value from one seed) is None.
     """
-    numbers = {"accuracy": {arm: result["test_accuracy"]["mean"] for arm, result in metrics["arms"].items()}}
-    for key, comparison in metrics["comparisons"].items():
-        low, high = comparison["ci95"] or (None, None)
+    numbers = {"accuracy": {arm: result.test_accuracy.mean for arm, result in metrics.arms.items()}}
+    for key, comparison in metrics.comparisons.items():
+        low, high = comparison.ci95 or (None, None)
         numbers[key] = {
-            "delta": comparison["delta_mean"],
+            "delta": comparison.delta_mean,
             "ci_low": low,
             "ci_high": high,
-            "p_value": comparison["p_value"],
-            "p_holm": comparison["p_value_holm"],
-            "verdict_kind": comparison["verdict_kind"],
+            "p_value": comparison.p_value,
+            "p_holm": comparison.p_value_holm,
+            "verdict_kind": comparison.verdict_kind,
         }
     return numbers
 
 
-def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> dict | None:
+def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_DIR) -> PolicyChoice | None:
     """The compared policy whose kept models (train.checkpoint) have the best mean validation accuracy over seeds.
 
     Only the validation split decides: test accuracy plays no part in the choice, so the chosen
@@ -189,14 +197,14 @@ def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_D
     if not policies:
         return None
     validation = {arm: float(np.mean([chosen_epoch(live_dir, arm, seed)[1] for seed in seeds])) for arm in policies}
-    return {
-        "chosen": max(validation, key=validation.get),
-        "by": "mean validation accuracy of the kept models over seeds",
-        "validation_accuracy": validation,
-    }
+    return PolicyChoice(
+        chosen=max(validation, key=validation.get),
+        by="mean validation accuracy of the kept models over seeds",
+        validation_accuracy=validation,
+    )
 
 
-def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> dict:
+def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> Metrics:
     from tasks.common.data import presentations_per_epoch, split_files  # TensorFlow's tf.data: see predict
 
     paths, names = split_files(test_dir)
@@ -207,14 +215,12 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
     first_seed = f"seed-{params.train.seeds[0]}.csv"
     for arm in params.arms:
         per_epoch = presentations_per_epoch(SETS_DIR / arm / first_seed)
-        budgets[arm] = {
-            "presentations_per_epoch": per_epoch,
-            "epochs": params.train.epochs,
-            "presentations": per_epoch * params.train.epochs,
-            "chosen_epochs": [
-                chosen_epoch(LIVE_DIR, arm, seed)[0] for seed in params.train.seeds
-            ],  # by train.checkpoint
-        }
+        budgets[arm] = Budget(
+            presentations_per_epoch=per_epoch,
+            epochs=params.train.epochs,
+            presentations=per_epoch * params.train.epochs,
+            chosen_epochs=[chosen_epoch(LIVE_DIR, arm, seed)[0] for seed in params.train.seeds],  # by train.checkpoint
+        )
         rows = []
         for seed in params.train.seeds:
             predicted, scores = predict(
@@ -233,16 +239,28 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
             ]
         write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "image", "actual", "predicted", "score"), rows)
     manifest = read_csv(RAW_MANIFEST)
-    dataset = {split: sum(row["split"] == split for row in manifest) for split in ("val", "test")}
-    dataset["train"] = len(read_csv(SETS_DIR / "original" / first_seed))  # each seed's own subset, of this size
-    dataset |= {"augmented": len(read_csv(SETS_DIR / "augmented" / first_seed)) - dataset["train"], "classes": classes}
+    train = len(read_csv(ORIGINAL_SETS / first_seed))  # each seed's own subset, of this size
+    dataset = Dataset(
+        val=sum(row["split"] == "val" for row in manifest),
+        test=sum(row["split"] == "test" for row in manifest),
+        train=train,
+        augmented=len(read_csv(AUGMENTED_SETS / first_seed)) - train,
+        classes=classes,
+    )
     margin = params.evaluate.equivalence_margin / 100
     metrics = summarise(
-        truth, outcomes, classes, budgets, params.train.seeds, dataset, params.evaluate.confidence, margin
+        truth,
+        outcomes,
+        classes,
+        budgets,
+        params.train.seeds,
+        dataset,
+        params.evaluate.confidence,
+        margin,
+        choose_policy(params.evaluate.compare_policies, params.train.seeds),
+        params.train.checkpoint,
     )
-    metrics["policy_choice"] = choose_policy(params.evaluate.compare_policies, params.train.seeds)
-    metrics["checkpoint"] = params.train.checkpoint
-    write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_result(METRICS, metrics)
     write_text_atomic(HEADLINE, json.dumps(headline(metrics), indent=2) + "\n")
     write_report(metrics)
     return metrics
@@ -250,10 +268,8 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
 
 def show(metrics_path: Path = METRICS) -> None:
     """Print the verdict and table of the last evaluation, and what deciding its inconclusive comparisons would cost."""
-    if not metrics_path.is_file():
-        raise UserError(f"{metrics_path} does not exist yet: run 'make run' (or 'dvc repro') first.")
-    metrics = json.loads(metrics_path.read_text())
-    print("\n".join(comparison["verdict"] for comparison in metrics["comparisons"].values()))
+    metrics = read_result(metrics_path, Metrics)
+    print("\n".join(comparison.verdict for comparison in metrics.comparisons.values()))
     print()
     print(verdict_table(metrics))
     print(seeds_needed_section(metrics, MODELS_DIR, TIMES_DIR), end="")

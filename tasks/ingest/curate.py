@@ -59,7 +59,8 @@ def drop_small_classes(images: list[Sample], min_per_class: int) -> tuple[list[S
         Refusal(
             image.name,
             "small_class",
-            f"class {image.label} has {counts[image.label]} usable images, fewer than ingest.min_per_class ({min_per_class})",
+            f"class {image.label} has {counts[image.label]} usable images, "
+            f"fewer than ingest.min_per_class ({min_per_class})",
         )
         for image in images
         if image.label in small

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tasks.common.arms import arm_named
 from tasks.common.errors import UserError
 from tasks.common.files import (
     SET_COLUMNS,
@@ -300,7 +301,8 @@ def check_usable(images: list[Sample], source: str, report: Path) -> None:
     for split in SPLITS:
         if not any(image.split == split for image in images):
             raise UserError(
-                f"No image of {source} fell in the {split} split: add images, or give that split a larger share in ingest.split."
+                f"No image of {source} fell in the {split} split: add images, "
+                "or give that split a larger share in ingest.split."
             )
 
 
@@ -376,7 +378,8 @@ def ingest(
     cache_dir: Path = INGEST_CACHE_DIR,
     seeds: list[int] = (0,),
 ) -> dict[str, int]:
-    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed and the report."""
+    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed and the
+    report."""
     if is_fashion_mnist(Path(params.source)):
         return ingest_fashion_mnist(params, raw_dir, sets_dir, report, seeds)
     return ingest_images(params, raw_dir, sets_dir, report, cache_dir, seeds)
@@ -391,7 +394,7 @@ def training_plan(
     with Image.open(next(iter(sorted((raw_dir / "train").rglob("*.png"))))) as image:
         pixels = image.width * image.height * len(image.getbands())
         shape = f"{image.height}x{image.width} {'grayscale' if image.mode == 'L' else 'rgb'}"
-    shown = {arm: per_seed * (1 if arm == "original" else 1 + params.augment.copies) for arm in params.arms}
+    shown = {arm: per_seed * arm_named(arm).per_original(params.augment.copies) for arm in params.arms}
     runs = len(params.arms) * len(params.train.seeds)
     total = sum(shown.values()) * len(params.train.seeds) * params.train.epochs * pixels
     return f"ingest: training at {shape}, {per_seed} images per seed; {training_estimate(total, runs, times_dir)}."

@@ -1,4 +1,5 @@
-"""Training stages (and the scaling study's runs) on Dask workers that share nothing with the project but its DVC remote.
+"""Training stages (and the scaling study's runs) on Dask workers that share nothing with the project but its DVC
+remote.
 
 A worker may sit on another machine, so nothing travels through a filesystem: the
 coordinator pushes the outputs the training stages read to the project's default DVC
@@ -66,7 +67,8 @@ def split_pipeline(stages: list[tuple[str, list[str]]]) -> tuple[list[str], list
 
 
 def project_root(repo: Path) -> Path:
-    """The git repository holding the DVC project repo: the project itself, or the project of which repo is a subrepo (study/)."""
+    """The git repository holding the DVC project repo: the project itself, or the project of which repo is a subrepo
+    (study/)."""
     top = subprocess.run(
         ["git", "rev-parse", "--show-toplevel"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -84,7 +86,8 @@ def check_cluster(repo: Path, address: str) -> int:
         where = "" if inside == Path(".") else f" in {inside}/ (a DVC project of its own: `cd {inside}` first)"
         raise UserError(
             "a Dask cluster needs a default DVC remote its workers can reach: add one with "
-            f"`dvc remote add -d NAME s3://BUCKET/PATH`{where} and commit {inside / '.dvc/config'} (see docs/cluster.md)"
+            f"`dvc remote add -d NAME s3://BUCKET/PATH`{where} and commit {inside / '.dvc/config'} "
+            "(see docs/cluster.md)"
         )
     try:
         with Client(address, timeout="10s", set_as_default=False) as client:
@@ -92,16 +95,19 @@ def check_cluster(repo: Path, address: str) -> int:
             lacking = _lacking_code(client) if workers else []
     except (OSError, ValueError, TimeoutError):
         raise UserError(
-            f"no Dask scheduler answers at {address} within 10 s: start one (`dask scheduler`) or fix DASK, --dask or AUGFLOW_DASK"
+            f"no Dask scheduler answers at {address} within 10 s: "
+            "start one (`dask scheduler`) or fix DASK, --dask or AUGFLOW_DASK"
         ) from None
     if not workers:
         raise UserError(
-            f"the Dask scheduler at {address} has no workers: start some with `dask worker {address}` (see docs/cluster.md)"
+            f"the Dask scheduler at {address} has no workers: "
+            f"start some with `dask worker {address}` (see docs/cluster.md)"
         )
     if lacking:
         raise UserError(
-            f"{' and '.join(lacking)} of the Dask cluster at {address} cannot import augflow's code (flows/cluster.py): start "
-            f"{'it' if len(lacking) == 1 else 'them'} with the project on PYTHONPATH and its .venv/bin first on PATH, as docs/cluster.md shows"
+            f"{' and '.join(lacking)} of the Dask cluster at {address} cannot import augflow's code "
+            f"(flows/cluster.py): start {'it' if len(lacking) == 1 else 'them'} with the project on PYTHONPATH "
+            "and its .venv/bin first on PATH, as docs/cluster.md shows"
         )
     return workers
 
@@ -146,7 +152,8 @@ def _dvc_or_fail(folder: Path, *arguments: str, log: Log | None = None, env: dic
     status, output = _dvc(folder, *arguments, log=log, env=env)
     if status:
         raise StageFailed(
-            f"`dvc {' '.join(arguments)}` failed with status {status} in {folder} on {socket.gethostname()}:\n{output.strip()}"
+            f"`dvc {' '.join(arguments)}` failed with status {status} in {folder} on {socket.gethostname()}:\n"
+            f"{output.strip()}"
         )
     return output
 
@@ -193,7 +200,8 @@ def push_outputs(repo: Path, stages: list[str], log: Log | None = None) -> None:
 
 
 def default_remote(project: Path) -> dict[str, str]:
-    """Where the DVC project's default remote is, as its configuration (config.local included) says: url and endpointurl."""
+    """Where the DVC project's default remote is, as its configuration (config.local included) says: url and
+    endpointurl."""
     config = Config(dvc_dir=str(project / ".dvc"))
     section = config["remote"].get(config["core"].get("remote", ""), {})
     return {key: section[key] for key in ("url", "endpointurl") if key in section}
@@ -380,17 +388,19 @@ def bring_back(repo: Path, report: dict, log: Log | None = None) -> str:
         if there and there != here:
             why = (
                 f"the worker pushed it to {_where(there)}, but this project's default remote is {_where(here)} "
-                "(`dvc remote list` shows it; .dvc/config.local, which never leaves this machine, can override .dvc/config)"
+                "(`dvc remote list` shows it; .dvc/config.local, which never leaves this machine, "
+                "can override .dvc/config)"
             )
         else:
             why = (
-                f"the remote {_where(here)} has no run-cache entry for it: the remote lost the worker's push (emptied or removed "
-                "meanwhile?), or the stage's inputs, code or params changed here while it ran"
+                f"the remote {_where(here)} has no run-cache entry for it: "
+                "the remote lost the worker's push (emptied or removed meanwhile?), "
+                "or the stage's inputs, code or params changed here while it ran"
             )
         raise NotCarriedBack(
             f"{stage} ran on {report['host']} (pid {report['pid']}) but cannot be brought back: {why}. Nothing was "
-            "recomputed here and dvc.lock still records the stage's last run (`dvc checkout` puts its outputs back): fix "
-            "the remote and run the flow again (a run cache that holds the stage restores it without training)"
+            "recomputed here and dvc.lock still records the stage's last run (`dvc checkout` puts its outputs back): "
+            "fix the remote and run the flow again (a run cache that holds the stage restores it without training)"
         )
     if status:
         raise StageFailed(

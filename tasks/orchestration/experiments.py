@@ -134,7 +134,8 @@ def apply_params(worktree: Path, overrides: list[str]) -> None:
     except DvcException as exc:
         reason = str(exc.__cause__ or exc).splitlines()[0].rstrip(".")
         raise UserError(
-            f"overrides {list(overrides)}: {reason}. Write each as key=value with a key params.yaml has, e.g. train.epochs=20"
+            f"overrides {list(overrides)}: {reason}. "
+            "Write each as key=value with a key params.yaml has, e.g. train.epochs=20"
         ) from None
     try:
         load_params(params)

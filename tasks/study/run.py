@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.augment.stage import augment, write_repeated_set
+from tasks.augment.stage import augment
+from tasks.common.arms import arm_named
 from tasks.common.curves import chosen_epoch
 from tasks.common.data import split_files
 from tasks.common.errors import UserError, run_cli
@@ -36,14 +37,10 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = S
         work = Path(scratch)
         subset = params.ingest.model_copy(update={"train_per_class": size})
         ingest(subset, work / "raw", work / "sets", work / "ingest_report.json", seeds=[seed])
-        if arm == "repeated":  # no copies to make: the originals, listed 1 + copies times
-            write_repeated_set(
-                read_csv(work / f"sets/original/seed-{seed}.csv"),
-                params.augment,
-                work / f"sets/repeated/seed-{seed}.csv",
+        if arm_named(arm).training_set is not None:  # only the arm's own set, and copies only if it lists them
+            augment(
+                params.augment, work / "sets/original", work / "augmented", work / "sets", preview=None, arms=(arm,)
             )
-        elif arm != "original":  # the originals need no copies either
-            augment(params.augment, work / "sets/original", work / "augmented", work / "sets/augmented", preview=None)
         # The run's data is rebuilt here each time, so a killed run has nothing to resume from: its resume state
         # stays in the scratch folder and goes with it.
         model = train(

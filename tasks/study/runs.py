@@ -1,9 +1,8 @@
 """What the study's runs and its summary share: the arm every gain is measured against, and a run's file name."""
 
+from tasks.common.arms import BASELINE  # every arm's gain per size is measured against it
 from tasks.common.errors import UserError
 from tasks.common.params import Params
-
-BASELINE = "original"  # every arm's gain per size is measured against it
 
 
 def run_name(size: int, arm: str, seed: int) -> str:

@@ -1,6 +1,6 @@
-"""The `online` arm: the augment policy drawn on the fly inside tf.data, fresh every epoch.
+"""The `online` arm's input (tasks/common/arms.py): the augment policy drawn on the fly in tf.data, fresh each epoch.
 
-Its training set, data/sets/online.csv (written by the augment stage), lists the
+Its training set, data/sets/online/seed-<s>.csv (written by the augment stage), lists the
 original training images together with the policy and the number of draws, so
 DVC reruns the arm exactly when the images, the policy or the budget change.
 

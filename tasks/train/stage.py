@@ -45,6 +45,7 @@ keras = _import_keras()  # before anything that imports Keras or TensorFlow
 import tensorflow as tf  # noqa: E402
 from dvclive.keras import DVCLiveCallback  # noqa: E402
 
+from tasks.common.arms import arm_named  # noqa: E402
 from tasks.common.data import image_dataset, set_examples, split_files  # noqa: E402
 from tasks.common.errors import UserError  # noqa: E402
 from tasks.common.files import atomic_path  # noqa: E402
@@ -141,7 +142,7 @@ def train(
             f"train: {arm} seed {seed}: resuming at epoch {start + 1} of {params.epochs} from {resume.folder}",
             flush=True,
         )
-    if arm == "online":
+    if arm_named(arm).drawn_on_the_fly:
         train_data, steps, per_epoch = online_dataset(
             set_csv, classes, params.batch_size, params.epochs, seed, first_epoch=start
         )

@@ -131,9 +131,7 @@ def write_sets(folder, **seeds):
 
 
 def run_stage(folder, params, source="original", **options):
-    return augment(
-        params, folder / source, folder / "augmented", folder / "sets/augmented", folder / "preview.png", **options
-    )
+    return augment(params, folder / source, folder / "augmented", folder / "sets", folder / "preview.png", **options)
 
 
 def tree_digest(folder):
@@ -174,7 +172,7 @@ def test_the_stage_writes_byte_identical_files_whatever_the_order_batch_size_and
             params,
             tmp_path / source,
             out / "augmented",
-            out / "sets/augmented",
+            out / "sets",
             out / "preview.png",
             workers,
             batch_size,

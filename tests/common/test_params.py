@@ -34,6 +34,14 @@ def test_the_committed_params_match_the_schema_defaults():
             "train.arms: Value error, list each value only once",
         ),
         (
+            ("arms: [original, augmented, repeated]", "arms: [original, flipped]"),
+            "train.arms.1: Input should be 'original', 'augmented', ",
+        ),
+        (
+            ("[[augmented, repeated],", "[[augmented, repeatd],"),
+            "decide.comparisons: Value error, 'repeatd' is not an arm: use one of original, augmented, ",
+        ),
+        (
             ("fill_mode: nearest", "fill_mode: mirror"),
             "augment.policy.seed.fill_mode: Input should be 'nearest', 'constant', 'reflect' or 'wrap'",
         ),
@@ -100,7 +108,8 @@ def test_an_unknown_key_names_the_setting_it_most_likely_meant(tmp_path):
     result = run_stage_in(tmp_path, "tasks.common.params")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "augflow: params.yaml: train.epoch is not a known setting: did you mean train.epochs? Remove it or fix its spelling."
+        "augflow: params.yaml: train.epoch is not a known setting: did you mean train.epochs? "
+        "Remove it or fix its spelling."
     ]
 
 
@@ -110,7 +119,8 @@ def test_an_unknown_key_names_the_setting_it_most_likely_meant(tmp_path):
         ("trian: {epochs: 2}", "trian is not a known setting: did you mean train? Remove it or fix its spelling."),
         (
             "augment: {policy: {rotation: 10}}",
-            "augment.policy.seed.rotation is not a known setting: did you mean augment.policy.seed.rotation_range? Remove it or fix its spelling.",
+            "augment.policy.seed.rotation is not a known setting: did you mean augment.policy.seed.rotation_range? "
+            "Remove it or fix its spelling.",
         ),
         (
             "augment: {policy: {name: custom, transforms: [{name: RandomRotation, factr: 0.2}]}}",
@@ -141,7 +151,8 @@ def test_an_unknown_override_key_names_the_setting_it_most_likely_meant(tmp_path
     with pytest.raises(UserError) as raised:
         apply_params(tmp_path, ["train.epoch=2"])
     assert str(raised.value) == (
-        "overrides ['train.epoch=2']: train.epoch is not a known setting: did you mean train.epochs? Remove it or fix its spelling."
+        "overrides ['train.epoch=2']: train.epoch is not a known setting: did you mean train.epochs? "
+        "Remove it or fix its spelling."
     )
 
 

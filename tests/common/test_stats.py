@@ -149,7 +149,8 @@ def test_equal_differences_are_decided_by_their_mean_alone():
 
 
 def seeds_by_direct_search(differences: list[float], confidence: float, margin: float, comparisons: int) -> int:
-    """The first n whose t-intervals, at the observed mean and standard deviation, exclude 0 or fit inside the margins."""
+    """The first n whose t-intervals, at the observed mean and standard deviation, exclude 0 or fit inside the
+    margins."""
     mean, deviation = abs(float(np.mean(differences))), float(np.std(differences, ddof=1))
     for seeds in range(2, 100_000):
         scale = deviation / math.sqrt(seeds)
@@ -205,7 +206,8 @@ def test_the_gain_trend_matches_statsmodels_least_squares_with_a_fixed_effect_pe
     assert trend.p_value == pytest.approx(reference.pvalues["np.log2(size)"])
     assert trend.mean == pytest.approx(-0.008, abs=0.002)
     assert trend_sentence("augmented", trend, 0.95).startswith(
-        f"augmented vs original: the gain shrinks as data grows ({100 * trend.mean:+.2f} points per doubling of the data, 95% CI"
+        "augmented vs original: the gain shrinks as data grows "
+        f"({100 * trend.mean:+.2f} points per doubling of the data, 95% CI"
     )
     centred = np.log2(sizes) - np.log2(sizes).mean()
     level = noise - np.outer(centred, centred @ noise / (centred @ centred))  # the noise with its slope taken out

@@ -97,7 +97,8 @@ def test_a_full_disk_stops_ingest_with_one_sentence_and_a_rerun_with_space_compl
     assert failed.returncode == 2
     [line] = failed.stderr.strip().splitlines()
     assert re.fullmatch(
-        rf"augflow: could not write {filled}: the disk is full; free space on it, or move the project to a larger disk, and rerun\.",
+        rf"augflow: could not write {filled}: the disk is full; free space on it, "
+        r"or move the project to a larger disk, and rerun\.",
         line,
     ), line
     nothing_half_written(folder)

@@ -1,6 +1,6 @@
-"""make decide's rounds (tasks/decide/rounds.py) around the sequential rule: which seeds each look uses, params.yaml rewritten
-with its comments kept, a stop as soon as every comparison is decided or the time budget would be passed, and
-the record of every look. Each round here reads accuracies a table holds per seed, written as evaluate writes
+"""make decide's rounds (tasks/decide/rounds.py) around the sequential rule: which seeds each look uses, params.yaml
+rewritten with its comments kept, a stop as soon as every comparison is decided or the time budget would be passed,
+and the record of every look. Each round here reads accuracies a table holds per seed, written as evaluate writes
 them; the real pipeline under make decide is run in test_pipeline.py."""
 
 import json
@@ -10,9 +10,10 @@ import pytest
 
 from tasks.common.errors import UserError
 from tasks.common.params import load_params
+from tasks.common.results import Score, write_result
 from tasks.decide import rounds
 from tasks.decide.sequential import history
-from tests.helpers import PROJECT, set_params
+from tests.helpers import PROJECT, example_metrics, set_params
 
 # Per-seed test accuracy of three arms: augmented gains a steady 5 points over repeated, repeated ties original.
 ACCURACY = {
@@ -34,12 +35,14 @@ def evaluate_from_table(project, calls: list):
     def run_round() -> None:
         seeds = load_params(project / "params.yaml").train.seeds
         calls.append(list(seeds))
-        arms = {
-            arm: {"test_accuracy": {"seeds": seeds, "runs": [values[seed] for seed in seeds]}}
-            for arm, values in ACCURACY.items()
-        }
-        (project / "reports").mkdir(exist_ok=True)
-        (project / "reports/metrics.json").write_text(json.dumps({"arms": arms}))
+        example = example_metrics()
+        template = next(iter(example.arms.values()))
+        arms = {}
+        for arm, values in ACCURACY.items():
+            runs = [values[seed] for seed in seeds]
+            accuracy = Score(mean=sum(runs) / len(runs), ci95=None, runs=runs, seeds=seeds)
+            arms[arm] = template.model_copy(update={"test_accuracy": accuracy})
+        write_result(project / "reports/metrics.json", example.model_copy(update={"arms": arms}))
 
     return run_round
 

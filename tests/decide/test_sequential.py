@@ -1,5 +1,6 @@
 """The sequential rule: its boundaries against published values, its one-look case against the fixed-n tests
-of tasks/common/stats.py, and its error rates and seeds used by simulating the rule itself (tasks.decide.sequential.run)."""
+of tasks/common/stats.py, and its error rates and seeds used by simulating the rule itself
+(tasks.decide.sequential.run)."""
 
 import json
 import math
@@ -34,7 +35,8 @@ def equally_spaced(looks: int) -> tuple[float, ...]:
         ("obrien-fleming", (3.710, 2.511, 1.993)),
         # With 2 looks: 2.963, 1.969.
         ("obrien-fleming", (2.963, 1.969)),
-        # Pocock-type Lan-DeMets spending, two-sided 0.05, 5 looks: 2.438, 2.427, 2.410, 2.397, 2.386 (ldBounds(5, iuse = 2)).
+        # Pocock-type Lan-DeMets spending, two-sided 0.05, 5 looks: 2.438, 2.427, 2.410, 2.397, 2.386
+        # (ldBounds(5, iuse = 2)).
         ("pocock", (2.438, 2.427, 2.410, 2.397, 2.386)),
     ],
 )
@@ -74,7 +76,8 @@ def test_one_look_is_the_fixed_n_paired_t_test_and_tost(treated, control, compar
     assert result.boundary.equivalence_level == pytest.approx(alpha)
     half = stats.t.isf(alpha / comparisons / 2, n - 1) * stats.sem(differences)
     assert result.interval == pytest.approx((differences.mean() - half, differences.mean() + half))
-    # The verdict tasks/common/stats.py gives at these seeds, its level the Bonferroni level (Holm's for the smallest p).
+    # The verdict tasks/common/stats.py gives at these seeds, its level the Bonferroni level
+    # (Holm's for the smallest p).
     expected = verdict_kind(
         paired_difference(treated, control, 1 - alpha / comparisons),
         tost(treated, control, margin, alpha),

@@ -1,7 +1,8 @@
 """The Prefect flow on Prefect's temporary server: same stages, same skips, same outputs as a serial `dvc repro`.
 
 The flow runs independent stages at once (two here, on tiny params); a plain serial
-`dvc repro` of another copy must end with the same dvc.lock hashes and metrics.
+`dvc repro` of another copy must end with the same dvc.lock hashes and metrics. The tests share
+one project the flow has run on once (`flowed`); a test that changes it changes a copy of it.
 """
 
 import json
@@ -37,6 +38,7 @@ from tests.helpers import (
     ENV,
     PROJECT,
     TINY_PARAMS,
+    copy_project,
     lock_hashes,
     make_project,
     project_files,
@@ -58,11 +60,6 @@ def prefect_server():
         yield
 
 
-@pytest.fixture(scope="module")
-def flow_project(tmp_path_factory):
-    return make_project(tmp_path_factory.mktemp("flow"), FLOW_PARAMS)
-
-
 def run_flow(repo, flow=experiment):
     """Run the flow; return (stage -> 'ran' | 'skipped', its log messages, its artifacts' key -> data)."""
     state = flow(repo_dir=str(repo), jobs=2, return_state=True)
@@ -81,8 +78,15 @@ def run_flow(repo, flow=experiment):
     )
 
 
-def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow_project, tmp_path):
-    stages, _, artifacts = run_flow(flow_project)
+@pytest.fixture(scope="module")
+def flowed(tmp_path_factory):
+    """A tiny project after its first flow run; that run's stages, log messages and artifacts."""
+    repo = make_project(tmp_path_factory.mktemp("flow"), FLOW_PARAMS)
+    return repo, *run_flow(repo)
+
+
+def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flowed, tmp_path):
+    flow_project, stages, _, artifacts = flowed
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
     assert set(artifacts) == {
         "augflow-verdict",
@@ -99,8 +103,8 @@ def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow
     assert (flow_project / "reports/metrics.json").read_text() == (other / "reports/metrics.json").read_text()
 
 
-def test_second_flow_run_skips_every_stage_and_says_why(flow_project):
-    stages, messages, _ = run_flow(flow_project)
+def test_second_flow_run_skips_every_stage_and_says_why(flowed):
+    stages, messages, _ = run_flow(flowed[0])
     assert stages == dict.fromkeys(EVERY_STAGE, "skipped")
     for stage in EVERY_STAGE:
         assert f"Stage '{stage}' didn't change since dvc.lock: skipping it, as dvc repro would." in messages
@@ -110,7 +114,49 @@ def ran(stages: dict) -> set:
     return {stage for stage, outcome in stages.items() if outcome == "ran"}
 
 
-def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_project):
+def experiment_file(repo: Path, name: str, path: str) -> str:
+    """A file as DVC experiment `name` recorded it (experiments are git commits under refs/exps/)."""
+    [ref] = [
+        ref
+        for ref in run(repo, "git", "for-each-ref", "--format=%(refname)", "refs/exps").stdout.split()
+        if ref.endswith(f"/{name}")
+    ]
+    return run(repo, "git", "show", f"{ref}:{path}").stdout
+
+
+def test_a_what_if_run_trains_other_models_as_an_experiment_and_leaves_the_projects_files_as_they_were(flowed):
+    """The `what-if` deployment's flow with `train.epochs=2`: from the project's last results, it runs the training
+    stages and evaluate again in a workspace of its own and records them as a DVC experiment, whose models and
+    metrics differ from the project's; the project's files stay byte for byte. A test that makes the same change in a
+    copy of the project made after this one gets these training runs from DVC's run cache (shared with the
+    workspace)."""
+    flow_project = flowed[0]
+    before, lock_before = project_files(flow_project), lock_hashes(flow_project)
+    state = experiment(repo_dir=str(flow_project), overrides=["train.epochs=2"], jobs=2, return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert ran(result["stages"]) == TRAIN_RUNS | {"evaluate"}  # ingest and augment: the project's, as they were
+    assert project_files(flow_project) == before and "up to date" in run(flow_project, "dvc", "status").stdout
+    name = result["experiment"]
+    assert yaml.safe_load(experiment_file(flow_project, name, "params.yaml"))["train"]["epochs"] == 2
+    lock = yaml.safe_load(experiment_file(flow_project, name, "dvc.lock"))
+    changed = {
+        out["path"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out.get("md5") != lock_before[out["path"]]
+    }
+    assert changed >= {f"models/{arm}/seed-0.keras" for arm in ("original", "augmented")}
+    assert not any(path.startswith("data/") for path in changed)
+    metrics = json.loads(experiment_file(flow_project, name, "reports/metrics.json"))
+    project_metrics = json.loads((flow_project / "reports/metrics.json").read_text())
+    for arm in ("original", "augmented"):
+        budget, project_budget = metrics["arms"][arm]["budget"], project_metrics["arms"][arm]["budget"]
+        assert (budget["epochs"], budget["chosen_epochs"]) == (2, [2]) and project_budget["epochs"] == 1
+
+
+def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flowed, tmp_path):
+    flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(flow_project, train={"epochs": 2})  # not committed: the run says so, in its log and its artifacts
     stages, messages, artifacts = run_flow(flow_project)
     assert ran(stages) == TRAIN_RUNS | {"evaluate"}
@@ -121,7 +167,8 @@ def test_flow_after_changing_epochs_reruns_only_training_and_evaluation(flow_pro
     assert warning in artifacts["augflow-dirty-checkout"]
 
 
-def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flow_project):
+def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluation(flowed, tmp_path):
+    flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(flow_project, augment={"copies": 3})
     assert ran(run_flow(flow_project)[0]) == {"augment", "train@augmented-0", "evaluate"}
     assert "up to date" in run(flow_project, "dvc", "status").stdout
@@ -134,7 +181,8 @@ STUDY_RUNS = {
 }
 
 
-def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_project):
+def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flowed):
+    flow_project = flowed[0]
     before = project_files(flow_project)
     with lock.holding(flow_project, "a test standing in for make run"):
         state = experiment(repo_dir=str(flow_project), return_state=True)
@@ -146,9 +194,10 @@ def test_a_flow_run_stops_at_once_while_another_run_holds_the_project(flow_proje
     assert project_files(flow_project) == before
 
 
-def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leaves_nothing_to_rerun(flow_project):
+def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leaves_nothing_to_rerun(flowed, tmp_path):
     """The `decide` deployment's flow: its one look at two seeds trains the new seed's runs,
     publishes the look, records the seeds in params.yaml, and `dvc repro` then finds nothing to do."""
+    flow_project = copy_project(flowed[0], tmp_path / "project")
     set_params(
         flow_project,
         decide={"comparisons": [["augmented", "original"]], "first_seeds": 2, "round_seeds": 1, "max_seeds": 2},
@@ -180,7 +229,8 @@ def test_the_decide_flow_trains_the_seeds_its_look_needs_shows_the_look_and_leav
 
 
 def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_path, tmp_path_factory):
-    """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to date."""
+    """The `study` deployment's flow (two runs at once); `make study`'s command and `dvc repro` then find it up to
+    date."""
     repo = make_project(tmp_path, STUDY_PARAMS)
     stages, _, artifacts = run_flow(repo, study)
     assert stages == dict.fromkeys(STUDY_RUNS | {"scaling"}, "ran") and set(artifacts) == {"augflow-scaling"}
@@ -302,7 +352,8 @@ def stages_only(repo_dir: str) -> dict:
 
 @pytest.fixture(scope="module")
 def failed_run(tmp_path_factory):
-    """The flow run over both stages (without the 10 s wait before a retry); its state, task runs, logs and artifacts."""
+    """The flow run over both stages (without the 10 s wait before a retry); its state, task runs, logs and
+    artifacts."""
     repo = tmp_path_factory.mktemp("retries")
     (repo / "flaky.py").write_text(FLAKY)
     (repo / "dvc.yaml").write_text(DVC_YAML)
@@ -330,7 +381,8 @@ def test_a_stage_that_fails_once_is_run_again_and_the_run_says_so(failed_run):
     assert (repo / "flaky.txt").read_text() == "done" and (repo / "attempts").read_text() == "2"
     said = [message for message in logs if message.startswith("Stage 'flaky' failed on attempt 1 of 3 (")]
     assert len(said) == 1 and said[0].endswith(
-        "running it again in 0 s. A stage that passes only on a retry points to a flaky machine or a fault worth a look."
+        "running it again in 0 s. A stage that passes only on a retry points to a flaky machine or a fault worth a "
+        "look."
     )
     [artifact] = [artifact for artifact in artifacts if artifact.key == "augflow-retried-flaky"]
     assert artifact.data == f"**Retried.** {said[0]}" and artifact.task_run_id == flaky.id

@@ -29,18 +29,20 @@ from tests.serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments
 
 WHAT_IF = 'overrides=["evaluate.confidence=0.9"]'  # the completed what-if runs' override: see the what_if fixture
 NIGHTLY = ("30 4 * * 1-5", "Europe/Berlin")  # the server's nightly schedule, not the default, to see the flags used
+STUDY_SIZES = [3]  # the `study` deployment's runs: one size of the tests' tiny data, for each arm and seed
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    project = make_project(tmp_path_factory.mktemp("serve") / "project", PARAMS)
+    project = make_project(tmp_path_factory.mktemp("serve") / "project", PARAMS | {"study": {"sizes": STUDY_SIZES}})
     nightly = ("--nightly-cron", NIGHTLY[0], "--nightly-timezone", NIGHTLY[1])
     with served(project, project.parent / "prefect-home", arguments=nightly) as (api, env):
         yield project, api, env
 
 
 def raw_get(base: str, path: str) -> str:
-    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the response."""
+    """GET path exactly as written, `..` and escapes included, which an HTTP client would resolve first; the
+    response."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
@@ -204,9 +206,9 @@ def test_what_if_run_records_a_dvc_experiment_and_leaves_params_yaml_alone(serve
     )  # the headline numbers are the metrics
 
 
-def test_runs_started_together_take_turns(server):
+def test_runs_started_together_take_turns(server, what_if):
     project, _, env = server
-    # The what-if run repeats the one above, so DVC's run cache (shared with the project) restores every stage.
+    # The what-if run repeats what_if's, so DVC's run cache (shared with the project) restores every stage.
     nightly, what_if = start(env, "nightly"), start(env, "what-if", WHAT_IF)
     first, second = sorted((finished(nightly), finished(what_if)), key=lambda flow_run: flow_run.start_time)
     assert first.state.is_completed() and second.state.is_completed(), (first.state.message, second.state.message)
@@ -222,6 +224,21 @@ def test_a_bad_override_fails_the_run_with_one_sentence_and_no_experiment(server
     assert flow_run.state.is_failed()
     assert "train.epoch is not a known setting: did you mean train.epochs?" in flow_run.state.message
     assert not list((project / ".dvc/tmp/augflow-experiments").glob("*"))
+
+
+def test_the_study_deployment_runs_the_scaling_study_on_the_worker_and_writes_its_curve(server):
+    """The `study` deployment, started as a user would, runs study/dvc.yaml's runs and its summary on the worker."""
+    project, _, env = server
+    flow_run = finished(start(env, "study", flow="augflow-study"))
+    assert flow_run.state.is_completed(), flow_run.state.message
+    assert set(artifacts(str(flow_run.id))) == {"augflow-scaling"}
+    scaling = json.loads((project / "reports/scaling.json").read_text())
+    assert scaling["sizes"] == STUDY_SIZES and set(scaling["test_accuracy"]) == set(PARAMS["train"]["arms"])
+    for arm, [point] in scaling["test_accuracy"].items():
+        ran = json.loads((project / f"study/runs/{STUDY_SIZES[0]}-{arm}-0.json").read_text())
+        assert point["runs"] == [ran["test_accuracy"]] and ran["train_images"] == 2 * STUDY_SIZES[0]
+    assert "up to date" in run(project / "study", "dvc", "status").stdout
+    assert run(project, "git", "status", "--porcelain", "params.yaml", "dvc.yaml").stdout == ""
 
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium; Playwright drives it, never downloading a browser of its own

@@ -20,7 +20,8 @@ POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian's postgr
 
 @pytest.fixture(scope="module")
 def postgres():
-    """A real PostgreSQL server on a free loopback port, in a throw-away cluster; yields its database URL for Prefect."""
+    """A real PostgreSQL server on a free loopback port, in a throw-away cluster; yields its database URL for
+    Prefect."""
     if not POSTGRES_BIN:
         pytest.skip("Debian's postgresql is not installed; make test installs it when run as root")
     bin_dir, port = Path(POSTGRES_BIN[-1]), free_port()

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from tasks.common.errors import UserError
 from tasks.common.files import png_bytes, read_csv
 from tasks.common.params import IngestParams
+from tasks.common.results import Budget, Dataset, Metrics, result_json
 from tasks.evaluate.report import report_html, report_markdown
 from tasks.evaluate.stage import summarise
 from tasks.ingest.stage import ingest
@@ -155,32 +156,31 @@ class Cells(HTMLParser):
 
 
 @cache
-def metrics_for(count: int) -> dict:
+def metrics_for(count: int) -> Metrics:
     """metrics.json of a tiny two-arm, two-seed result over `count` classes (summarise is slow: made once per count)."""
     classes = [f"class{n}" for n in range(count)]
     truth = np.arange(4 * count) % count
     scores = np.linspace(0, 1, len(truth))
     outcomes = {"original": [((truth + 1) % count, scores)] * 2, "augmented": [(truth, scores)] * 2}
     budgets = dict.fromkeys(
-        outcomes, {"presentations_per_epoch": 10, "epochs": 1, "presentations": 10, "chosen_epochs": [1, 1]}
+        outcomes, Budget(presentations_per_epoch=10, epochs=1, presentations=10, chosen_epochs=[1, 1])
     )
-    dataset = {"val": 1, "test": len(truth), "train": 2, "augmented": 2, "classes": classes}
-    return summarise(truth, outcomes, classes, budgets, [0, 1], dataset, 0.95, 0.01) | {
-        "policy_choice": None,
-        "checkpoint": "last",
-    }
+    dataset = Dataset(val=1, test=len(truth), train=2, augmented=2, classes=classes)
+    return summarise(truth, outcomes, classes, budgets, [0, 1], dataset, 0.95, 0.01)
 
 
 def rendered_report(classes: list[str], folder: Path) -> str:
-    """report.html for a result whose test split holds these classes."""
+    """report.html for a result whose test split holds these classes; its metrics.json reads back as written."""
     metrics = metrics_for(len(classes))
     arms = {
-        arm: result | {"per_class_recall": dict(zip(classes, result["per_class_recall"].values()))}
-        for arm, result in metrics["arms"].items()
+        arm: result.model_copy(update={"per_class_recall": dict(zip(classes, result.per_class_recall.values()))})
+        for arm, result in metrics.arms.items()
     }
-    return report_html(
-        report_markdown(metrics | {"arms": arms, "dataset": metrics["dataset"] | {"classes": classes}}), folder
-    )
+    dataset = metrics.dataset.model_copy(update={"classes": classes})
+    metrics = metrics.model_copy(update={"arms": arms, "dataset": dataset})
+    written = result_json(metrics)
+    assert result_json(Metrics.model_validate_json(written)) == written
+    return report_html(report_markdown(metrics), folder)
 
 
 @pytest.fixture(scope="module")

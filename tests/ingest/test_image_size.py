@@ -87,8 +87,8 @@ def test_the_training_plan_estimates_from_the_speed_of_runs_timed_here(fashion_m
     model.write_bytes(b"a model")
     # 20 images, 28x28x1, 10 epochs in 60 s: 156,800 pixels shown, 2,613.3 a second.
     record_seconds(model, 60, folder / "times", pixels_shown=20 * 784 * 10)
-    # original 20 + augmented 420 + repeated 420 images per epoch, 2 seeds, 10 epochs, 784 pixels each: 860 x 2 x 10 x 784
-    # pixels at 2,613.3 a second is 5,160 s, 86 min.
+    # original 20 + augmented 420 + repeated 420 images per epoch, 2 seeds, 10 epochs, 784 pixels each:
+    # 860 x 2 x 10 x 784 pixels at 2,613.3 a second is 5,160 s, 86 min.
     plan = training_plan(params, folder / "raw", folder / "sets", folder / "times")
     assert plan.endswith(
         "6 training runs: about 86 min of training one at a time, at the speed of the 1 run timed here."

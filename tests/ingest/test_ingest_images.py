@@ -194,7 +194,8 @@ def test_same_files_give_byte_identical_outputs_and_new_files_move_no_one(ingest
         return {path.relative_to(folder): path.read_bytes() for path in (folder / "raw").rglob("*.png")}
 
     assert pngs(again) == pngs(out)
-    # The folder grown and the cache in copies of this test's own: the module's corpus stays as the other tests count it.
+    # The folder grown and the cache in copies of this test's own:
+    # the module's corpus stays as the other tests count it.
     photos, cache = (
         shutil.copytree(base / "photos", tmp_path / "photos", symlinks=True),
         shutil.copytree(out / "cache", tmp_path / "cache"),

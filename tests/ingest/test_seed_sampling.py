@@ -79,13 +79,12 @@ def test_ingest_writes_each_seeds_draw_and_one_keeps_todays_sets(tmp_path):
         ingest(params, out / "raw", out / "sets", out / "report.json", tmp_path / "cache", seeds=[0, 1])
         train = [row for row in read_csv(out / "raw/manifest.csv") if row["split"] == "train"]
         written[fraction] = {seed: read_csv(out / f"sets/original/seed-{seed}.csv") for seed in (0, 1)}
-        for seed, rows in written[fraction].items():
+        for rows in written[fraction].values():
             for label in ("cats", "dogs"):
                 total = sum(row["class"] == label for row in train)
                 assert sum(row["class"] == label for row in rows) == (total if fraction == 1 else int(total / 2 + 0.5))
             assert {row["sha256"] for row in rows} <= {row["sha256"] for row in train}
             assert len({row["path"] for row in rows}) == len(rows)  # no image twice
     assert written[0.5][0] != written[0.5][1]
-    assert written[1.0][0] == written[1.0][1] and len(written[1.0][0]) == len(
-        train
-    )  # today's: all of them, for every seed
+    assert written[1.0][0] == written[1.0][1]
+    assert len(written[1.0][0]) == len(train)  # today's: all of them, for every seed

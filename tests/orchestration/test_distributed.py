@@ -62,7 +62,8 @@ def prefect_server():
 
 @pytest.fixture(scope="module")
 def s3():
-    """moto's S3 server on a free loopback port with one bucket; its credentials in this process's and the tests' env."""
+    """moto's S3 server on a free loopback port with one bucket; its credentials in this process's and the tests'
+    env."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     endpoint = "http://{}:{}".format(*server.get_host_and_port())
@@ -94,7 +95,8 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def recipe() -> dict[str, list[str]]:
-    """docs/cluster.md's commands that start a team's scheduler and workers, by what they run, each split as the shell would."""
+    """docs/cluster.md's commands that start a team's scheduler and workers, by what they run, each split as the shell
+    would."""
     section = (PROJECT / "docs/cluster.md").read_text().split("\n## A team's cluster\n", 1)[1].split("\n## ", 1)[0]
     block = next(text for text in re.findall(r"```sh\n(.*?)```", section, re.S) if "dask scheduler" in text)
     commands = {}
@@ -203,7 +205,8 @@ def reproduce(repo: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Another copy on the same params, reproduced by a plain serial `dvc repro` while the cluster starts: `.result()` waits."""
+    """Another copy on the same params, reproduced by a plain serial `dvc repro` while the cluster starts: `.result()`
+    waits."""
     with ThreadPoolExecutor(max_workers=1) as background:
         yield background.submit(reproduce, make_project(tmp_path_factory.mktemp("reference"), PARAMS))
 
@@ -245,7 +248,8 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
     result = state.result()
     assert result["stages"] == dict.fromkeys(["ingest", "augment", "evaluate", *TRAIN_RUNS], "ran")
     # Each training stage ran on a worker process, in a scratch workspace under that worker's own directory, kept for
-    # the next stage of the same snapshot (test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_a_newer_snapshot).
+    # the next stage of the same snapshot
+    # (test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_a_newer_snapshot).
     assert set(result["workers"]) == TRAIN_RUNS
     for report in result["workers"].values():
         assert report["ran"] and report["pid"] in cluster["workers"] and report["pid"] != os.getpid()
@@ -286,7 +290,7 @@ def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_
     logs = task_run_logs([f"bring back {stage}" for stage in runs])
     for stage in runs:
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in logs[f"bring back {stage}"]
-    assert result["scaling"]["sizes"] == [3] and set(result["scaling"]["test_accuracy"]) == {"original", "augmented"}
+    assert result["scaling"].sizes == [3] and set(result["scaling"].test_accuracy) == {"original", "augmented"}
     # The same run here, forced, writes the bytes the worker wrote; the study is then up to date.
     came_back = (flow_project / "study/runs/3-augmented-0.json").read_bytes()
     assert ran_stages(
@@ -308,8 +312,9 @@ def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_c
         state = experiment(repo_dir=str(flow_project), jobs=2, dask=other["address"], return_state=True)
     assert state.is_failed()
     assert (
-        f"UserError: worker {socket.gethostname()} would train differently from the coordinator: ONEDNN_MAX_CPU_ISA AVX512_CORE "
-        "(the coordinator: AVX2). Install the project's requirements.lock on every worker and leave these variables unset"
+        f"UserError: worker {socket.gethostname()} would train differently from the coordinator: "
+        "ONEDNN_MAX_CPU_ISA AVX512_CORE (the coordinator: AVX2). "
+        "Install the project's requirements.lock on every worker and leave these variables unset"
     ) in state.message
     assert not any("Retry" in message for message in task_run_messages("train@augmented-0"))
     # The coordinator's .dvc/config.local points the remote elsewhere: a worker trains the stage and pushes it to the
@@ -330,7 +335,8 @@ def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_c
     run(flow_project, "dvc", "checkout", "train@augmented-0")
     model = flow_project / "models/augmented/seed-0.keras"
     assert hashlib.md5(model.read_bytes()).hexdigest() == last_run["models/augmented/seed-0.keras"]
-    # With the remote set right, the worker's push comes back from the remote's run cache, as in the next flow run: not trained here.
+    # With the remote set right, the worker's push comes back from the remote's run cache, as in the next flow run:
+    # not trained here.
     run(flow_project, "dvc", "remote", "modify", "--local", "shared", "--unset", "url")
     output = bring_back(flow_project, {"stage": "train@augmented-0", "host": "a worker", "pid": 0, "times": {}})
     assert "Stage 'train@augmented-0' is cached - skipping run, checking out outputs" in output
@@ -338,11 +344,13 @@ def test_a_worker_that_would_train_differently_refuses_and_a_stage_that_cannot_c
 
 
 def test_a_scheduler_and_a_worker_without_the_projects_code_are_refused_in_one_sentence(flow_project, tmp_path):
-    """As docs/cluster.md had it before: the scheduler started without the project on its PYTHONPATH (and here a worker too)."""
+    """As docs/cluster.md had it before: the scheduler started without the project on its PYTHONPATH (and here a
+    worker too)."""
     with team_cluster(tmp_path, workers=1, scheduler_env={"PYTHONPATH": None}, worker_env={"PYTHONPATH": None}) as bare:
         with pytest.raises(
             UserError,
-            match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ of the Dask cluster at tcp://127\.0\.0\.1:\d+ cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH",
+            match=r"^the scheduler and worker tcp://127\.0\.0\.1:\d+ of the Dask cluster at tcp://127\.0\.0\.1:\d+ "
+            r"cannot import augflow's code \(flows/cluster\.py\): start them with the project on PYTHONPATH",
         ):
             check_cluster(flow_project, bare["address"])
 
@@ -400,7 +408,8 @@ def test_training_stages_go_to_the_cluster_and_the_others_run_before_or_after_th
 
 
 def snapshot_of(files: dict[str, str]) -> bytes:
-    """A workspace snapshot as the coordinator packs it (tasks.orchestration.cluster.workspace_snapshot), holding these files."""
+    """A workspace snapshot as the coordinator packs it (tasks.orchestration.cluster.workspace_snapshot), holding these
+    files."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for name, text in files.items():
@@ -432,7 +441,8 @@ def test_a_worker_reuses_its_workspaces_and_hands_unchanged_upstream_outputs_to_
     (folder / "data/raw/image.png").write_text("pulled")
     pulled.add("ingest")
     workspaces.give_back(folder, pulled, digest)
-    # The next stage of the same snapshot gets the same workspace, with what was pulled there; one running alongside, another.
+    # The next stage of the same snapshot gets the same workspace, with what was pulled there;
+    # one running alongside, another.
     again, pulled_again, _ = workspaces.take(first, "train@augmented-0", tmp_path)
     beside, pulled_beside, _ = workspaces.take(first, "train@repeated-0", tmp_path)
     assert (again, pulled_again) == (folder, {"ingest"}) and beside != folder and pulled_beside == set()

@@ -20,15 +20,19 @@ def test_a_checkout_with_uncommitted_pipeline_files_gets_a_warning_naming_them(t
     (repo / "flows/extra.py").write_text("")  # new, not yet added
     (repo / "README.md").write_text("not part of the pipeline")
     assert dirty_checkout_warning(repo) == (
-        "Uncommitted changes in flows/extra.py, params.yaml, tasks/train/stage.py: this run reproduces these files as they are, "
-        "not as committed; commit or revert them for results a commit can reproduce."
+        "Uncommitted changes in flows/extra.py, params.yaml, tasks/train/stage.py: "
+        "this run reproduces these files as they are, not as committed; "
+        "commit or revert them for results a commit can reproduce."
     )
 
 
 def test_a_what_if_run_removes_the_workspaces_of_runs_no_longer_running(tmp_path):
     repo = make_project(tmp_path)
     # A run's process that opened its workspace and died without closing it, as a cancelled or killed run does.
-    opened = "from pathlib import Path; from tasks.orchestration.experiments import open_workspace; open_workspace(Path.cwd(), 'killed')"
+    opened = (
+        "from pathlib import Path; from tasks.orchestration.experiments import open_workspace; "
+        "open_workspace(Path.cwd(), 'killed')"
+    )
     run(repo, sys.executable, "-c", opened)
     running = open_workspace(repo, "running")  # owned by this process, which runs
     killed = repo / WORKTREES_DIR / "killed"

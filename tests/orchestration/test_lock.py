@@ -11,7 +11,13 @@ from tasks.common.errors import UserError
 from tasks.orchestration import lock
 from tests.helpers import ENV, PROJECT
 
-HOLD = "import pathlib, time\nfrom tasks.orchestration import lock\nwith lock.holding(pathlib.Path('.'), 'a run'):\n    print('held', flush=True)\n    time.sleep(600)"
+HOLD = (
+    "import pathlib, time\n"
+    "from tasks.orchestration import lock\n"
+    "with lock.holding(pathlib.Path('.'), 'a run'):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(600)"
+)
 
 
 def test_a_second_run_is_told_who_holds_the_project_and_a_killed_run_leaves_no_stale_lock(tmp_path):

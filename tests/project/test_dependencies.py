@@ -1,4 +1,5 @@
-"""dvc.yaml's code dependencies are exactly what each stage's command imports, and its paths are tasks/common/paths.py's.
+"""dvc.yaml's code dependencies are exactly what each stage's command imports, and its paths are
+tasks/common/paths.py's.
 
 A stage that misses a module it imports keeps stale outputs when that module changes; one that lists a module it
 does not import reruns for nothing. Both are read from the code (tests/imports.py), never kept by hand.
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from tasks.common import paths
+from tasks.common.arms import ARMS, BUILT_BY_AUGMENT
 from tests.imports import PROJECT, closure
 
 PIPELINES = {"dvc.yaml": PROJECT, "study/dvc.yaml": PROJECT / "study"}
@@ -110,3 +112,17 @@ def test_every_path_dvc_yaml_names_is_declared_in_the_paths_module():
     for name in ("RAW_DIR", "ORIGINAL_SETS", "AUGMENTED_DIR", "AUGMENTED_SETS", "MODELS_DIR", "LIVE_DIR", "METRICS"):
         declared_path = getattr(paths, name).as_posix()
         assert any(path == declared_path or path.startswith(declared_path + "/") for path in dvc_paths()), name
+
+
+def set_outputs(stage: dict) -> set[str]:
+    """The arms whose training sets, data/sets/<arm>, a stage outputs."""
+    names = [next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]]
+    folder = paths.SETS_DIR.as_posix() + "/"
+    return {name.removeprefix(folder) for name in names if name.startswith(folder)}
+
+
+def test_each_arms_training_sets_are_an_output_of_the_stage_the_registry_says_builds_them():
+    """An arm added to tasks/common/arms.py that dvc.yaml does not declare would leave its sets untracked."""
+    ingested = {name for name, arm in ARMS.items() if arm.training_set is None}
+    assert set_outputs(stages("dvc.yaml")["ingest"]) == ingested == {"original"}
+    assert set_outputs(stages("dvc.yaml")["augment"]) == set(BUILT_BY_AUGMENT) == set(ARMS) - ingested

@@ -76,7 +76,10 @@ def test_the_golden_numbers_would_catch_a_kernel_path_left_to_the_cpu(trained):
 
 def test_a_stage_process_fixes_the_kernel_path_itself():
     """Nothing set from outside: the stage's own process chooses oneDNN on, capped at AVX2, two threads per op."""
-    check = "import os, tasks; print(*(os.environ[n] for n in ('TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_NUM_INTRAOP_THREADS')))"
+    check = (
+        "import os, tasks; "
+        "print(*(os.environ[n] for n in ('TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_NUM_INTRAOP_THREADS')))"
+    )
     result = subprocess.run([sys.executable, "-c", check], cwd=PROJECT, env=PRODUCT_ENV, capture_output=True, text=True)
     assert result.stdout.split() == ["1", "AVX2", "2"], result.stderr
     assert os.environ.get("TF_NUM_INTRAOP_THREADS") == "1"  # the suite's own, set in conftest.py

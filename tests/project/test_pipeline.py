@@ -1,9 +1,10 @@
 """The pipeline under real `dvc repro` and `make run`'s parallel path: outputs, schema, what reruns when.
 
-The tests share one tiny project and run in file order: each leaves it
-reproduced and up to date for the next. The parallel path (tasks/orchestration/parallel.py,
-two stages at once) and plain `dvc repro` take turns, so each is checked
-against what the other left.
+The tests share one tiny project after a run of the parallel path (conftest.py's `reproduced`) and
+one grown from it to two seeds (`two_seeds`), each built once for the file; a test that changes a
+project changes a copy of it, so every test starts from the same state, alone or after the others.
+The parallel path (tasks/orchestration/parallel.py, two stages at once) and plain `dvc repro` take
+turns, so each is checked against what the other left.
 """
 
 import json
@@ -15,11 +16,13 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
 import yaml
 
 from tasks.common.files import read_csv
+from tasks.common.results import Metrics, result_json
 from tasks.common.times import measured_seconds
-from tests.helpers import ENV, lock_hashes, ran_stages, repro_parallel, run, set_params
+from tests.helpers import ENV, copy_project, lock_hashes, ran_stages, repro_parallel, run, set_params
 from tests.oracle import a_case_holm_decides, assert_metrics_agree
 
 TRAIN_RUNS = {"train@original-0", "train@augmented-0", "train@online-0", "train@repeated-0"}
@@ -28,10 +31,21 @@ COMPARISONS = {"augmented", "online", "repeated", "online-vs-augmented", "augmen
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
 
 
+@pytest.fixture(scope="module")
+def two_seeds(reproduced, tmp_path_factory) -> tuple:
+    """A copy of the reproduced project with a second seed added to train.seeds and `make run`'s parallel path run
+    again; with that run's output."""
+    repo = copy_project(reproduced[0], tmp_path_factory.mktemp("two-seeds") / "project")
+    set_params(repo, train={"seeds": [0, 1]})
+    return repo, repro_parallel(repo)
+
+
 def test_first_repro_runs_every_stage_and_writes_the_agreed_metrics(reproduced):
     repo, output = reproduced
     assert ran_stages(output) == EVERY_STAGE
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    written = (repo / "reports/metrics.json").read_text()
+    assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
+    metrics = json.loads(written)
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 1 and 0 <= accuracy["runs"][0] <= 1
@@ -124,9 +138,13 @@ def test_dvc_metrics_show_lists_the_headline_numbers_and_metrics_json_keeps_its_
 
 
 def test_make_runs_last_step_prints_every_verdict_without_starting_tensorflow(reproduced):
-    """`python -m tasks.evaluate --show` reads metrics.json alone: Keras and TensorFlow load only where models are scored."""
+    """`python -m tasks.evaluate --show` reads metrics.json alone: Keras and TensorFlow load only where models are
+    scored."""
     repo, _ = reproduced
-    show = "import runpy, sys; sys.argv[1:] = ['--show']; runpy.run_module('tasks.evaluate', run_name='__main__'); print('tensorflow' in sys.modules)"
+    show = (
+        "import runpy, sys; sys.argv[1:] = ['--show']; runpy.run_module('tasks.evaluate', run_name='__main__'); "
+        "print('tensorflow' in sys.modules)"
+    )
     shown = run(repo, sys.executable, "-c", show).stdout
     comparisons = json.loads((repo / "reports/metrics.json").read_text())["comparisons"]
     assert all(comparison["verdict"] in shown for comparison in comparisons.values()) and shown.endswith("\nFalse\n")
@@ -142,7 +160,8 @@ def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
 
 
 def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_ran(reproduced, tmp_path):
-    """Without original the first arm is the baseline, and a pair is compared once: evaluate alone, on the trained models."""
+    """Without original the first arm is the baseline, and a pair is compared once: evaluate alone, on the trained
+    models."""
     repo, _ = reproduced
     copy = tmp_path / "arms"
     shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".dvc", ".git"))
@@ -169,8 +188,7 @@ def test_second_repro_reruns_nothing_and_status_is_clean(reproduced):
 def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_run(reproduced, tmp_path):
     repo, _ = reproduced
     uninterrupted = lock_hashes(repo)
-    copy = tmp_path / "project"
-    shutil.copytree(repo, copy, symlinks=True)
+    copy = copy_project(repo, tmp_path / "project")
     model = "models/original/seed-0.keras"
     (copy / model).unlink()
     cached = copy / ".dvc/cache/files/md5" / uninterrupted[model][:2] / uninterrupted[model][2:]
@@ -192,7 +210,8 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     output += first.communicate()[0]
     assert second.returncode == 2, second.stderr
     assert re.fullmatch(
-        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.orchestration\.parallel --jobs 1 \(pid {first.pid}\) has been running in it since "
+        rf"augflow: {re.escape(str(copy))} is busy: python -m tasks\.orchestration\.parallel --jobs 1 "
+        rf"\(pid {first.pid}\) has been running in it since "
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; wait for that run to end \(or stop it\), then start this one again\.\n",
         second.stderr,
     ), second.stderr
@@ -201,14 +220,14 @@ def test_a_second_make_run_stops_at_once_and_the_first_ends_as_an_uninterrupted_
     assert lock_hashes(copy) == uninterrupted
 
 
-def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_training_runs(reproduced):
+def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_training_runs(reproduced, tmp_path):
     """What `dvc repro` would rerun, from `dvc status`: the training runs, whose new models then rerun evaluate.
 
     The flow's tests (test_flow.py) and the killed flow (test_faults.py) rerun training on a changed
     `train.epochs` for real; here the dependency alone is checked, which a real run would only repeat.
     A model's settings are one group: a setting no stage names by itself (dense_units) still counts.
     """
-    repo, _ = reproduced
+    repo = copy_project(reproduced[0], tmp_path / "project")
     model = yaml.safe_load((repo / "params.yaml").read_text())["train"]["model"]
     for key, value, before, marked in (
         ("checkpoint", "best_val", "last", TRAIN_RUNS),
@@ -222,8 +241,8 @@ def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_traini
     assert "up to date" in run(repo, "dvc", "status").stdout
 
 
-def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced):
-    repo, _ = reproduced
+def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced, tmp_path):
+    repo = copy_project(reproduced[0], tmp_path / "project")
     before = read_csv(repo / "data/sets/augmented/seed-0.csv")
     set_params(repo, augment={"copies": 3})
     reran = {"augment", "train@augmented-0", "train@online-0", "train@repeated-0", "evaluate"}
@@ -237,27 +256,28 @@ def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reprodu
     assert all(after[row["path"], row["copy"]] == row["sha256"] for row in before) and len(after) == 24 + 72
 
 
-def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced):
-    repo, _ = reproduced
+def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced, tmp_path):
+    repo = copy_project(reproduced[0], tmp_path / "project")
     module = repo / "tasks/evaluate/stage.py"
     module.write_text(module.read_text() + "\n# a comment changes the file's hash\n")
     assert ran_stages(run(repo, "dvc", "repro").stdout) == {"evaluate"}
 
 
-def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_intervals(reproduced):
-    repo, _ = reproduced
-    before = (repo / "data/sets/original/seed-0.csv").read_text()
-    set_params(repo, train={"seeds": [0, 1]})
+def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_intervals(reproduced, two_seeds):
+    repo, output = two_seeds
+    before = (reproduced[0] / "data/sets/original/seed-0.csv").read_text()
     # ingest draws seed 1's training subset and augment copies its new images; seed 0's runs keep their sets
     expected = {"ingest", "augment", "evaluate"} | {f"train@{arm}-1" for arm in ARMS}
-    assert ran_stages(repro_parallel(repo)) == expected
+    assert ran_stages(output) == expected
     subsets = [{row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
     assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
     assert (
         len(subsets[1]) == 24
         and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
     )
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    written = (repo / "reports/metrics.json").read_text()
+    assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
+    metrics = json.loads(written)
     for arm in ARMS:
         accuracy = metrics["arms"][arm]["test_accuracy"]
         assert len(accuracy["runs"]) == 2 and accuracy["mean"] == sum(accuracy["runs"]) / 2
@@ -278,7 +298,7 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     ] == comparison["p_value"]
 
 
-def test_every_number_evaluate_reports_matches_an_independent_recomputation_from_the_predictions(reproduced, tmp_path):
+def test_every_number_evaluate_reports_matches_an_independent_recomputation_from_the_predictions(two_seeds, tmp_path):
     """tests/oracle.py recomputes metrics.json and headline.json from reports/predictions/, the test split and
     params.yaml with scipy, statsmodels and scikit-learn, by the rules of docs/verdict.md: every accuracy, score
     and interval, paired test, Holm-adjusted p-value, TOST, McNemar, seeds needed and verdict.
@@ -288,15 +308,14 @@ def test_every_number_evaluate_reports_matches_an_independent_recomputation_from
     its own p-value, not on its adjusted one), beside a gain equal on both seeds: two seeds of the tiny params
     rarely give either.
     """
-    repo, _ = reproduced
+    repo, _ = two_seeds
     assert_metrics_agree(repo)
     case = a_case_holm_decides(repo)
     assert case, (
         "the run's models take fewer than three accuracies: no second case where Holm's correction decides can be made"
     )
     placed, confidence = case
-    copy = tmp_path / "project"
-    shutil.copytree(repo, copy, symlinks=True)
+    copy = copy_project(repo, tmp_path / "project")
     for (arm, seed), (source, source_seed) in placed.items():
         (
             copy / f"models/{arm}/seed-{seed}.keras"
@@ -307,8 +326,8 @@ def test_every_number_evaluate_reports_matches_an_independent_recomputation_from
     assert_metrics_agree(copy)
 
 
-def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced):
-    repo, _ = reproduced
+def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced, tmp_path):
+    repo = copy_project(reproduced[0], tmp_path / "project")
     before = lock_hashes(repo)
     shutil.rmtree(repo / "data/augmented")
     # Force a real regeneration: plain `dvc repro` would restore the folder from DVC's cache.
@@ -317,8 +336,8 @@ def test_deleting_augmented_images_reproduces_the_same_hashes(reproduced):
     assert ran_stages(run(repo, "dvc", "repro").stdout) == set()  # identical copies: nothing downstream reruns
 
 
-def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone(reproduced):
-    repo, _ = reproduced
+def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone(two_seeds, tmp_path):
+    repo = copy_project(two_seeds[0], tmp_path / "project")
     set_params(repo, evaluate={"compare_policies": ["flip"]})
     expected = {"augment-policy@flip", "train-policy@flip-0", "train-policy@flip-1", "evaluate"}
     assert ran_stages(repro_parallel(repo)) == expected
@@ -337,7 +356,7 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     for seed in (0, 1):  # the same originals as every arm of the seed, plus as many copies as the augmented arm
         rows = read_csv(repo / f"data/sets/flip/seed-{seed}.csv")
         originals = {row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")}
-        assert originals <= {row["path"] for row in rows} and len(rows) == 24 * 4
+        assert originals <= {row["path"] for row in rows} and len(rows) == 24 * (1 + 2)  # two copies each
         assert all(row["path"].startswith("data/augmented-flip/") for row in rows if row["path"] not in originals)
     assert len((repo / "reports/predictions/flip.csv").read_text().splitlines()) == 1 + 2 * 40  # each model scored once
     report = (repo / "reports/report.md").read_text()
@@ -356,9 +375,7 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
 def test_a_docstring_edit_in_the_copy_code_reruns_augment_but_rewrites_no_copy(reproduced, tmp_path):
     """DVC reruns a stage whose code file changed; augment's own check compares the code's syntax, so a docstring or
     comment edit keeps every copy, and a change to what the code does makes them all again."""
-    repo, _ = reproduced
-    copy = tmp_path / "edited"
-    shutil.copytree(repo, copy, symlinks=True)
+    copy = copy_project(reproduced[0], tmp_path / "edited")
     code = copy / "tasks/common/copies.py"
     code.write_text(code.read_text().replace('"""', '"""Edited: ', 1) + "# a comment\n")
     edited = run(copy, "dvc", "repro", "augment").stdout

@@ -5,8 +5,9 @@ then fails after leaving `.venv/bin/python` behind, with no pip in it. The test 
 Python: a copy of this interpreter's executable whose standard library is this one's minus
 `ensurepip` (symbolic links), which fails the same way. It runs `make` in a copy of the Makefile
 with that python3 first on PATH and no apt-get on it, so that make takes the way of a user who is
-not root, root or not: one sentence, a non-zero exit, no `.venv` left. Then it adds `ensurepip` back, as installing python3-venv does, and
-the next `make venv` rebuilds the half-made `.venv` with a working pip, nothing deleted by hand.
+not root, root or not: one sentence, a non-zero exit, no `.venv` left. Then it adds `ensurepip` back, as
+installing python3-venv does, and the next `make venv` rebuilds the half-made `.venv` with a working pip, nothing
+deleted by hand.
 Nothing is installed and nothing is downloaded (ensurepip installs the pip it bundles).
 """
 

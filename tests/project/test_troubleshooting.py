@@ -172,9 +172,13 @@ def test_the_page_quotes_a_message_for_each_problem():
 @pytest.mark.parametrize(
     "invented",
     [
-        "augflow: params.yaml: train.epoch is not a known setting: did you mean train.epochs? Delete it.",  # a changed ending
+        # a changed ending
+        "augflow: params.yaml: train.epoch is not a known setting: did you mean train.epochs? Delete it.",
         "augflow: /home/me/augflow is locked by another run; try again later.",  # never worded so
-        "augflow: could not write data/raw: the disk is quite full; free space on it, or move the project to a larger disk, and rerun.",
+        (
+            "augflow: could not write data/raw: the disk is quite full; "
+            "free space on it, or move the project to a larger disk, and rerun."
+        ),
         "augflow: stage ingest went wrong",
         "ERROR: Unable to get the lock.",
     ],
@@ -185,7 +189,8 @@ def test_a_message_the_code_does_not_print_is_caught(invented):
 
 def test_messages_with_their_values_filled_in_are_recognised():
     assert printed_by_the_code(
-        "augflow: could not write models/augmented/seed-0.keras: the disk quota is used up; free space within it and rerun."
+        "augflow: could not write models/augmented/seed-0.keras: the disk quota is used up; "
+        "free space within it and rerun."
     )
     assert printed_by_the_code(
         "augflow: params.yaml: train.seeds.1: Input should be greater than or equal to 0 (got -1)."

@@ -316,8 +316,8 @@ def test_what_make_run_prints_is_what_the_default_pipeline_does(tutorial, tmp_pa
     assert f"[ingest] {printed}" in shown
     copies, originals = params.augment.copies, counts["train"]
     assert (
-        f"[augment] augment: {originals * copies} copies of {originals} training images in data/augmented ({originals * copies} made, 0 kept)"
-        in shown
+        f"[augment] augment: {originals * copies} copies of {originals} training images in data/augmented "
+        f"({originals * copies} made, 0 kept)" in shown
     )
     per_epoch = params.ingest.train_per_class * len(params.ingest.classes)
     for arm, images in (("original", per_epoch), ("augmented", per_epoch * (1 + copies))):
@@ -333,8 +333,8 @@ def test_what_make_run_prints_is_what_the_default_pipeline_does(tutorial, tmp_pa
     )
     fewer = block_after(tutorial, "Reproducing experiment 'copies-5'")
     assert (
-        f"augment: {originals * 5} copies of {originals} training images in data/augmented (0 made, {originals * 5} kept)"
-        in fewer
+        f"augment: {originals * 5} copies of {originals} training images in data/augmented "
+        f"(0 made, {originals * 5} kept)" in fewer
     )
 
 

@@ -8,6 +8,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from tasks.common.params import Params
+from tasks.common.results import Scaling, read_result
 from tasks.study.runs import run_name
 from tasks.study.summary import summarise
 
@@ -27,7 +28,7 @@ def accuracy(size: int, arm: str) -> list[float]:
     }[arm]
 
 
-def study(tmp_path, arms: list[str]) -> dict:
+def study(tmp_path, arms: list[str]) -> Scaling:
     runs = tmp_path / "runs"
     for size in SIZES:
         for arm in arms:
@@ -48,44 +49,42 @@ def study(tmp_path, arms: list[str]) -> dict:
 
 def test_augmented_vs_repeated_at_each_size_with_its_trend_in_one_holm_family(tmp_path, capsys):
     scaling = study(tmp_path, ["original", "augmented", "repeated"])
-    assert json.loads(json.dumps(scaling)) == json.loads((tmp_path / "scaling.json").read_text())
+    assert read_result(tmp_path / "scaling.json", Scaling) == scaling
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert set(scaling["gain_over_original"]) == set(scaling["trend"]) == {"augmented", "repeated"}  # as before
-    [points] = scaling["isolating"].values()
-    assert list(scaling["isolating"]) == ["augmented-vs-repeated"]
+    assert set(scaling.gain_over_original) == set(scaling.trend) == {"augmented", "repeated"}  # as before
+    [points] = scaling.isolating.values()
+    assert list(scaling.isolating) == ["augmented-vs-repeated"]
     for size, point in zip(SIZES, points):
         treated, control = accuracy(size, "augmented"), accuracy(size, "repeated")
         test = stats.ttest_rel(treated, control)
-        assert point["images_per_class"] == size
-        assert point["delta_mean"] == pytest.approx(np.mean(ISOLATED[size])) and point["p_value"] == pytest.approx(
+        assert point.images_per_class == size
+        assert point.delta_mean == pytest.approx(np.mean(ISOLATED[size])) and point.p_value == pytest.approx(
             test.pvalue
         )
-        assert point["ci95"] == pytest.approx(list(test.confidence_interval(0.95)))
+        assert point.ci95 == pytest.approx(list(test.confidence_interval(0.95)))
     # One family: every comparison make run makes (two against original, augmented vs repeated), at every size.
-    every = [*(p for arm in ("augmented", "repeated") for p in scaling["gain_over_original"][arm]), *points]
-    assert scaling["holm_family"]["comparisons"] == len(every) == 9
-    expected = multipletests([point["p_value"] for point in every], method="holm")[1]
-    assert [point["p_value_holm"] for point in every] == pytest.approx(expected.tolist())
-    assert [point["verdict_kind"] for point in points] == ["hurts", "inconclusive", "improves"]
-    assert points[1]["p_value"] < 0.05 < points[1]["p_value_holm"]  # -1 point at 50: "hurts" alone, not in the family
+    every = [*(p for arm in ("augmented", "repeated") for p in scaling.gain_over_original[arm]), *points]
+    assert scaling.holm_family.comparisons == len(every) == 9
+    expected = multipletests([point.p_value for point in every], method="holm")[1]
+    assert [point.p_value_holm for point in every] == pytest.approx(expected.tolist())
+    assert [point.verdict_kind for point in points] == ["hurts", "inconclusive", "improves"]
+    assert points[1].p_value < 0.05 < points[1].p_value_holm  # -1 point at 50: "hurts" alone, not in the family
     # The trend: least squares of the per-seed differences on log2(size), one intercept per seed.
-    fitted = scaling["isolating_trend"]["augmented-vs-repeated"]
+    fitted = scaling.isolating_trend["augmented-vs-repeated"]
     design = np.column_stack(
         [np.repeat(np.log2(SIZES), 3), *(np.tile(np.arange(3) == seed, 3) for seed in SEEDS)]
     ).astype(float)
     slope = np.linalg.lstsq(design, np.concatenate([ISOLATED[size] for size in SIZES]), rcond=None)[0][0]
-    assert fitted["slope_per_doubling"] == pytest.approx(slope) and fitted["ci95"][0] > 0
-    assert fitted["sentence"].startswith(
-        "augmented vs repeated: the gain grows as data grows (+3.03 points per doubling"
-    )
-    assert fitted["sentence"] in capsys.readouterr().out
+    assert fitted.slope_per_doubling == pytest.approx(slope) and fitted.ci95[0] > 0
+    assert fitted.sentence.startswith("augmented vs repeated: the gain grows as data grows (+3.03 points per doubling")
+    assert fitted.sentence in capsys.readouterr().out
 
 
 def test_without_repeated_nothing_isolates_and_the_family_is_the_gains(tmp_path):
     scaling = study(tmp_path, ["original", "augmented"])
-    assert scaling["isolating"] == {} and scaling["isolating_trend"] == {}
-    gains = scaling["gain_over_original"]["augmented"]
-    assert scaling["holm_family"]["comparisons"] == len(gains) == 3
-    assert [point["p_value_holm"] for point in gains] == pytest.approx(
-        multipletests([p["p_value"] for p in gains], method="holm")[1].tolist()
+    assert scaling.isolating == {} and scaling.isolating_trend == {}
+    gains = scaling.gain_over_original["augmented"]
+    assert scaling.holm_family.comparisons == len(gains) == 3
+    assert [point.p_value_holm for point in gains] == pytest.approx(
+        multipletests([p.p_value for p in gains], method="holm")[1].tolist()
     )

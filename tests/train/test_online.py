@@ -24,7 +24,7 @@ def test_online_epochs_show_each_original_once_plus_fresh_draws(tmp_path):
         tmp_path / "report.json",
     )
     params = AugmentParams(copies=2, preview_images=1, preview_copies=1)
-    augment(params, tmp_path / "sets/original", tmp_path / "augmented", tmp_path / "sets/augmented", tmp_path / "p.png")
+    augment(params, tmp_path / "sets/original", tmp_path / "augmented", tmp_path / "sets", tmp_path / "p.png")
     dataset, steps, per_epoch = online_dataset(
         tmp_path / "sets/online/seed-0.csv", ["coat", "pullover"], batch_size=4, epochs=2, seed=5
     )

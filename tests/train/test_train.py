@@ -127,9 +127,9 @@ def test_a_set_decoded_once_in_memory_or_mapped_from_disk_feeds_the_batches_of_i
         AugmentParams(copies=3),
         tmp_path / "sets/original",
         tmp_path / "augmented",
-        tmp_path / "sets/augmented",
+        tmp_path / "sets",
         preview=None,
-        matched_arms=False,
+        arms=("augmented",),
     )
     examples, names = set_examples(tmp_path / "sets/augmented/seed-0.csv")
     classes = sorted(set(names))
@@ -170,11 +170,12 @@ def test_a_set_decoded_once_in_memory_or_mapped_from_disk_feeds_the_batches_of_i
     assert not np.array_equal(as_tensors(0)[1][0][0], as_tensors(1)[0][0][0])  # skipping an epoch moves the order on
 
 
-def test_a_training_process_starts_on_two_threads_per_op_without_scikit_learn_and_matplotlib_and_can_still_import_them():
+def test_a_training_process_starts_on_two_threads_per_op_without_sklearn_and_matplotlib_and_can_still_import_them():
     """Keras imports both when installed; a training run needs neither, and skips their second of start-up.
     The suite runs one thread per op (conftest.py); a stage's process left alone sets augflow's two."""
     check = (
-        "import os, sys, tasks.train; print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib'}), "
+        "import os, sys, tasks.train; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib'}), "
         "os.environ['TF_NUM_INTRAOP_THREADS']); import sklearn.metrics, matplotlib.pyplot"
     )
     env = {name: value for name, value in os.environ.items() if name != "TF_NUM_INTRAOP_THREADS"}
