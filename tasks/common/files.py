@@ -18,10 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SET_COLUMNS = ("path", "sha256", "class")
-# A set that lists augmented copies: a copy's row names its strip (`path`), which of the strip's `tiles` it is
-# (`copy`, 0 at the left) and the hash of that tile's pixels; an original's row leaves both empty.
-TILED_SET_COLUMNS = (*SET_COLUMNS, "copy", "tiles")
+SET_COLUMNS = ("path", "sha256", "class")  # a set of copies adds "copy" and "tiles": tile_of's place of one
 
 
 def strip_of(tiles: list[np.ndarray]) -> np.ndarray:
