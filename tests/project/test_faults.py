@@ -148,7 +148,7 @@ def train_here(arm: str, **dirs: Path) -> Path:
         ("online", {}, 1),
         # best_val's best epoch and weights: a high rate makes validation accuracy wander, and the best epoch comes
         # before the kill, so the model is the best weights kept through it (the test checks it is so).
-        ("original", {"checkpoint": "best_val", "epochs": 3, "learning_rate": 0.01}, 2),
+        ("original", {"checkpoint": "best_val", "epochs": 3, "model": {"learning_rate": 0.01}}, 2),
     ],
 )
 def test_a_killed_training_run_resumes_and_ends_byte_identical_for_the_online_arm_and_best_val(
@@ -160,7 +160,8 @@ def test_a_killed_training_run_resumes_and_ends_byte_identical_for_the_online_ar
     repo = project[0]
     (tmp_path / "data").symlink_to(repo / "data")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"] |= settings
+    for key, value in settings.items():  # a group of settings (train.model) merged into the project's
+        params["train"][key] = params["train"][key] | value if isinstance(value, dict) else value
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     if settings:  # the uninterrupted run on these settings, in a folder of its own
