@@ -148,7 +148,7 @@ def train_here(arm: str, **dirs: Path) -> Path:
         ("online", {}, 1),
         # best_val's best epoch and weights: a high rate makes validation accuracy wander, and the best epoch comes
         # before the kill, so the model is the best weights kept through it (the test checks it is so).
-        ("original", {"checkpoint": "best_val", "epochs": 3, "learning_rate": 0.01}, 2),
+        ("original", {"checkpoint": "best_val", "epochs": 3, "model": {"learning_rate": 0.01}}, 2),
     ],
 )
 def test_a_killed_training_run_resumes_and_ends_byte_identical_for_the_online_arm_and_best_val(
