@@ -160,8 +160,7 @@ def test_a_killed_training_run_resumes_and_ends_byte_identical_for_the_online_ar
     repo = project[0]
     (tmp_path / "data").symlink_to(repo / "data")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    for key, value in settings.items():  # a group of settings (train.model) merged into the project's
-        params["train"][key] = params["train"][key] | value if isinstance(value, dict) else value
+    params["train"] |= settings
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     if settings:  # the uninterrupted run on these settings, in a folder of its own
