@@ -3,7 +3,7 @@
 Run from the project root after `make setup`:
 
     .venv/bin/python benchmarks/cost_growth.py [--sizes 250 1000 5750] [--old REF] [--new REF]
-        [--no-push-pull] [--noop-rounds 3] [--article-rounds 3] [--article-loop-copies 20]
+        [--no-push-pull] [--noop-rounds 3] [--article-rounds 3] [--article-loop-copies 20] [--resume]
     .venv/bin/python benchmarks/cost_growth.py --report   # the table and plot again, from the JSON
 
 Two versions of augflow, git refs (--old, default OLD: main before the copies were stored per
@@ -30,7 +30,9 @@ training image 21 times (the original and its 20 copies). Then, with --article-r
 augment stage of each version on the article's setting (benchmarks/augment_stage.py: 538
 images of 150x150 colour, 20 copies) against the article's ImageDataGenerator loop saving
 JPEG, in turns. Writes benchmarks/results/cost_growth.json (after each size, so a long run
-stopped midway keeps what it measured) and cost_growth.png beside it, and prints the tables.
+stopped midway keeps what it measured, and --resume goes on from there) and cost_growth.png
+beside it, and prints the tables. Wall seconds and CPU seconds (the commands' processes; the
+S3 server's, in this process, left out) are both kept: on a loaded machine CPU is the steadier.
 """
 
 import argparse
@@ -496,6 +498,9 @@ def main() -> None:
     parser.add_argument("--article-rounds", type=int, default=3, help="0 leaves the article's setting out")
     parser.add_argument("--article-loop-copies", type=int, default=augment_stage.COPIES)
     parser.add_argument("--report", action="store_true", help="only print the tables and redraw the plot from the JSON")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the sizes the JSON already has for the same commits and settings"
+    )
     args = parser.parse_args()
     if args.report:
         report(json.loads(RESULTS.read_text()))
@@ -515,9 +520,14 @@ def main() -> None:
         },
         "sizes": {},
     }
+    if args.resume and RESULTS.exists():  # a long run stopped midway goes on where it stopped
+        before = json.loads(RESULTS.read_text())
+        if before["setup"] == result["setup"]:
+            result["sizes"] = {size: before["sizes"][size] for size in map(str, args.sizes) if size in before["sizes"]}
+            result["resumed"] = {"machine_before": before["machine"], "kept_sizes": sorted(result["sizes"], key=int)}
     scratch = Path(tempfile.mkdtemp(prefix="augflow-bench-"))
     try:
-        for size in args.sizes:
+        for size in (size for size in args.sizes if str(size) not in result["sizes"]):
             result["sizes"][str(size)] = measure_size(size, commits, scratch, not args.no_push_pull, args.noop_rounds)
             result["growth"] = growth(result)
             write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")  # what is measured so far
