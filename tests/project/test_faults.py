@@ -150,6 +150,7 @@ def train_here(arm: str, **dirs: Path) -> Path:
         # before the kill, so the model is the best weights kept through it (the test checks it is so).
         ("original", {"checkpoint": "best_val", "epochs": 3, "model": {"learning_rate": 0.01}}, 2),
     ],
+    ids=["online", "best_val"],
 )
 def test_a_killed_training_run_resumes_and_ends_byte_identical_for_the_online_arm_and_best_val(
     project, tmp_path, monkeypatch, capsys, arm, settings, killed_after
