@@ -1,6 +1,8 @@
 """The suite's fixtures and pytest hooks; what tests share besides fixtures is in helpers.py."""
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 # module starts TensorFlow, whatever files a run collects: a model trained in a test's own process is then the one a
 # stage's process trains (test_faults.py resumes a killed stage's run in its own process).
 import tasks  # noqa: E402, F401
-from tests.helpers import PIPELINE_PARAMS, make_project, repro_parallel
+from tests.helpers import PIPELINE_PARAMS, TWO_ARMS_PARAMS, make_project, repro_parallel, run
 
 LONGEST_FIRST = (
     "test_serve.py",
@@ -44,3 +46,21 @@ def reproduced(tmp_path_factory) -> tuple[Path, str]:
     project change a copy of it (helpers.copy_project)."""
     repo = make_project(tmp_path_factory.mktemp("pipeline"), PIPELINE_PARAMS)
     return repo, repro_parallel(repo)
+
+
+@pytest.fixture(scope="session")
+def serial_reference(tmp_path_factory, worker_id) -> Path:
+    """The two-arm tiny project (TWO_ARMS_PARAMS) after a plain serial `dvc repro`: what the flow's and the cluster's
+    runs must end as. Made once per `make test`, by whichever test process asks first, and shared by all of them, so
+    tests read it and change only copies of it (helpers.copy_project)."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # pytest-xdist: every test process's temporary folder sits in the session's
+        shared = shared.parent
+    repo, done = shared / "serial-reference", shared / "serial-reference.done"
+    with open(shared / "serial-reference.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here while the first makes it
+        if not done.exists():
+            shutil.rmtree(repo, ignore_errors=True)  # what a process that failed midway left
+            run(make_project(repo, TWO_ARMS_PARAMS), "dvc", "repro")
+            done.touch()
+    return repo

@@ -28,6 +28,8 @@ TINY_PARAMS = {
     "augment": {"copies": 2, "preview_images": 2, "preview_copies": 2},
     "train": {"arms": ["original", "augmented", "online"], "seeds": [0], "epochs": 1, "batch_size": 8},
 }
+# The flow, cluster and serve tests' projects: two arms, the flow's own behaviour being what they check.
+TWO_ARMS_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
 # The pipeline tests also train the budget-matched control, to see it compared and rerun.
 PIPELINE_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": [*TINY_PARAMS["train"]["arms"], "repeated"]}}
 # Every command a test runs gets the suite's environment (conftest.py's settings included) and an identity for git.

@@ -12,11 +12,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-from tests.helpers import ENV, TINY_PARAMS
+from tests.helpers import ENV, TWO_ARMS_PARAMS
 
 CREDENTIALS = "augflow:not-a-real-secret"
 # The tests' tiny data, as every other real run in the suite; two arms.
-PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
+PARAMS = TWO_ARMS_PARAMS
 ARTIFACTS = {"augflow-verdict", "augflow-report", "augflow-report-html"}
 
 

@@ -37,7 +37,7 @@ from tasks.orchestration.parallel import StageFailed, pipeline_stages
 from tests.helpers import (
     ENV,
     PROJECT,
-    TINY_PARAMS,
+    TWO_ARMS_PARAMS,
     copy_project,
     lock_hashes,
     make_project,
@@ -49,7 +49,7 @@ from tests.helpers import (
 from tests.oracle import assert_scaling_agrees
 
 # Two arms: the online arm's input is tested with the pipeline (test_pipeline.py); here the flow's own behaviour is.
-FLOW_PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
+FLOW_PARAMS = TWO_ARMS_PARAMS
 TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
 
@@ -85,7 +85,7 @@ def flowed(tmp_path_factory):
     return repo, *run_flow(repo)
 
 
-def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flowed, tmp_path):
+def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flowed, serial_reference):
     flow_project, stages, _, artifacts = flowed
     assert stages == dict.fromkeys(EVERY_STAGE, "ran")
     assert set(artifacts) == {
@@ -96,11 +96,11 @@ def test_flow_runs_every_stage_and_leaves_the_repository_as_dvc_repro_would(flow
     assert artifacts["augflow-report"] == (flow_project / "reports/report.md").read_text()  # one seed: no seeds needed
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
-    # Every output, models included, is byte-identical to a serial `dvc repro` of another copy, and so are the metrics.
-    other = make_project(tmp_path / "repro", FLOW_PARAMS)
-    run(other, "dvc", "repro")
-    assert lock_hashes(flow_project) == lock_hashes(other)
-    assert (flow_project / "reports/metrics.json").read_text() == (other / "reports/metrics.json").read_text()
+    # Every output, models included, is byte-identical to a serial `dvc repro` of another copy (conftest.py), and so
+    # are the metrics.
+    assert lock_hashes(flow_project) == lock_hashes(serial_reference)
+    metrics = "reports/metrics.json"
+    assert (flow_project / metrics).read_text() == (serial_reference / metrics).read_text()
 
 
 def test_second_flow_run_skips_every_stage_and_says_why(flowed):
@@ -174,7 +174,8 @@ def test_flow_after_changing_copies_reruns_augment_its_training_run_and_evaluati
     assert "up to date" in run(flow_project, "dvc", "status").stdout
 
 
-STUDY_SIZES = [3, 6]
+# One size, two seeds: the cluster's study test (test_distributed.py) runs two sizes.
+STUDY_SIZES = [3]
 STUDY_PARAMS = FLOW_PARAMS | {"train": FLOW_PARAMS["train"] | {"seeds": [0, 1]}, "study": {"sizes": STUDY_SIZES}}
 STUDY_RUNS = {
     f"run@{size}-{arm}-{seed}" for size in STUDY_SIZES for arm in ("original", "augmented") for seed in (0, 1)
@@ -250,9 +251,8 @@ def test_the_study_flow_writes_its_curve_and_stays_out_of_the_main_pipeline(tmp_
     assert scaling["isolating"] == {} and scaling["holm_family"]["comparisons"] == len(STUDY_SIZES)
     assert (repo / "reports/scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert (
-        "0 of 9 stages ran" in run(repo, sys.executable, "-m", "tasks.orchestration.parallel", "--repo", "study").stdout
-    )  # make study
+    make_study = run(repo, sys.executable, "-m", "tasks.orchestration.parallel", "--repo", "study").stdout
+    assert f"0 of {len(STUDY_RUNS) + 1} stages ran" in make_study
     assert (
         ran_stages(run(repo / "study", "dvc", "repro").stdout) == set()
     )  # as after a serial dvc repro: nothing reruns

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_project
-from tests.serving import PARAMS, finished, free_port, served, start
+from tests.helpers import copy_project
+from tests.serving import finished, free_port, served, start
 
 POSTGRES_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))  # Debian's postgresql package
 
@@ -62,11 +62,13 @@ def postgres():
         shutil.rmtree(cluster, ignore_errors=True)
 
 
-def test_the_server_keeps_its_state_in_postgresql(tmp_path, postgres):
-    project = make_project(tmp_path / "project", PARAMS)
+def test_the_server_keeps_its_state_in_postgresql(tmp_path, postgres, serial_reference):
+    """A what-if run from start to end: on a copy of a reproduced project, whose DVC run cache gives it every stage but
+    evaluate, the one its override changes."""
+    project = copy_project(serial_reference, tmp_path / "project")
     home = tmp_path / "prefect-home"
     with served(project, home, {"PREFECT_SERVER_DATABASE_CONNECTION_URL": postgres}) as (_, env):
-        flow_run = finished(start(env, "what-if", 'overrides=["augment.copies=3"]'))
+        flow_run = finished(start(env, "what-if", 'overrides=["evaluate.confidence=0.9"]'))
     assert flow_run.state.is_completed(), flow_run.state.message
     assert not (home / "prefect.db").exists()  # not SQLite: the run is in PostgreSQL's tables
     url = postgres.replace("postgresql+asyncpg", "postgresql")

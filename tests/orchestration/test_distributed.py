@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -41,9 +40,19 @@ from tasks.common.errors import UserError
 from tasks.common.paths import TIMES_DIR
 from tasks.common.times import measured_seconds
 from tasks.orchestration.cluster import Workspaces, bring_back, check_cluster, split_pipeline
-from tests.helpers import ENV, PROJECT, TINY_PARAMS, lock_hashes, make_project, ran_stages, run, set_params
+from tests.helpers import (
+    ENV,
+    PROJECT,
+    TWO_ARMS_PARAMS,
+    copy_project,
+    lock_hashes,
+    make_project,
+    ran_stages,
+    run,
+    set_params,
+)
 
-PARAMS = TINY_PARAMS | {"train": TINY_PARAMS["train"] | {"arms": ["original", "augmented"]}}
+PARAMS = TWO_ARMS_PARAMS
 TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
 BUCKET = "augflow"
 CREDENTIALS = {
@@ -198,19 +207,6 @@ def flow_project(s3, tmp_path_factory):
     return repo
 
 
-def reproduce(repo: Path) -> Path:
-    run(repo, "dvc", "repro")
-    return repo
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """Another copy on the same params, reproduced by a plain serial `dvc repro` while the cluster starts: `.result()`
-    waits."""
-    with ThreadPoolExecutor(max_workers=1) as background:
-        yield background.submit(reproduce, make_project(tmp_path_factory.mktemp("reference"), PARAMS))
-
-
 def task_run_logs(names: list[str]) -> dict[str, list[str]]:
     """Each named task run's state and log messages, from the test's Prefect server."""
     with get_client(sync_client=True) as client:
@@ -242,7 +238,9 @@ def flow_run(cluster, flow_project):
     return experiment(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
 
 
-def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference, cluster, flow_project, flow_run):
+def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(
+    serial_reference, cluster, flow_project, flow_run
+):
     state = flow_run
     assert state.is_completed(), state.message
     result = state.result()
@@ -266,10 +264,11 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
     for stage in TRAIN_RUNS:
         arm = stage.removeprefix("train@").removesuffix("-0")
         assert measured_seconds(flow_project / "models" / arm / "seed-0.keras", flow_project / TIMES_DIR) > 0
-    # The project ends as after a serial `dvc repro`: every hash, the metrics, nothing left to run.
-    reference = reference.result()
-    assert lock_hashes(flow_project) == lock_hashes(reference)
-    assert (flow_project / "reports/metrics.json").read_text() == (reference / "reports/metrics.json").read_text()
+    # The project ends as after a serial `dvc repro` (conftest.py): every hash, the metrics, nothing left to run.
+    assert lock_hashes(flow_project) == lock_hashes(serial_reference)
+    assert (flow_project / "reports/metrics.json").read_text() == (
+        serial_reference / "reports/metrics.json"
+    ).read_text()
     assert "up to date" in run(flow_project, "dvc", "status").stdout
     assert ran_stages(run(flow_project, "dvc", "repro").stdout) == set()
 
@@ -277,11 +276,12 @@ def test_flow_on_dask_trains_on_the_workers_and_ends_as_a_serial_repro(reference
 def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_writes_the_same_bytes(
     cluster, flow_project, s3
 ):
-    """`make study DASK=...`: study/ is a DVC project of its own, with a default remote of its own."""
-    set_params(flow_project, study={"sizes": [3]})
+    """`make study DASK=...`: study/ is a DVC project of its own, with a default remote of its own. Two sizes, one
+    seed: the flow's study test (test_flow.py) runs two seeds."""
+    set_params(flow_project, study={"sizes": [3, 6]})
     for arguments in (("add", "-d", "shared", f"s3://{BUCKET}/study"), ("modify", "shared", "endpointurl", s3)):
         run(flow_project / "study", "dvc", "remote", *arguments)
-    runs = {"run@3-original-0", "run@3-augmented-0"}
+    runs = {f"run@{size}-{arm}-0" for size in (3, 6) for arm in ("original", "augmented")}
     state = study(repo_dir=str(flow_project), jobs=2, dask=cluster["address"], return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
@@ -290,7 +290,12 @@ def test_the_study_runs_on_the_workers_through_its_own_remote_and_a_local_rerun_
     logs = task_run_logs([f"bring back {stage}" for stage in runs])
     for stage in runs:
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in logs[f"bring back {stage}"]
-    assert result["scaling"].sizes == [3] and set(result["scaling"].test_accuracy) == {"original", "augmented"}
+    assert result["scaling"].sizes == [3, 6] and set(result["scaling"].test_accuracy) == {"original", "augmented"}
+    for arm, points in result["scaling"].test_accuracy.items():  # each size's point is that size's run
+        for size, point in zip((3, 6), points):
+            ran = json.loads((flow_project / f"study/runs/{size}-{arm}-0.json").read_text())
+            assert point.images_per_class == size and point.runs == [ran["test_accuracy"]]
+            assert ran["train_images"] == 2 * size
     # The same run here, forced, writes the bytes the worker wrote; the study is then up to date.
     came_back = (flow_project / "study/runs/3-augmented-0.json").read_bytes()
     assert ran_stages(
@@ -355,8 +360,8 @@ def test_a_scheduler_and_a_worker_without_the_projects_code_are_refused_in_one_s
             check_cluster(flow_project, bare["address"])
 
 
-def test_a_clone_pulls_the_results_from_the_remote_and_reruns_nothing(s3, reference, tmp_path):
-    reference = reference.result()
+def test_a_clone_pulls_the_results_from_the_remote_and_reruns_nothing(s3, serial_reference, tmp_path):
+    reference = copy_project(serial_reference, tmp_path / "reference")
     run(reference, "dvc", "remote", "add", "-d", "team", f"s3://{BUCKET}/team")
     run(reference, "dvc", "remote", "modify", "team", "endpointurl", s3)
     # dvc.lock, DVC's .gitignore files and the outputs DVC does not cache (evaluate's reports, ingest's report)
