@@ -24,7 +24,7 @@ from flows import serve
 from tasks.common.errors import run_cli
 from tasks.common.paths import WORKTREES_DIR
 from tasks.orchestration import lock
-from tests.helpers import make_project, project_files, run
+from tests.helpers import copy_project, project_files, run, set_params
 from tests.serving import ARTIFACTS, CREDENTIALS, PARAMS, artifacts, deployments, finished, logged, served, start
 
 WHAT_IF = 'overrides=["evaluate.confidence=0.9"]'  # the completed what-if runs' override: see the what_if fixture
@@ -33,8 +33,13 @@ STUDY_SIZES = [3]  # the `study` deployment's runs: one size of the tests' tiny 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    project = make_project(tmp_path_factory.mktemp("serve") / "project", PARAMS | {"study": {"sizes": STUDY_SIZES}})
+def server(tmp_path_factory, serial_reference):
+    """`make serve` on a copy of the reproduced two-arm project (conftest.py), its results committed: what-if runs
+    then run the stages their overrides change, as on a team's server, and restore the others from DVC's cache."""
+    project = copy_project(serial_reference, tmp_path_factory.mktemp("serve") / "project")
+    set_params(project, study={"sizes": STUDY_SIZES})
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-q", "-m", "the reproduced results; the study's sizes")
     nightly = ("--nightly-cron", NIGHTLY[0], "--nightly-timezone", NIGHTLY[1])
     with served(project, project.parent / "prefect-home", arguments=nightly) as (api, env):
         yield project, api, env
@@ -132,8 +137,8 @@ def test_a_what_if_run_cancelled_through_the_api_ends_cancelled_and_leaves_no_wo
     before = project_files(project)
     with lock.holding(project, "a test standing in for make run"):  # what-if runs work beside a run in the project
         flow_run = logged(
-            start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'"
-        )  # DVC runs its first stage
+            start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'train@"
+        )  # DVC runs the first stage the override changes
     assert (project / WORKTREES_DIR / flow_run.name).is_dir()
     with get_client(sync_client=True) as client:
         client.set_flow_run_state(
@@ -151,7 +156,7 @@ def test_a_what_if_run_cancelled_through_the_api_ends_cancelled_and_leaves_no_wo
 def test_a_killed_worker_crashes_its_run_and_the_next_run_removes_its_workspace_and_completes(server, request):
     project, _, env = server
     before = project_files(project)
-    flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'ingest'")
+    flow_run = logged(start(env, "what-if", 'overrides=["train.epochs=2"]'), "Running stage 'train@")
     child = int(flow_run.infrastructure_pid.rpartition(":")[2])
     worker = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
     for group in (os.getpgid(child), os.getpgid(worker)):  # the flow run and its stage's processes, then the worker
@@ -171,8 +176,8 @@ def test_a_killed_worker_crashes_its_run_and_the_next_run_removes_its_workspace_
 def what_if(server):
     """A what-if run with one override, started as a user would; returns it and params.yaml from before it.
 
-    The override is evaluate's alone, so the run trains on the committed settings: DVC's run cache (shared with the
-    project) then gives the nightly run below every stage but evaluate, as it would on a team's server.
+    The override is evaluate's alone, so the run restores every other stage from DVC's cache (shared with the
+    project) and runs evaluate, as it would on a team's server.
     """
     project, _, env = server
     params_before = (project / "params.yaml").read_bytes()
