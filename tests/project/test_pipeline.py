@@ -242,12 +242,17 @@ def test_changing_the_checkpoint_epochs_or_a_model_setting_marks_only_the_traini
 
 
 def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reproduced, tmp_path):
+    """augment reruns, and its new sets leave out of date exactly the training runs that read them, and evaluate.
+    The flow's test (test_flow.py) reruns such training runs and evaluate for real; here DVC's status says which
+    `dvc repro` would rerun."""
     repo = copy_project(reproduced[0], tmp_path / "project")
     before = read_csv(repo / "data/sets/augmented/seed-0.csv")
     set_params(repo, augment={"copies": 3})
-    reran = {"augment", "train@augmented-0", "train@online-0", "train@repeated-0", "evaluate"}
-    output = run(repo, "dvc", "repro").stdout
-    assert ran_stages(output) == reran
+    assert set(json.loads(run(repo, "dvc", "status", "--json").stdout)) == {"augment"}  # the setting is its alone
+    output = run(repo, "dvc", "repro", "--single-item", "augment").stdout
+    assert ran_stages(output) == {"augment"}
+    stale = {"train@augmented-0", "train@online-0", "train@repeated-0", "evaluate"}
+    assert set(json.loads(run(repo, "dvc", "status", "--json").stdout)) == stale
     assert len(list((repo / "data/augmented").rglob("*.png"))) == 24
     assert_repeated_lists_each_original(repo, times=1 + 3)
     # the output persists across the rerun: each strip keeps its two copies' pixels, only the third ones are made
