@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from prefect import flow  # noqa: F401  before any test module imports TensorFlow: see below
+from prefect.settings import PREFECT_API_URL
+from prefect.testing.utilities import prefect_test_harness
 
 # Prefect configures logging on first use, closing the handlers already installed. Once
 # TensorFlow is imported, those include absl's handler on pytest's captured stderr, and
@@ -64,3 +66,11 @@ def serial_reference(tmp_path_factory, worker_id) -> Path:
             run(make_project(repo, TWO_ARMS_PARAMS), "dvc", "repro")
             done.touch()
     return repo
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """Prefect's temporary server for this test process, started when a test first asks and shared by the files the
+    process runs after: the flows in the process report to it, and tests find their own runs by flow run id."""
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()

@@ -25,7 +25,6 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.logging.handlers import APILogHandler
-from prefect.testing.utilities import prefect_test_harness
 
 from flows import experiment as experiment_flow
 from flows.decide import decide as decide_flow
@@ -54,10 +53,7 @@ TRAIN_RUNS = {"train@original-0", "train@augmented-0"}
 EVERY_STAGE = {"ingest", "augment", "evaluate"} | TRAIN_RUNS
 
 
-@pytest.fixture(scope="module", autouse=True)
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_api")  # the flows report to the test process's server (conftest.py)
 
 
 def run_flow(repo, flow=experiment):

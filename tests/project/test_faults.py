@@ -23,8 +23,6 @@ from pathlib import Path
 import keras
 import pytest
 import yaml
-from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
 
 from tasks.common.params import load_params
 from tasks.train.stage import train
@@ -109,7 +107,9 @@ def test_a_killed_stage_is_rerun_to_the_uninterrupted_runs_outputs(project, tmp_
     assert_as_uninterrupted(repo, hashes, metrics)
 
 
-def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_identical(project, tmp_path):
+def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_identical(
+    project, tmp_path, prefect_api
+):
     """The flow process (`make flow`) killed with its process group, training run and all, after epoch 1 of 2;
     the next flow run resumes the run at epoch 2 and ends as the uninterrupted run, model and curves included.
     Both runs are given no memory for decoded images, so their sets are mapped from disk (tasks/common/data.py),
@@ -117,13 +117,12 @@ def test_a_killed_flow_resumes_its_training_run_at_the_next_epoch_and_ends_byte_
     reference, hashes, metrics = project
     repo = copy_project(reference, tmp_path / "project")
     forget(repo, "train@original-0")
-    with prefect_test_harness(server_startup_timeout=180):  # one server for both flow processes
-        env = ENV | {"PREFECT_API_URL": PREFECT_API_URL.value(), "AUGFLOW_DECODED_BYTES": "1"}
-        flow = [sys.executable, "-m", "flows.experiment", "--jobs", "1"]
-        kill_when(repo, flow, first_file(repo / ".augflow/resume", "original-seed-0-*/epoch-1"), env)
-        assert not (repo / "models/original/seed-0.keras").exists()  # DVC deleted it before the run
-        assert list((repo / ".augflow/decoded").iterdir()) == []  # the killed run's mapped sets went with it
-        rerun = subprocess.run(flow, cwd=repo, env=env, capture_output=True, text=True)
+    env = ENV | {"PREFECT_API_URL": prefect_api, "AUGFLOW_DECODED_BYTES": "1"}  # one server for both flow processes
+    flow = [sys.executable, "-m", "flows.experiment", "--jobs", "1"]
+    kill_when(repo, flow, first_file(repo / ".augflow/resume", "original-seed-0-*/epoch-1"), env)
+    assert not (repo / "models/original/seed-0.keras").exists()  # DVC deleted it before the run
+    assert list((repo / ".augflow/decoded").iterdir()) == []  # the killed run's mapped sets went with it
+    rerun = subprocess.run(flow, cwd=repo, env=env, capture_output=True, text=True)
     output = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, output
     assert ran_stages(output) == {"train@original-0"}
