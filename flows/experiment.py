@@ -24,7 +24,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect_dask import DaskTaskRunner
 
 from flows.cluster import train_on_cluster
 from tasks.common.arms import baseline_arm
@@ -145,6 +144,8 @@ def run_stages(repo_dir: Path, jobs: int, dask: str | None = None) -> dict:
         wait(list(futures.values()))
         for future in futures.values():
             future.result()  # a failed stage stops the flow before the cluster gets work
+        from prefect_dask import DaskTaskRunner  # Dask's client, imported only by a run that uses a cluster
+
         trained = train_on_cluster.with_options(task_runner=DaskTaskRunner(address=dask))(repo_dir, remote)
     submit(after)
     wait(list(futures.values()))
