@@ -22,6 +22,7 @@ import yaml
 from tasks.common.files import read_csv
 from tasks.common.results import Metrics, result_json
 from tasks.common.times import measured_seconds
+from tasks.evaluate import stage as evaluate_stage
 from tests.helpers import ENV, copy_project, lock_hashes, ran_stages, repro_parallel, run, set_params
 from tests.oracle import a_case_holm_decides, assert_metrics_agree
 
@@ -159,7 +160,19 @@ def test_dvc_plots_show_draws_every_declared_plot_without_warnings(reproduced):
     assert all(f"reports/predictions/{arm}.csv" in page for arm in ARMS)
 
 
-def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_ran(reproduced, tmp_path):
+def evaluate_here(folder, monkeypatch, capsys) -> str:
+    """The evaluate stage's `main` in this process (TensorFlow already started), on folder's params and models; what
+    it printed. The stage's own process runs in every `dvc repro` here."""
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "argv", ["evaluate"])
+    capsys.readouterr()
+    evaluate_stage.main()
+    return capsys.readouterr().out
+
+
+def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_ran(
+    reproduced, tmp_path, monkeypatch, capsys
+):
     """Without original the first arm is the baseline, and a pair is compared once: evaluate alone, on the trained
     models."""
     repo, _ = reproduced
@@ -170,7 +183,7 @@ def test_every_arm_list_the_schema_accepts_ends_in_a_verdict_between_arms_that_r
         (["repeated", "original"], {"repeated": ("repeated", "original")}),
     ):
         set_params(copy, train={"arms": arms})
-        shown = run(copy, sys.executable, "-m", "tasks.evaluate").stdout
+        shown = evaluate_here(copy, monkeypatch, capsys)
         comparisons = json.loads((copy / "reports/metrics.json").read_text())["comparisons"]
         assert {key: (c["arm"], c["baseline"]) for key, c in comparisons.items()} == expected
         assert all(c["verdict"] in shown for c in comparisons.values())
@@ -306,7 +319,9 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     ] == comparison["p_value"]
 
 
-def test_every_number_evaluate_reports_matches_an_independent_recomputation_from_the_predictions(two_seeds, tmp_path):
+def test_every_number_evaluate_reports_matches_an_independent_recomputation_from_the_predictions(
+    two_seeds, tmp_path, monkeypatch, capsys
+):
     """tests/oracle.py recomputes metrics.json and headline.json from reports/predictions/, the test split and
     params.yaml with scipy, statsmodels and scikit-learn, by the rules of docs/verdict.md: every accuracy, score
     and interval, paired test, Holm-adjusted p-value, TOST, McNemar, seeds needed and verdict.
@@ -330,7 +345,7 @@ def test_every_number_evaluate_reports_matches_an_independent_recomputation_from
         ).unlink()  # not written through, should DVC have linked it to its cache
         shutil.copy(repo / f"models/{source}/seed-{source_seed}.keras", copy / f"models/{arm}/seed-{seed}.keras")
     set_params(copy, evaluate={"confidence": confidence})
-    run(copy, sys.executable, "-m", "tasks.evaluate")
+    evaluate_here(copy, monkeypatch, capsys)
     assert_metrics_agree(copy)
 
 
