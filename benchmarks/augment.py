@@ -109,7 +109,10 @@ def stage_runs(images: list[np.ndarray], folder: Path, copies: int, policy: Seed
         path = folder / "raw" / f"{index:05d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(pixels))
-        rows.append({"path": str(path), "sha256": pixel_sha256(pixels), "class": "bench"})
+        rows.append(
+            {"path": str(path), "tile": 0, "tiles": 1, "id": f"{index:05d}"}
+            | {"sha256": pixel_sha256(pixels), "class": "bench"}
+        )
     write_csv_atomic(folder / "original/seed-0.csv", SET_COLUMNS, rows)
     runs = {}
     for name, chosen in (("stage", policy), ("floor", FlipPolicy(name="flip", horizontal=False))):

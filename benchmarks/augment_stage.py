@@ -98,7 +98,7 @@ def ingest_article_setting(folder: Path, source: Path) -> Path:
 def copies_made(base: Path) -> int:
     """The copies augment makes in base: COPIES for each image some seed trains on (each seed draws its own
     subset; ingest drops near-twins)."""
-    return COPIES * len({row["path"] for path in (base / ORIGINAL_SETS).glob("seed-*.csv") for row in read_csv(path)})
+    return COPIES * len({row["id"] for path in (base / ORIGINAL_SETS).glob("seed-*.csv") for row in read_csv(path)})
 
 
 def stage_seconds(base: Path, copy: Path, cache_type: str | None) -> tuple[float, str]:

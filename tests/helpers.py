@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
+from tasks.common.files import read_csv, read_tile
 from tasks.common.results import Metrics
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -49,6 +51,16 @@ def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedPr
     if check and result.returncode:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def stored_images(raw_dir: Path) -> dict[str, tuple[str, str, np.ndarray]]:
+    """Every image ingest stored under raw_dir, by id: (split, class, pixels), read through each split's index."""
+    images = {}
+    for index in sorted(Path(raw_dir).glob("*/index.csv")):
+        sheets = {}
+        for row in read_csv(index):
+            images[row["id"]] = (index.parent.name, row["class"], read_tile(row, sheets))
+    return images
 
 
 def run_stage_in(folder: Path, module: str = "tasks.ingest") -> subprocess.CompletedProcess:

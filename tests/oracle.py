@@ -12,6 +12,7 @@ reported 'improves', expected 'inconclusive'"); assert_metrics_agree and assert_
 fail with all of them.
 """
 
+import csv
 import json
 import math
 from dataclasses import dataclass
@@ -204,8 +205,9 @@ def comparison_pairs(arms: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def test_split(repo: Path) -> dict[str, str]:
-    """Each test image's id and class, from data/raw/test/<class>/<id>.png."""
-    return {path.stem: path.parent.name for path in sorted((repo / "data/raw/test").glob("*/*")) if path.is_file()}
+    """Each test image's id and class, from the split's index, data/raw/test/index.csv."""
+    with open(repo / "data/raw/test/index.csv", newline="") as index:
+        return {row["id"]: row["class"] for row in csv.DictReader(index)}
 
 
 def auc_from_rounded(truth: np.ndarray, scores: np.ndarray) -> Within:

@@ -5,13 +5,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tasks.common.files import atomic_path
+from tasks.common.files import atomic_path, set_order
 
 
 def preview_rows(training_set: list[dict], count: int) -> list[dict]:
     """Pick `count` originals for the preview, taking classes in turn so each one shows."""
     by_class: dict[str, list[dict]] = {}
-    for row in sorted(training_set, key=lambda row: row["path"]):
+    for row in sorted(training_set, key=set_order):
         by_class.setdefault(row["class"], []).append(row)
     chosen: list[dict] = []
     for rank in range(max((len(rows) for rows in by_class.values()), default=0)):

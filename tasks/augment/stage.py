@@ -11,9 +11,9 @@ depends on its image alone, so an image shared by several seeds is copied once.
 Then it writes the training set of every arm built from the originals (tasks/common/arms.py says how
 each is built). `--policy NAME` makes a compared policy's arm the same way, in its own folder.
 
-An image's copies are stored together: data/augmented/<class>/<stem>.png holds its `copies` copies side
+An image's copies are stored together: data/augmented/<class>/<id>.png holds its `copies` copies side
 by side (its strip), so the folder holds one file per training image, not one per copy, and DVC's work
-grows with the images. The set files name each copy by strip, place in it and pixel hash.
+grows with the images. The set files name each copy by strip, place in it, id and pixel hash.
 
 The stage is incremental: `data/augmented` is a persistent DVC output holding a
 manifest of what made each strip. A rerun keeps every strip whose source image,
@@ -43,9 +43,12 @@ from tasks.common.copies import as_stored, encode_strip, make_copy, signature
 from tasks.common.files import (
     SET_COLUMNS,
     atomic_directory,
+    located,
     pixel_sha256,
     read_csv,
     read_image,
+    read_tile,
+    set_order,
     tile_of,
     write_bytes_atomic,
     write_csv_atomic,
@@ -60,30 +63,20 @@ PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing
 
 
 def strip_name(row: dict) -> str:
-    """Where an image's copies are stored, relative to the stage's folder: <class>/<its file's stem>.png."""
-    return f"{row['class']}/{Path(row['path']).stem}.png"
-
-
-def training_order(row: dict) -> str:
-    """A row's place in a set: its path, a copy's as if the copy had a file of its own beside its strip,
-    <stem>-<copy, 3 digits>.png, as copies had before strips; so sets list their examples, and runs train on
-    them, in the order they always have."""
-    if row.get("copy") in (None, ""):  # an original
-        return row["path"]
-    path = Path(row["path"])
-    return str(path.with_name(f"{path.stem}-{int(row['copy']):03d}{path.suffix}"))
+    """Where an image's copies are stored, relative to the stage's folder: <class>/<its id>.png."""
+    return f"{row['class']}/{row['id']}.png"
 
 
 def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, int, int]]]) -> tuple[dict[str, dict], int]:
     """Write the strips of a batch of source images, each with the first `kept` of the `stored` copies of its current
     strip and the others made; return their manifest entries and how many copies were made."""
     params, out_dir, sources = job
-    entries, made = {}, 0
-    for row, kept, stored in sources:
+    entries, made, sheets = {}, 0, {}
+    for (row, kept, stored), place in zip(sources, located([row for row, _, _ in sources])):
         name = strip_name(row)
         current = read_image(out_dir / name) if kept else None
         copies = [tile_of(current, copy, stored) for copy in range(kept)]
-        pixels = read_image(Path(row["path"]))
+        pixels = read_tile(place, sheets)
         copies += [
             as_stored(make_copy(pixels, row["sha256"], copy, params), params) for copy in range(kept, params.copies)
         ]
@@ -177,14 +170,15 @@ def update_copies(
 
 
 def copy_rows(rows: list[dict], manifest: dict[str, dict], out_dir: Path) -> list[dict]:
-    """A set's rows for the copies of `rows`' images: strip, place in it, pixel hash."""
+    """A set's rows for the copies of `rows`' images: strip, place in it, id, pixel hash."""
     copies = []
     for row in rows:
         name = strip_name(row)
         hashes = manifest[name]["copies"] if name in manifest else []  # none when augment.copies is 0
         path = str(out_dir / name)
         copies += [
-            {"path": path, "sha256": sha256, "class": row["class"], "copy": copy, "tiles": len(hashes)}
+            {"path": path, "tile": copy, "tiles": len(hashes), "id": f"{row['id']}-{copy:03d}"}
+            | {"sha256": sha256, "class": row["class"]}
             for copy, sha256 in enumerate(hashes)
         ]
     return copies
@@ -194,7 +188,7 @@ def write_set(path: Path, rows: list[dict]) -> None:
     """A training-set file: its rows in training order, under the columns every set has and any its arm adds (a
     copy's place in its strip; online's policy)."""
     columns = dict.fromkeys([*SET_COLUMNS, *(column for row in rows for column in row)])
-    write_csv_atomic(path, columns, sorted(rows, key=training_order))
+    write_csv_atomic(path, columns, sorted(rows, key=set_order))
 
 
 def read_sets(folder: Path) -> dict[str, list[dict]]:
@@ -220,25 +214,23 @@ def augment(
     """
     workers = len(os.sched_getaffinity(0)) if workers is None else workers
     seed_sets = read_sets(original_sets)
-    training_set = sorted(
-        {row["path"]: row for rows in seed_sets.values() for row in rows}.values(), key=lambda row: row["path"]
-    )
-    copies_of = {}  # by original path: its stored copies (strip, place, pixel hash), when an arm lists them
+    training_set = sorted({row["id"]: row for rows in seed_sets.values() for row in rows}.values(), key=set_order)
+    copies_of = {}  # by original's id: its stored copies (strip, place, pixel hash), when an arm lists them
     if any(arm_named(name).lists_copies for name in arms):
         manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
-        copies_of = {row["path"]: copy_rows([row], manifest, out_dir) for row in training_set}
+        copies_of = {row["id"]: copy_rows([row], manifest, out_dir) for row in training_set}
     else:
         manifest, made = {}, 0
     for arm in arms:
         build = arm_named(arm).training_set
         with atomic_directory(sets_dir / arm) as staging:
             for name, rows in seed_sets.items():
-                copies = [copy for row in rows for copy in copies_of.get(row["path"], [])]
+                copies = [copy for row in rows for copy in copies_of.get(row["id"], [])]
                 write_set(staging / f"{name}.csv", build(rows, copies, params))
     if preview is not None:
         examples = []
         for row in preview_rows(training_set, params.preview_images):
-            pixels = read_image(Path(row["path"]))
+            pixels = read_tile(located([row])[0])
             copies = [
                 make_copy(pixels, row["sha256"], copy, params)
                 for copy in range(min(params.copies, params.preview_copies))

@@ -1,13 +1,14 @@
 """Labelled images as tf.data pipelines, shared by train and evaluate: every set decoded once.
 
-An example is a whole image file, or one copy in an augmented strip (tasks/augment/stage.py: a set file
-names the strip, the copy's place in it and its pixel hash). A dataset decodes its examples once, as it is
-made, into one uint8 array, its store, decoding each file once however many of its copies the set lists;
-every epoch then reads batches from the store by index, so no image is decoded twice. The store is held
-in memory when it fits in the run's share of the machine's memory (tasks/common/machine.py), else in an unnamed
-file under .augflow/decoded mapped into memory, so that a run's memory stays bounded however large its
-set; the batches are the same either way. The class index of a name is its rank among the sorted class
-names, so every stage agrees on it without extra bookkeeping.
+An example is one image in a file that holds several side by side: a sheet of a split's images (tasks/ingest/stage.py)
+or an augmented strip of an image's copies (tasks/augment/stage.py). A set file names each example by id and pixel
+hash; its file and place there are in the set (a copy) or in its split's index.csv (an original). A dataset
+decodes its examples once, as it is made, into one uint8 array, its store, decoding each file once however
+many of its images the set lists; every epoch then reads batches from the store by index, so no image is
+decoded twice. The store is held in memory when it fits in the run's share of the machine's memory
+(tasks/common/machine.py), else in an unnamed file under .augflow/decoded mapped into memory, so that a
+run's memory stays bounded however large its set; the batches are the same either way. The class index
+of a name is its rank among the sorted class names, so every stage agrees on it without extra bookkeeping.
 """
 
 import math
@@ -21,24 +22,27 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.common.errors import UserError
-from tasks.common.files import read_csv, read_image, tile_of
+from tasks.common.files import located, read_csv, read_image, tile_of
 from tasks.common.machine import memory_budget
-from tasks.common.paths import DECODED_DIR
+from tasks.common.paths import DECODED_DIR, SPLIT_INDEX
 
-Example = tuple[str, int, int]  # (file, copy, tiles): copy `copy` of the `tiles` side by side in the file
+Example = tuple[str, int, int]  # (file, tile, tiles): image `tile` of the `tiles` side by side in the file
 
 
-def split_files(split_dir: Path) -> tuple[list[str], list[str]]:
-    """(paths, class names) of every PNG under split_dir/<class>/, in sorted order."""
-    paths = sorted(Path(split_dir).glob("*/*.png"))
-    return [str(path) for path in paths], [path.parent.name for path in paths]
+def examples_of(rows: list[dict]) -> tuple[list[Example], list[str]]:
+    """(examples, class names) of a set file's rows, or a split index's."""
+    rows = located(rows)
+    return [(row["path"], int(row["tile"]), int(row["tiles"])) for row in rows], [row["class"] for row in rows]
 
 
 def set_examples(set_csv: Path) -> tuple[list[Example], list[str]]:
     """(examples, class names) listed in a training-set file written by ingest or augment."""
-    rows = read_csv(set_csv)
-    examples = [(row["path"], int(row.get("copy") or 0), int(row.get("tiles") or 1)) for row in rows]
-    return examples, [row["class"] for row in rows]
+    return examples_of(read_csv(set_csv))
+
+
+def split_examples(split_dir: Path) -> tuple[list[Example], list[str]]:
+    """(examples, class names) of a split ingest wrote (data/raw/<split>), from its index, in its order."""
+    return set_examples(Path(split_dir) / SPLIT_INDEX)
 
 
 def presentations_per_epoch(set_csv: Path) -> int:
@@ -58,10 +62,10 @@ def decode_store(examples: Sequence[str | Example], scratch: Path = DECODED_DIR)
     Every image of a set shares one shape (ingest normalises them), the first example's."""
     examples = [(example, 0, 1) if isinstance(example, str) else example for example in examples]
     places: dict[str, list[tuple[int, int, int]]] = {}
-    for index, (path, copy, tiles) in enumerate(examples):
-        places.setdefault(path, []).append((index, copy, tiles))
-    first, copy, tiles = examples[0]
-    shape = tile_of(with_channels(read_image(Path(first))), copy, tiles).shape
+    for index, (path, tile, tiles) in enumerate(examples):
+        places.setdefault(path, []).append((index, tile, tiles))
+    first, tile, tiles = examples[0]
+    shape = tile_of(with_channels(read_image(Path(first))), tile, tiles).shape
     if len(examples) * math.prod(shape) <= memory_budget():
         store = np.empty((len(examples), *shape), np.uint8)
     else:
@@ -71,8 +75,8 @@ def decode_store(examples: Sequence[str | Example], scratch: Path = DECODED_DIR)
 
     def fill(path: str) -> None:
         pixels = with_channels(read_image(Path(path)))
-        for index, copy, tiles in places[path]:
-            pixels_of_example = tile_of(pixels, copy, tiles)
+        for index, tile, tiles in places[path]:
+            pixels_of_example = tile_of(pixels, tile, tiles)
             if pixels_of_example.shape != shape:
                 raise UserError(
                     f"{path} holds images of {pixels_of_example.shape} pixels, {first} of {shape}: a set's images "

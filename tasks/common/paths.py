@@ -9,11 +9,12 @@ PARAMS_FILE = Path("params.yaml")
 
 # Data: what ingest and augment write (DVC outputs).
 DATA_DIR = Path("data")
-RAW_DIR = DATA_DIR / "raw"  # train/, val/ and test/, one folder per class
+RAW_DIR = DATA_DIR / "raw"  # train/, val/ and test/: one folder of sheets per class, and the split's index
 TRAIN_DIR = RAW_DIR / "train"
 VAL_DIR = RAW_DIR / "val"
 TEST_DIR = RAW_DIR / "test"
 RAW_MANIFEST = RAW_DIR / "manifest.csv"  # every ingested image with its split, class and source
+SPLIT_INDEX = "index.csv"  # in each split's folder: where each of its images is, as a set file lists them
 SETS_DIR = DATA_DIR / "sets"  # each arm's training sets, one CSV per seed: data/sets/<arm>/seed-<s>.csv
 ORIGINAL_SETS = SETS_DIR / "original"
 AUGMENTED_SETS = SETS_DIR / "augmented"

@@ -8,9 +8,9 @@ from tasks.common.errors import UserError
 
 
 def predict(
-    model_path: Path, paths: list[str], names: list[str], classes: list[str], batch_size: int
+    model_path: Path, examples: list, names: list[str], classes: list[str], batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted class index, score) for every test image, in the order given.
+    """(predicted class index, score) for every test image (tasks/common/data.py's examples), in the order given.
 
     The score is the probability of the second class for two classes (what ROC AUC needs),
     else the probability of the predicted class.
@@ -28,7 +28,7 @@ def predict(
     model = keras.saving.load_model(model_path)
     # Called eagerly, batch by batch: Model.predict would trace a new graph for every model loaded.
     outputs = np.concatenate(
-        [model(images, training=False) for images, _ in image_dataset(paths, names, classes, batch_size)]
+        [model(images, training=False) for images, _ in image_dataset(examples, names, classes, batch_size)]
     )
     if outputs.shape[1] == 1:
         return (outputs[:, 0] > 0.5).astype(int), outputs[:, 0]

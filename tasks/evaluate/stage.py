@@ -31,6 +31,7 @@ from tasks.common.paths import (
     RAW_MANIFEST,
     REPORT,
     SETS_DIR,
+    SPLIT_INDEX,
     TEST_DIR,
     TIMES_DIR,
 )
@@ -205,9 +206,10 @@ def choose_policy(policies: list[str], seeds: list[int], live_dir: Path = LIVE_D
 
 
 def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TEST_DIR) -> Metrics:
-    from tasks.common.data import presentations_per_epoch, split_files  # TensorFlow's tf.data: see predict
+    from tasks.common.data import examples_of, presentations_per_epoch  # TensorFlow's tf.data: see predict
 
-    paths, names = split_files(test_dir)
+    test_images = read_csv(test_dir / SPLIT_INDEX)
+    examples, names = examples_of(test_images)
     classes = sorted(set(names))
     truth = np.array([classes.index(name) for name in names])
     outcomes: dict[str, list[tuple]] = {}
@@ -224,18 +226,18 @@ def evaluate(params: Params, models_dir: Path = MODELS_DIR, test_dir: Path = TES
         rows = []
         for seed in params.train.seeds:
             predicted, scores = predict(
-                models_dir / arm / f"seed-{seed}.keras", paths, names, classes, params.evaluate.batch_size
+                models_dir / arm / f"seed-{seed}.keras", examples, names, classes, params.evaluate.batch_size
             )
             outcomes.setdefault(arm, []).append((predicted, scores))
             rows += [
                 {
                     "seed": seed,
-                    "image": Path(path).stem,
+                    "image": image["id"],
                     "actual": classes[a],
                     "predicted": classes[p],
                     "score": f"{s:.6f}",
                 }
-                for path, a, p, s in zip(paths, truth, predicted, scores)
+                for image, a, p, s in zip(test_images, truth, predicted, scores)
             ]
         write_csv_atomic(PREDICTIONS_DIR / f"{arm}.csv", ("seed", "image", "actual", "predicted", "score"), rows)
     manifest = read_csv(RAW_MANIFEST)

@@ -1,7 +1,12 @@
-"""Stage `ingest`: turn the source dataset into train/val/test PNG folders plus a manifest.
+"""Stage `ingest`: turn the source dataset into train/val/test folders of PNG sheets plus a manifest.
 
-Fashion-MNIST's IDX files are streamed image by image, so memory stays flat
-whatever the subset size. The subset is drawn per class from `ingest.seed`
+Each split's images of a class are stored several to a PNG, side by side (a sheet), so DVC keeps, pushes
+and pulls a few files where it would have kept one per image; data/raw/<split>/index.csv says which
+sheet and place holds each image (write_split). A sheet ends after an image whose id hashes low (sheets_of),
+so its images depend on their ids alone: adding or removing an image changes its own sheet only.
+
+Fashion-MNIST's IDX files are read once, keeping only the chosen images (784 bytes each).
+The subset is drawn per class from `ingest.seed`
 with its own random stream, so adding a class never changes the images picked
 for the others. val is drawn first, from the official training images; each
 train seed then draws its own training subset from the rest (see choose_splits);
@@ -17,11 +22,12 @@ seed then draws its own share of each class's training images,
 
 import gzip
 import hashlib
+import io
 import json
 import math
 import struct
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +36,20 @@ from PIL import Image
 from tasks.common.arms import arm_named
 from tasks.common.errors import UserError
 from tasks.common.files import (
+    INDEX_COLUMNS,
     SET_COLUMNS,
     atomic_directory,
     pixel_sha256,
     png_bytes,
     read_csv,
+    read_image,
+    set_order,
+    strip_of,
     write_csv_atomic,
     write_text_atomic,
 )
 from tasks.common.params import FASHION_MNIST_CLASSES, IngestParams, Params, load_params
-from tasks.common.paths import INGEST_CACHE_DIR, INGEST_REPORT, RAW_DIR, SETS_DIR, TIMES_DIR
+from tasks.common.paths import INGEST_CACHE_DIR, INGEST_REPORT, RAW_DIR, SETS_DIR, SPLIT_INDEX, TIMES_DIR
 from tasks.common.times import training_estimate
 from tasks.ingest.curate import (
     SPLITS,
@@ -60,6 +70,7 @@ IDX_FILES = {  # official part -> (images file, labels file)
 }
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 IMAGES_PER_READ = 1024
+SHEET_IMAGES = 64  # images a sheet holds on average; at most four times as many
 
 
 def _idx_path(folder: Path, name: str) -> Path:
@@ -138,23 +149,65 @@ def is_fashion_mnist(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for files in IDX_FILES.values() for name in files)
 
 
-def write_training_sets(
-    manifest: list[dict], raw_dir: Path, sets_dir: Path, subsets: dict[int, set[str]]
-) -> dict[str, int]:
-    """Write sets_dir/original/seed-<s>.csv, each seed's training images (by id); return the image count per split."""
-    training = {
-        row["id"]: {
-            "path": f"{raw_dir}/train/{row['class']}/{row['id']}.png",
-            "sha256": row["sha256"],
-            "class": row["class"],
+def sheets_of(ids: list[str]) -> list[list[str]]:
+    """ids, sorted, cut into the runs that share a sheet: a run ends after an id whose hash falls in the lowest
+    1/SHEET_IMAGES of its range, or at 4 x SHEET_IMAGES ids."""
+    runs, run = [[]], 256 // SHEET_IMAGES
+    for image_id in sorted(ids):
+        runs[-1].append(image_id)
+        if hashlib.sha256(image_id.encode()).digest()[0] < run or len(runs[-1]) == 4 * SHEET_IMAGES:
+            runs.append([])
+    return [run for run in runs if run]
+
+
+def write_split(
+    staging: Path, raw_dir: Path, split: str, images: list[dict], pixels_of: Callable[[str], np.ndarray]
+) -> list[dict]:
+    """Write a split's sheets, <split>/<class>/<first id>.png, and its index, <split>/index.csv (every image's
+    sheet and place, in set order), under staging; return the index's rows. `images` are manifest rows; pixels_of gives
+    an id's pixels."""
+    rows = []
+    for label in sorted({image["class"] for image in images}):
+        hashes = {image["id"]: image["sha256"] for image in images if image["class"] == label}
+        for run in sheets_of(list(hashes)):
+            name = f"{split}/{label}/{run[0]}.png"
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(png_bytes(strip_of([pixels_of(image_id) for image_id in run])))
+            rows += [
+                {"path": f"{raw_dir}/{name}", "tile": tile, "tiles": len(run), "id": image_id}
+                | {"sha256": hashes[image_id], "class": label}
+                for tile, image_id in enumerate(run)
+            ]
+    rows.sort(key=set_order)
+    write_csv_atomic(staging / split / SPLIT_INDEX, INDEX_COLUMNS, rows)
+    return rows
+
+
+def write_raw(raw_dir: Path, manifest: list[dict], pixels_of: Callable[[str], np.ndarray]) -> list[dict]:
+    """Replace raw_dir whole: every split's sheets and index, and the manifest; return the train split's index."""
+    with atomic_directory(raw_dir) as staging:
+        indexes = {
+            split: write_split(staging, raw_dir, split, [row for row in manifest if row["split"] == split], pixels_of)
+            for split in SPLITS
         }
-        for row in manifest
-        if row["split"] == "train"
-    }
+        write_manifest(staging, manifest)
+    return indexes["train"]
+
+
+def write_training_sets(train_rows: list[dict], sets_dir: Path, subsets: dict[int, set[str]]) -> None:
+    """Write sets_dir/original/seed-<s>.csv, each seed's training images (by id), from the train split's index: each
+    with its class folder, not its sheet, so that a seed's set changes only when its own images do."""
     with atomic_directory(sets_dir / "original") as staging:
         for seed, ids in subsets.items():
-            rows = sorted((training[image_id] for image_id in ids), key=lambda row: row["path"])
+            rows = [
+                {"path": Path(row["path"]).parent.as_posix()} | {column: row[column] for column in SET_COLUMNS[1:]}
+                for row in train_rows
+                if row["id"] in ids
+            ]
             write_csv_atomic(staging / f"seed-{seed}.csv", SET_COLUMNS, rows)
+
+
+def split_counts(manifest: list[dict]) -> dict[str, int]:
     return {split: sum(row["split"] == split for row in manifest) for split in ("train", "val", "test")}
 
 
@@ -216,28 +269,26 @@ def ingest_fashion_mnist(
     for split, chosen in splits.items():
         part = "t10k" if split == "test" else "train"
         wanted[part].update({index: (split, name) for index, name in chosen.items()})
-    manifest = []
-    with atomic_directory(raw_dir) as staging:
-        for part, chosen in wanted.items():
-            for index, pixels in iter_idx_images(_idx_path(folder, IDX_FILES[part][0]), set(chosen)):
-                split, name = chosen[index]
-                image_id = f"{part}-{index:05d}"
-                path = staging / split / name / f"{image_id}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(png_bytes(pixels))
-                manifest.append(
-                    {
-                        "id": image_id,
-                        "sha256": pixel_sha256(pixels),
-                        "class": name,
-                        "split": split,
-                        "origin": f"fashion-mnist:{part}:{index}",
-                    }
-                )
-        write_manifest(staging, manifest)
-    counts = write_training_sets(
-        manifest, raw_dir, sets_dir, {seed: {f"train-{i:05d}" for i in chosen} for seed, chosen in subsets.items()}
+    manifest, pixels = [], {}
+    for part, chosen in wanted.items():
+        for index, image in iter_idx_images(_idx_path(folder, IDX_FILES[part][0]), set(chosen)):
+            split, name = chosen[index]
+            image_id = f"{part}-{index:05d}"
+            pixels[image_id] = image
+            manifest.append(
+                {
+                    "id": image_id,
+                    "sha256": pixel_sha256(image),
+                    "class": name,
+                    "split": split,
+                    "origin": f"fashion-mnist:{part}:{index}",
+                }
+            )
+    train_index = write_raw(raw_dir, manifest, pixels.get)
+    write_training_sets(
+        train_index, sets_dir, {seed: {f"train-{i:05d}" for i in chosen} for seed, chosen in subsets.items()}
     )
+    counts = split_counts(manifest)
     write_report(
         report, {"source": params.source, "kind": "fashion-mnist", "ingested": len(manifest), "splits": counts}
     )
@@ -333,28 +384,24 @@ def ingest_images(
     }
     write_report(report, summary | {"refused": [vars(r) for r in refused], "moved": moved})
     check_usable(images, params.source, report)
-    manifest = []
-    with atomic_directory(raw_dir) as staging:
-        for split, label in {(image.split, image.label) for image in images}:
-            (staging / split / label).mkdir(parents=True)
-        for image in images:
-            image_id = image.content[:16]
-            (staging / image.split / image.label / f"{image_id}.png").write_bytes(
-                cached_png(image.key, color_mode, cache_dir)
-            )
-            manifest.append(
-                {
-                    "id": image_id,
-                    "sha256": image.sha256[color_mode],
-                    "class": image.label,
-                    "split": image.split,
-                    "origin": image.name,
-                }
-            )
-        write_manifest(staging, manifest)
-    counts = write_training_sets(
-        manifest, raw_dir, sets_dir, seed_samples(manifest, params.seed, seeds, params.seed_sample)
-    )
+    manifest = [
+        {
+            "id": image.content[:16],
+            "sha256": image.sha256[color_mode],
+            "class": image.label,
+            "split": image.split,
+            "origin": image.name,
+        }
+        for image in images
+    ]
+    keys = {image.content[:16]: image.key for image in images}
+
+    def pixels_of(image_id: str) -> np.ndarray:
+        return read_image(io.BytesIO(cached_png(keys[image_id], color_mode, cache_dir)))
+
+    train_index = write_raw(raw_dir, manifest, pixels_of)
+    write_training_sets(train_index, sets_dir, seed_samples(manifest, params.seed, seeds, params.seed_sample))
+    counts = split_counts(manifest)
     why = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
     drawn = (
         "every seed trains on all of them"
@@ -378,8 +425,8 @@ def ingest(
     cache_dir: Path = INGEST_CACHE_DIR,
     seeds: list[int] = (0,),
 ) -> dict[str, int]:
-    """Write raw_dir/{split}/{class}/{id}.png, raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed and the
-    report."""
+    """Write raw_dir/<split>/ (sheets and index.csv), raw_dir/manifest.csv, sets_dir/original/seed-<s>.csv per seed
+    and the report."""
     if is_fashion_mnist(Path(params.source)):
         return ingest_fashion_mnist(params, raw_dir, sets_dir, report, seeds)
     return ingest_images(params, raw_dir, sets_dir, report, cache_dir, seeds)
@@ -391,9 +438,11 @@ def training_plan(
     """What the training stages will do with what ingest wrote, and how long that will take here, before they start."""
     first = next(iter(params.train.seeds))
     per_seed = len(read_csv(sets_dir / "original" / f"seed-{first}.csv"))
-    with Image.open(next(iter(sorted((raw_dir / "train").rglob("*.png"))))) as image:
-        pixels = image.width * image.height * len(image.getbands())
-        shape = f"{image.height}x{image.width} {'grayscale' if image.mode == 'L' else 'rgb'}"
+    first_image = read_csv(raw_dir / "train" / SPLIT_INDEX)[0]
+    with Image.open(first_image["path"]) as image:
+        width = image.width // int(first_image["tiles"])
+        pixels = width * image.height * len(image.getbands())
+        shape = f"{image.height}x{width} {'grayscale' if image.mode == 'L' else 'rgb'}"
     shown = {arm: per_seed * arm_named(arm).per_original(params.augment.copies) for arm in params.arms}
     runs = len(params.arms) * len(params.train.seeds)
     total = sum(shown.values()) * len(params.train.seeds) * params.train.epochs * pixels

@@ -16,7 +16,7 @@ import numpy as np
 from tasks.augment.stage import augment
 from tasks.common.arms import arm_named
 from tasks.common.curves import chosen_epoch
-from tasks.common.data import split_files
+from tasks.common.data import split_examples
 from tasks.common.errors import UserError, run_cli
 from tasks.common.files import read_csv, write_text_atomic
 from tasks.common.params import Params, load_params
@@ -54,9 +54,9 @@ def study_run(size: int, arm: str, seed: int, params: Params, runs_dir: Path = S
             work / "times",
             work / "resume",
         )
-        paths, names = split_files(work / "raw/test")
+        examples, names = split_examples(work / "raw/test")
         classes = sorted(set(names))
-        predicted, _ = predict(model, paths, names, classes, params.evaluate.batch_size)
+        predicted, _ = predict(model, examples, names, classes, params.evaluate.batch_size)
         result = {
             "size": size,
             "arm": arm,

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.common.copies import make_copy
-from tasks.common.data import decode_store
+from tasks.common.data import decode_store, examples_of
 from tasks.common.files import read_csv
 from tasks.common.params import AugmentParams
 
@@ -31,7 +31,7 @@ def online_dataset(
     presentations per epoch) of the online arm."""
     rows = read_csv(set_csv)
     copies, policy = int(rows[0]["copies"]), AugmentParams.model_validate_json(rows[0]["policy"])
-    store = decode_store([row["path"] for row in rows])  # the originals, decoded once for every epoch's draws
+    store = decode_store(examples_of(rows)[0])  # the originals, decoded once for every epoch's draws
     shape = store.shape[1:]
     hashes = [row["sha256"] for row in rows]
     labels = tf.constant([classes.index(row["class"]) for row in rows])

@@ -3,9 +3,10 @@
 DVC deletes a stage's outputs before rerunning it, so the state lives outside them, in
 .augflow/resume/<arm>-seed-<seed>-<where>-<key>: `where` hashes the model's path (runs of other
 projects or study sizes never meet), `key` what the run's result depends on (its training
-params, set file and validation images), so a run whose inputs changed starts afresh and removes
-the stale state. Each epoch's state is a folder built beside the last and renamed into place: a
-kill mid-save leaves the previous one whole. A finished run removes its folder.
+params, set file and validation index, which name every image by its pixel hash), so a run whose
+inputs changed starts afresh and removes the stale state. Each epoch's state is a folder built
+beside the last and renamed into place: a kill mid-save leaves the previous one whole. A finished
+run removes its folder.
 
 A resumed run ends as an uninterrupted one because it gets back the weights and the optimizer's
 state (Keras' .weights.h5 holds both), every finished epoch's logs (replayed into dvclive, so its
@@ -21,9 +22,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tasks.common.data import split_files
 from tasks.common.files import atomic_directory
 from tasks.common.params import TrainParams
+from tasks.common.paths import SPLIT_INDEX
 
 WEIGHTS, BEST_WEIGHTS, STATE = "weights.weights.h5", "best.npz", "state.json"
 
@@ -49,12 +50,10 @@ class Resume(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         prefix = f"{model_path.parent.name}-{model_path.stem}-{_digest(str(model_path.resolve()).encode())[:8]}"
-        val_files = split_files(val_dir)[0]
-        key = _digest(
+        key = _digest(  # the set file and the validation index name every image by its pixel hash
             params.model_dump_json(exclude={"arms", "seeds"}).encode(),
             set_csv.read_bytes(),
-            *(path.encode() for path in val_files),
-            *(Path(path).read_bytes() for path in val_files),
+            (val_dir / SPLIT_INDEX).read_bytes(),
         )
         self.folder, self.best_val = resume_dir / f"{prefix}-{key}", best_val
         for stale in resume_dir.glob(f"{prefix}-*"):

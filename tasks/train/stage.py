@@ -46,7 +46,7 @@ import tensorflow as tf  # noqa: E402
 from dvclive.keras import DVCLiveCallback  # noqa: E402
 
 from tasks.common.arms import arm_named  # noqa: E402
-from tasks.common.data import image_dataset, set_examples, split_files  # noqa: E402
+from tasks.common.data import image_dataset, set_examples, split_examples  # noqa: E402
 from tasks.common.errors import UserError  # noqa: E402
 from tasks.common.files import atomic_path  # noqa: E402
 from tasks.common.params import TrainParams, load_params  # noqa: E402
@@ -149,7 +149,7 @@ def train(
     else:
         train_data = image_dataset(examples, names, classes, params.batch_size, shuffle_seed=seed, skip_epochs=start)
         steps, per_epoch = None, len(examples)
-    val_data = image_dataset(*split_files(val_dir), classes, params.batch_size)
+    val_data = image_dataset(*split_examples(val_dir), classes, params.batch_size)
     batches = steps or math.ceil(per_epoch / params.batch_size)
     model = build_model(train_data.element_spec[0].shape[1:], len(classes), params, batches)
     with Live(str(live_dir / f"{arm}-seed-{seed}"), dvcyaml=False, save_dvc_exp=False) as live:

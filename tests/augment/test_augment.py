@@ -14,7 +14,7 @@ from tasks.augment.stage import augment
 from tasks.common import policies
 from tasks.common.copies import code_fingerprint, copy_rng, make_copy
 from tasks.common.files import (
-    SET_COLUMNS,
+    INDEX_COLUMNS,
     jpeg_bytes,
     pixel_sha256,
     png_bytes,
@@ -119,15 +119,18 @@ def write_training_set(folder, count, shape=(28, 28), seed=0, names=None):
         path = folder / "raw" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(pixels))
-        rows.append({"path": str(path), "sha256": pixel_sha256(pixels), "class": path.parent.name})
-    write_csv_atomic(folder / "original/seed-0.csv", SET_COLUMNS, rows)
+        rows.append(
+            {"path": str(path), "tile": 0, "tiles": 1, "id": path.stem}
+            | {"sha256": pixel_sha256(pixels), "class": path.parent.name}
+        )
+    write_csv_atomic(folder / "original/seed-0.csv", INDEX_COLUMNS, rows)
     return rows
 
 
 def write_sets(folder, **seeds):
     """Training sets for several seeds, as ingest writes them: original/seed-<s>.csv."""
     for seed, rows in seeds.items():
-        write_csv_atomic(folder / seed / "seed-0.csv", SET_COLUMNS, rows)
+        write_csv_atomic(folder / seed / "seed-0.csv", INDEX_COLUMNS, rows)
 
 
 def run_stage(folder, params, source="original", **options):
@@ -154,10 +157,10 @@ def copies_listed(folder, seed_set="sets/augmented/seed-0.csv"):
     """The copies a set lists, as (strip, copy) -> pixel hash; each checked against the pixels its strip holds."""
     listed = {}
     for row in read_csv(folder / seed_set):
-        if row["copy"]:
-            pixels = tile_of(read_image(row["path"]), int(row["copy"]), int(row["tiles"]))
+        if "/augmented/" in row["path"]:
+            pixels = tile_of(read_image(row["path"]), int(row["tile"]), int(row["tiles"]))
             assert pixel_sha256(pixels) == row["sha256"]
-            listed[Path(row["path"]).name, int(row["copy"])] = row["sha256"]
+            listed[Path(row["path"]).name, int(row["tile"])] = row["sha256"]
     return listed
 
 
@@ -229,17 +232,17 @@ def test_a_set_lists_copies_in_the_order_their_own_files_had(tmp_path):
     write_training_set(tmp_path, 3, names=["x", "x-y", "x0"])
     run_stage(tmp_path, AugmentParams(copies=2, preview_images=1, preview_copies=1))
     rows = read_csv(tmp_path / "sets/augmented/seed-0.csv")
-    listed = [(Path(row["path"]).parent.name, Path(row["path"]).name, row["copy"]) for row in rows]
+    listed = [(Path(row["path"]).parts[-3], Path(row["path"]).name, row["tile"], row["id"]) for row in rows]
     assert listed == [
-        ("a", "x.png", "0"),
-        ("a", "x.png", "1"),
-        ("a", "x-y.png", "0"),
-        ("a", "x-y.png", "1"),
-        ("a", "x0.png", "0"),
-        ("a", "x0.png", "1"),
-        ("a", "x-y.png", ""),  # data/augmented/ sorts before data/raw/, as it always did
-        ("a", "x.png", ""),
-        ("a", "x0.png", ""),
+        ("augmented", "x.png", "0", "x-000"),
+        ("augmented", "x.png", "1", "x-001"),
+        ("augmented", "x-y.png", "0", "x-y-000"),
+        ("augmented", "x-y.png", "1", "x-y-001"),
+        ("augmented", "x0.png", "0", "x0-000"),
+        ("augmented", "x0.png", "1", "x0-001"),
+        ("raw", "x-y.png", "0", "x-y"),  # data/augmented/ sorts before data/raw/, as it always did
+        ("raw", "x.png", "0", "x"),
+        ("raw", "x0.png", "0", "x0"),
     ]
 
 
@@ -316,7 +319,7 @@ def test_every_policy_writes_valid_copies_and_a_preview(tmp_path, policy, shape)
     for row in copies:
         strip = read_image(row["path"])
         assert strip.shape == (shape[0], 3 * shape[1], *shape[2:])  # the copies side by side, a picture of them
-        pixels = tile_of(strip, int(row["copy"]), int(row["tiles"]))
+        pixels = tile_of(strip, int(row["tile"]), int(row["tiles"]))
         assert pixels.shape == shape and pixels.dtype == np.uint8 and pixel_sha256(pixels) == row["sha256"]
     originals = {row["sha256"] for row in rows}
     assert sum(row["sha256"] in originals for row in copies) < 12  # the policy changes images

@@ -91,7 +91,7 @@ def test_a_full_disk_stops_ingest_with_one_sentence_and_a_rerun_with_space_compl
 ):
     source, expected = uninterrupted
     folder = tmp_path / "project"
-    tmpfs(folder / mounted, "size=96k")  # 24 pages: the 60 images' files need more than that
+    tmpfs(folder / mounted, "size=48k")  # 12 pages: the 60 images' sheets, index and sets need about 20
     prepare(folder, source)
     failed = run_stage_in(folder)
     assert failed.returncode == 2

@@ -5,7 +5,7 @@ suite runs."""
 import keras
 import numpy as np
 
-from tasks.common.data import image_dataset, split_files
+from tasks.common.data import image_dataset, split_examples
 from tasks.common.params import IngestParams, TrainParams
 from tasks.evaluate.predict import predict
 from tasks.evaluate.stage import classification_scores
@@ -38,15 +38,15 @@ def test_three_classes_train_a_softmax_head_and_get_multi_class_scores(tmp_path)
     head = model.layers[-1]
     assert head.units == 3 and head.activation.__name__ == "softmax" and model.loss == "sparse_categorical_crossentropy"
 
-    paths, names = split_files(tmp_path / "raw/test")
+    examples, names = split_examples(tmp_path / "raw/test")
     classes = sorted(set(names))
-    assert classes == sorted(CLASSES) and len(paths) == 15
+    assert classes == sorted(CLASSES) and len(examples) == 15
     probabilities = np.concatenate(
-        [model(images, training=False).numpy() for images, _ in image_dataset(paths, names, classes, 8)]
+        [model(images, training=False).numpy() for images, _ in image_dataset(examples, names, classes, 8)]
     )
     assert probabilities.shape == (15, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
-    predicted, scores = predict(model_path, paths, names, classes, 8)
+    predicted, scores = predict(model_path, examples, names, classes, 8)
     truth = np.array([classes.index(name) for name in names])
     assert set(predicted.tolist()) <= {0, 1, 2} and np.all(
         (scores >= 1 / 3 - 1e-6) & (scores <= 1 + 1e-6)

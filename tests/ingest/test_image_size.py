@@ -4,12 +4,12 @@ train at and how long that should take on this machine."""
 import json
 
 import pytest
-from PIL import Image
 
 from tasks.common.params import IngestParams, Params
 from tasks.common.times import record_seconds
 from tasks.ingest.images import OWN_SIZE_CAP, own_size, upright_size
 from tasks.ingest.stage import ingest, training_plan
+from tests.helpers import stored_images
 from tests.pictures import class_folders, picture, save
 
 SHAPES = {"cats": "ellipse", "dogs": "rectangle"}
@@ -23,7 +23,7 @@ def ingested_size(tmp_path, source) -> list[int]:
         tmp_path / "report.json",
         tmp_path / "cache",
     )
-    sizes = {Image.open(path).size for path in (tmp_path / "raw").rglob("*.png")}
+    sizes = {pixels.shape[1::-1] for _, _, pixels in stored_images(tmp_path / "raw").values()}
     assert len(sizes) == 1
     report = json.loads((tmp_path / "report.json").read_text())
     ((width, height),) = sizes
@@ -49,7 +49,7 @@ def test_mixed_sizes_take_the_most_common_and_an_explicit_size_wins(tmp_path):
     assert ingested_size(tmp_path, source) == [40, 48]
     explicit = IngestParams(source=str(source), image_size=(16, 24), min_per_class=2)
     ingest(explicit, tmp_path / "raw2", tmp_path / "sets2", tmp_path / "report2.json", tmp_path / "cache")
-    assert {Image.open(path).size for path in (tmp_path / "raw2").rglob("*.png")} == {(24, 16)}
+    assert {pixels.shape[:2] for _, _, pixels in stored_images(tmp_path / "raw2").values()} == {(16, 24)}
 
 
 def test_a_photo_turned_by_its_exif_orientation_counts_upright_and_a_non_image_counts_not(tmp_path):

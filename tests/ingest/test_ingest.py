@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from tasks.common.errors import UserError
-from tasks.common.files import read_csv
+from tasks.common.files import pixel_sha256, read_csv
 from tasks.common.params import IngestParams
-from tasks.ingest.stage import choose_splits, ingest, iter_idx_images, read_idx_labels
+from tasks.ingest.stage import SHEET_IMAGES, choose_splits, ingest, iter_idx_images, read_idx_labels, sheets_of
+from tests.helpers import stored_images
 
 
 def write_idx(folder, images: np.ndarray, labels: np.ndarray, part="train") -> None:
@@ -92,10 +93,25 @@ def test_ingest_writes_pngs_a_manifest_and_the_original_training_set(tmp_path):
     assert counts == {"train": 10, "val": 6, "test": 8}
     manifest = read_csv(tmp_path / "raw/manifest.csv")
     assert len(manifest) == 24 and len({row["sha256"] for row in manifest}) == 24
+    stored = stored_images(tmp_path / "raw")
     for row in manifest:
-        assert (tmp_path / "raw" / row["split"] / row["class"] / f"{row['id']}.png").is_file()
+        split, name, pixels = stored[row["id"]]
+        assert (split, name, pixel_sha256(pixels)) == (row["split"], row["class"], row["sha256"])
+    assert len(list((tmp_path / "raw").rglob("*.png"))) < len(manifest) / 3  # sheets, each holding several images
     training = read_csv(tmp_path / "sets/original/seed-0.csv")
     assert sorted(row["sha256"] for row in training) == sorted(
         row["sha256"] for row in manifest if row["split"] == "train"
     )
     assert [path.name for path in (tmp_path / "sets/original").iterdir()] == ["seed-0.csv"]
+
+
+def test_sheets_hold_runs_of_ids_that_an_added_image_changes_only_where_it_lands():
+    ids = [f"{number:016x}" for number in np.random.default_rng(0).integers(0, 2**62, 5000)]
+    runs = sheets_of(ids)
+    assert [image_id for run in runs for image_id in run] == sorted(ids)
+    assert max(map(len, runs)) <= 4 * SHEET_IMAGES and SHEET_IMAGES / 2 < len(ids) / len(runs) < 2 * SHEET_IMAGES
+    for added in ("0000000000000000", ids[2500] + "0", "ffffffffffffffff"):
+        grown = sheets_of([*ids, added])
+        changed = [run for run in grown if run not in runs]
+        assert added in changed[0] and len(changed) <= 2  # its own sheet, or that sheet cut in two where it ends one
+        assert len(grown) - len(changed) >= len(runs) - 1

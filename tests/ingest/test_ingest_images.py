@@ -12,12 +12,12 @@ import pytest
 from PIL import Image, ImageOps
 
 from tasks.common.errors import UserError
-from tasks.common.files import pixel_sha256, read_csv, read_image
+from tasks.common.files import pixel_sha256, read_csv
 from tasks.common.params import IngestParams
 from tasks.ingest.curate import draw_split
 from tasks.ingest.images import normalise
 from tasks.ingest.stage import ingest
-from tests.helpers import run_stage_in
+from tests.helpers import run_stage_in, stored_images
 from tests.pictures import class_folders, picture, save
 
 SIZE = (32, 32)
@@ -139,15 +139,16 @@ def test_every_awkward_file_gets_its_reason_and_every_file_is_counted(ingested):
 def test_stored_images_are_normalised_pngs_matching_the_manifest(ingested):
     _, params, out, report, _ = ingested
     assert report["color_mode"] == "rgb" and report["image_size"] == list(SIZE)
+    stored = stored_images(out / "raw")
     for row in read_csv(out / "raw/manifest.csv"):
-        pixels = read_image(out / "raw" / row["split"] / row["class"] / f"{row['id']}.png")
+        pixels = stored[row["id"]][2]
         assert pixels.shape == (*SIZE, 3) and pixel_sha256(pixels) == row["sha256"]
     training = read_csv(
         out / "sets/original/seed-0.csv"
     )  # the seed's share of each class (tests/ingest/test_seed_sampling.py)
     assert len(training) == sum(int(count * params.seed_sample + 0.5) for count in report["splits"]["train"].values())
     [deep] = [row for row in read_csv(out / "raw/manifest.csv") if row["origin"] == "dogs/deep.png"]
-    grey = read_image(out / "raw" / deep["split"] / deep["class"] / f"{deep['id']}.png")
+    grey = stored[deep["id"]][2]
     assert (grey == grey[..., :1]).all() and grey.min() < 60 and 200 < grey.max() < 250  # scaled, not clipped
 
 
@@ -245,7 +246,7 @@ def test_grey_sources_are_stored_grey_unless_rgb_is_asked_for(tmp_path):
             out / "report.json",
             tmp_path / "cache",
         )
-        assert read_image(next((out / "raw/train").rglob("*.png"))).shape == shape
+        assert {pixels.shape for _, _, pixels in stored_images(out / "raw").values()} == {shape}
 
 
 TWO_CLASSES = {f"{name}/{n}.png": seed + n for name, seed in (("cats", 0), ("dogs", 100)) for n in range(12)}

@@ -84,7 +84,7 @@ def test_ingest_writes_each_seeds_draw_and_one_keeps_todays_sets(tmp_path):
                 total = sum(row["class"] == label for row in train)
                 assert sum(row["class"] == label for row in rows) == (total if fraction == 1 else int(total / 2 + 0.5))
             assert {row["sha256"] for row in rows} <= {row["sha256"] for row in train}
-            assert len({row["path"] for row in rows}) == len(rows)  # no image twice
+            assert len({row["id"] for row in rows}) == len(rows)  # no image twice
     assert written[0.5][0] != written[0.5][1]
     assert written[1.0][0] == written[1.0][1]
     assert len(written[1.0][0]) == len(train)  # today's: all of them, for every seed

@@ -22,8 +22,8 @@ def training_set(repo: Path, arm: str, seed: int) -> list[dict]:
 
 
 def sources(rows: list[dict]) -> list[str]:
-    """The original image each row shows: its own id, or the id of the image whose copies its strip holds (<id>.png)."""
-    return sorted(Path(row["path"]).stem.split("-")[0] for row in rows)
+    """The original image each row shows: its own id, or the id of the image it is a copy of (<id>-<copy>)."""
+    return sorted(row["id"].split("-")[0] for row in rows)
 
 
 def test_the_articles_layout_goes_through_dvc_repro(tmp_path):

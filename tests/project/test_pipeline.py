@@ -270,8 +270,8 @@ def test_changing_copies_reruns_augment_its_training_runs_and_evaluation(reprodu
     assert_repeated_lists_each_original(repo, times=1 + 3)
     # the output persists across the rerun: each strip keeps its two copies' pixels, only the third ones are made
     assert "augment: 72 copies of 24 training images in data/augmented (24 made, 48 kept)" in output
-    after = {(row["path"], row["copy"]): row["sha256"] for row in read_csv(repo / "data/sets/augmented/seed-0.csv")}
-    assert all(after[row["path"], row["copy"]] == row["sha256"] for row in before) and len(after) == 24 + 72
+    after = {row["id"]: row["sha256"] for row in read_csv(repo / "data/sets/augmented/seed-0.csv")}
+    assert all(after[row["id"]] == row["sha256"] for row in before) and len(after) == 24 + 72
 
 
 def test_changing_a_stage_module_reruns_that_stage_and_what_follows(reproduced, tmp_path):
@@ -290,11 +290,11 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     # ingest draws seed 1's training subset and augment copies its new images; seed 0's runs keep their sets
     expected = {"ingest", "augment", "evaluate"} | {f"train@{arm}-1" for arm in ARMS}
     assert ran_stages(output) == expected
-    subsets = [{row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
+    subsets = [{row["id"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
     assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
     assert (
         len(subsets[1]) == 24
-        and {row["path"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
+        and {row["id"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
     )
     written = (repo / "reports/metrics.json").read_text()
     assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key
@@ -380,9 +380,9 @@ def test_each_compared_policy_is_an_arm_of_its_own_chosen_on_val_and_rerun_alone
     assert_metrics_agree(repo)  # the policy's arm too, in a family of 7 comparisons
     for seed in (0,):  # the same originals as every arm of the seed, plus as many copies as the augmented arm
         rows = read_csv(repo / f"data/sets/flip/seed-{seed}.csv")
-        originals = {row["path"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")}
-        assert originals <= {row["path"] for row in rows} and len(rows) == 24 * (1 + 2)  # two copies each
-        assert all(row["path"].startswith("data/augmented-flip/") for row in rows if row["path"] not in originals)
+        originals = {row["id"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")}
+        assert originals <= {row["id"] for row in rows} and len(rows) == 24 * (1 + 2)  # two copies each
+        assert all(row["path"].startswith("data/augmented-flip/") for row in rows if row["id"] not in originals)
     assert len((repo / "reports/predictions/flip.csv").read_text().splitlines()) == 1 + 40  # the model scored once
     report = (repo / "reports/report.md").read_text()
     assert "Best policy, chosen on validation: flip" in report and flip["verdict"] in report

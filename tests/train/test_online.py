@@ -4,7 +4,7 @@ import numpy as np
 
 from tasks.augment.stage import augment
 from tasks.common.copies import make_copy
-from tasks.common.files import read_csv, read_image
+from tasks.common.files import located, read_csv, read_tile
 from tasks.common.params import AugmentParams, IngestParams
 from tasks.ingest.stage import ingest
 from tasks.train.online import online_dataset
@@ -35,11 +35,11 @@ def test_online_epochs_show_each_original_once_plus_fresh_draws(tmp_path):
     )
     assert [first, second] == again  # deterministic
 
-    rows = read_csv(tmp_path / "sets/original/seed-0.csv")
-    originals = {read_image(row["path"]).reshape(28, 28, 1).tobytes() for row in rows}
+    rows = located(read_csv(tmp_path / "sets/original/seed-0.csv"))
+    originals = {read_tile(row).reshape(28, 28, 1).tobytes() for row in rows}
     assert originals <= set(first) and originals <= set(second)
     stored = {
-        make_copy(read_image(row["path"]), row["sha256"], copy, params).reshape(28, 28, 1).tobytes()
+        make_copy(read_tile(row), row["sha256"], copy, params).reshape(28, 28, 1).tobytes()
         for row in rows
         for copy in range(2)
     }

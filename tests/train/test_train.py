@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tasks.augment.stage import augment
 from tasks.common.curves import chosen_epoch, validation_curve
-from tasks.common.data import decode_store, image_dataset, set_examples, split_files
+from tasks.common.data import decode_store, image_dataset, set_examples, split_examples
 from tasks.common.files import read_image, tile_of
 from tasks.common.params import AugmentParams, CnnModel, IngestParams, TrainParams, _models
 from tasks.common.schema import variant
@@ -53,9 +53,9 @@ def test_a_run_keeps_the_epoch_its_checkpoint_names_and_records_it(tmp_path, che
     curve = dict(validation_curve(tmp_path / "live", "original", 0))
     expected = max(curve, key=curve.get) if checkpoint == "best_val" else 4  # max: the earliest of equal bests
     assert chosen_epoch(tmp_path / "live", "original", 0) == (expected, curve[expected])
-    paths, names = split_files(tmp_path / "raw/val")
+    examples, names = split_examples(tmp_path / "raw/val")
     classes = sorted(set(names))
-    predicted, _ = predict(model, paths, names, classes, 64)
+    predicted, _ = predict(model, examples, names, classes, 64)
     truth = np.array([classes.index(name) for name in names])
     assert np.mean(predicted == truth) == pytest.approx(curve[expected])  # the saved weights are that epoch's
 
