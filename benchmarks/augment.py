@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import RESULTS_DIR, machine  # noqa: E402
 from tasks.augment.stage import augment
 from tasks.common.copies import make_copy  # noqa: E402
-from tasks.common.files import SET_COLUMNS, pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic  # noqa: E402
+from tasks.common.files import pixel_sha256, png_bytes, write_csv_atomic, write_text_atomic  # noqa: E402
 from tasks.common.params import AugmentParams, IngestParams  # noqa: E402
 from tasks.common.policies import FlipPolicy, SeedPolicy  # noqa: E402
+from tasks.common.sets import SET_COLUMNS
 from tasks.ingest.stage import iter_idx_images  # noqa: E402
 
 RESULTS = RESULTS_DIR / "augment.json"

@@ -30,9 +30,10 @@ training image 21 times (the original and its 20 copies). Then, with --article-r
 augment stage of each version on the article's setting (benchmarks/augment_stage.py: 538
 images of 150x150 colour, 20 copies) against the article's ImageDataGenerator loop saving
 JPEG, in turns. Writes benchmarks/results/cost_growth.json (after each size, so a long run
-stopped midway keeps what it measured, and --resume goes on from there) and cost_growth.png
-beside it, and prints the tables. Wall seconds and CPU seconds (the commands' processes; the
-S3 server's, in this process, left out) are both kept: on a loaded machine CPU is the steadier.
+stopped midway keeps what it measured, and --resume goes on from there, keeping the article's
+figures too when --article-rounds is 0) and cost_growth.png beside it, and prints the tables.
+Wall seconds and CPU seconds (the commands' processes; the S3 server's, in this process, left
+out) are both kept: on a loaded machine CPU is the steadier.
 """
 
 import argparse
@@ -495,7 +496,9 @@ def main() -> None:
     parser.add_argument("--new", default="HEAD", help="git ref of the new code (default HEAD)")
     parser.add_argument("--no-push-pull", action="store_true", help="leave out dvc push and a fresh clone's pull")
     parser.add_argument("--noop-rounds", type=int, default=3)
-    parser.add_argument("--article-rounds", type=int, default=3, help="0 leaves the article's setting out")
+    parser.add_argument(
+        "--article-rounds", type=int, default=3, help="0 leaves the article's setting out (--resume: keeps its figures)"
+    )
     parser.add_argument("--article-loop-copies", type=int, default=augment_stage.COPIES)
     parser.add_argument("--report", action="store_true", help="only print the tables and redraw the plot from the JSON")
     parser.add_argument(
@@ -525,6 +528,8 @@ def main() -> None:
         if before["setup"] == result["setup"]:
             result["sizes"] = {size: before["sizes"][size] for size in map(str, args.sizes) if size in before["sizes"]}
             result["resumed"] = {"machine_before": before["machine"], "kept_sizes": sorted(result["sizes"], key=int)}
+            if not args.article_rounds and "article" in before:  # kept too, unless measured again
+                result["article"] = before["article"]
     scratch = Path(tempfile.mkdtemp(prefix="augflow-bench-"))
     try:
         for size in (size for size in args.sizes if str(size) not in result["sizes"]):

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from tasks.common.files import read_csv, read_tile
+from tasks.common.files import read_csv
 from tasks.common.results import Metrics
+from tasks.common.sets import read_tile
 
 PROJECT = Path(__file__).resolve().parent.parent
 # A reports/metrics.json as evaluate wrote it, for the tests that read results (a tiny project: three classes, three

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tasks.common.files import atomic_path, set_order
+from tasks.common.files import atomic_path
+from tasks.common.sets import set_order
 
 
 def preview_rows(training_set: list[dict], count: int) -> list[dict]:

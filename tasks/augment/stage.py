@@ -41,14 +41,10 @@ from tasks.augment.preview import draw_preview, preview_rows
 from tasks.common.arms import BUILT_BY_AUGMENT, arm_named
 from tasks.common.copies import as_stored, encode_strip, make_copy, signature
 from tasks.common.files import (
-    SET_COLUMNS,
     atomic_directory,
-    located,
     pixel_sha256,
     read_csv,
     read_image,
-    read_tile,
-    set_order,
     tile_of,
     write_bytes_atomic,
     write_csv_atomic,
@@ -57,6 +53,7 @@ from tasks.common.files import (
 from tasks.common.params import AugmentParams, load_params
 from tasks.common.paths import AUGMENTED_DIR, ORIGINAL_SETS, PREVIEW, SETS_DIR, policy_augmented_dir
 from tasks.common.policies import PolicyName, policy_from_name
+from tasks.common.sets import SET_COLUMNS, located, read_tile, set_order
 
 MANIFEST = "manifest.json"
 PROGRESS_FROM = 2000  # copies to make before a progress bar is worth showing

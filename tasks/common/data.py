@@ -22,9 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.common.errors import UserError
-from tasks.common.files import located, read_csv, read_image, tile_of
+from tasks.common.files import read_csv, read_image, tile_of
 from tasks.common.machine import memory_budget
 from tasks.common.paths import DECODED_DIR, SPLIT_INDEX
+from tasks.common.sets import located
 
 Example = tuple[str, int, int]  # (file, tile, tiles): image `tile` of the `tiles` side by side in the file
 

@@ -36,20 +36,18 @@ from PIL import Image
 from tasks.common.arms import arm_named
 from tasks.common.errors import UserError
 from tasks.common.files import (
-    INDEX_COLUMNS,
-    SET_COLUMNS,
     atomic_directory,
     pixel_sha256,
     png_bytes,
     read_csv,
     read_image,
-    set_order,
     strip_of,
     write_csv_atomic,
     write_text_atomic,
 )
 from tasks.common.params import FASHION_MNIST_CLASSES, IngestParams, Params, load_params
 from tasks.common.paths import INGEST_CACHE_DIR, INGEST_REPORT, RAW_DIR, SETS_DIR, SPLIT_INDEX, TIMES_DIR
+from tasks.common.sets import INDEX_COLUMNS, SET_COLUMNS, set_order
 from tasks.common.times import training_estimate
 from tasks.ingest.curate import (
     SPLITS,

@@ -13,18 +13,10 @@ from scipy import stats
 from tasks.augment.stage import augment
 from tasks.common import policies
 from tasks.common.copies import code_fingerprint, copy_rng, make_copy
-from tasks.common.files import (
-    INDEX_COLUMNS,
-    jpeg_bytes,
-    pixel_sha256,
-    png_bytes,
-    read_csv,
-    read_image,
-    tile_of,
-    write_csv_atomic,
-)
+from tasks.common.files import jpeg_bytes, pixel_sha256, png_bytes, read_csv, read_image, tile_of, write_csv_atomic
 from tasks.common.params import AugmentParams
 from tasks.common.policies import SeedPolicy, Transform, random_transform, transform_matrix
+from tasks.common.sets import INDEX_COLUMNS
 from tasks.common.warps import warp
 
 

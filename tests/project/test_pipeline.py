@@ -293,8 +293,7 @@ def test_adding_a_seed_draws_its_subset_trains_only_that_seed_and_gives_interval
     subsets = [{row["id"] for row in read_csv(repo / f"data/sets/original/seed-{seed}.csv")} for seed in (0, 1)]
     assert (repo / "data/sets/original/seed-0.csv").read_text() == before and subsets[0] != subsets[1]
     assert (
-        len(subsets[1]) == 24
-        and {row["id"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
+        len(subsets[1]) == 24 and {row["id"] for row in read_csv(repo / "data/sets/augmented/seed-1.csv")} > subsets[1]
     )
     written = (repo / "reports/metrics.json").read_text()
     assert result_json(Metrics.model_validate_json(written)) == written  # the model reads and writes back every key

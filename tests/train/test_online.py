@@ -4,8 +4,9 @@ import numpy as np
 
 from tasks.augment.stage import augment
 from tasks.common.copies import make_copy
-from tasks.common.files import located, read_csv, read_tile
+from tasks.common.files import read_csv
 from tasks.common.params import AugmentParams, IngestParams
+from tasks.common.sets import located, read_tile
 from tasks.ingest.stage import ingest
 from tasks.train.online import online_dataset
 
