@@ -3,7 +3,8 @@
 Run from the project root after `make setup`:
 
     .venv/bin/python benchmarks/cost_growth.py [--sizes 250 1000 5750] [--old REF] [--new REF]
-        [--no-push-pull] [--noop-rounds 3] [--article-rounds 3] [--article-loop-copies 20] [--resume]
+        [--no-push-pull] [--noop-rounds 3] [--article-rounds 3] [--article-loop-copies 20] [--defaults]
+        [--resume]
     .venv/bin/python benchmarks/cost_growth.py --report   # the table and plot again, from the JSON
 
 Two versions of augflow, git refs (--old, default OLD: main before the copies were stored per
@@ -29,11 +30,13 @@ flat when a step's cost grows with the data and not with the file count. An epoc
 training image 21 times (the original and its 20 copies). Then, with --article-rounds, the
 augment stage of each version on the article's setting (benchmarks/augment_stage.py: 538
 images of 150x150 colour, 20 copies) against the article's ImageDataGenerator loop saving
-JPEG, in turns. Writes benchmarks/results/cost_growth.json (after each size, so a long run
-stopped midway keeps what it measured, and --resume goes on from there, keeping the article's
-figures too when --article-rounds is 0) and cost_growth.png beside it, and prints the tables.
-Wall seconds and CPU seconds (the commands' processes; the S3 server's, in this process, left
-out) are both kept: on a loaded machine CPU is the steadier.
+JPEG, in turns. With --defaults, last, push then pull as above on each version's own default
+params (3 seeds: the defaults' transfer, where the sizes above have one seed). Writes
+benchmarks/results/cost_growth.json (after each size, so a long run stopped midway keeps what it
+measured, and --resume goes on from there, keeping the article's and the defaults' figures when
+they are not measured again) and cost_growth.png beside it, and prints the tables. Wall seconds
+and CPU seconds (the commands' processes; the S3 server's, in this process, left out) are both
+kept: on a loaded machine CPU is the steadier.
 """
 
 import argparse
@@ -205,9 +208,9 @@ def ran_nothing(log: Path) -> bool:
 class Version:
     """One version's scratch project at one size, and what its steps measured."""
 
-    def __init__(self, name: str, commit: str, folder: Path, size: int, env: dict) -> None:
+    def __init__(self, name: str, commit: str, folder: Path, size: int, env: dict, changes: dict | None = None) -> None:
         self.name, self.size, self.env = name, size, env
-        self.project = project_at(commit, folder / "project", sized(size))
+        self.project = project_at(commit, folder / "project", sized(size) if changes is None else changes)
         self.clone = folder / "clone"
         self.log = folder.parent / f"{name}-{size}.log"
         self.seconds: dict[str, float] = {}
@@ -309,6 +312,36 @@ def measure_size(size: int, commits: dict[str, str], scratch: Path, push_pull: b
     old, new = figures.get("old", {}).get("seconds", {}), figures.get("new", {}).get("seconds", {})
     figures["new_over_old"] = {step: round(new[step] / old[step], 3) for step in STEPS if step in old and step in new}
     figures["load_average_1min"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    return figures
+
+
+def transfer_on_defaults(commits: dict[str, str], scratch: Path) -> dict:
+    """`dvc push ingest augment` then a fresh clone's `dvc pull ingest augment` on each version's own params.yaml
+    (3 seeds, 250 training images per class each), in turns; seconds and files."""
+    env = ENV | CREDENTIALS | {"DVC_SITE_CACHE_DIR": str(scratch / "dvc-site-cache")}
+    versions = [Version(name, commit, scratch / f"{name}-defaults", 0, env, {}) for name, commit in commits.items()]
+
+    def made(version: Version) -> None:  # not timed: ingest and augment, as a run before the push makes them
+        timed(["dvc", "repro", "augment"], version.project, version.log, env)
+        files, size = files_and_bytes(version.project / "data")
+        version.extra |= {"files_under_data": files, "bytes_under_data": size}
+
+    with s3_server() as endpoint:
+        steps = [Version.warm_up, made, lambda version: version.remote(endpoint), Version.push, Version.pull]
+        for number, step in enumerate(steps):
+            for version in versions if number % 2 == 0 else versions[::-1]:
+                step(version)
+    figures = {}
+    for version in versions:
+        figures[version.name] = {
+            "seconds": {step: round(value, 2) for step, value in version.seconds.items()},
+            "cpu_seconds": {step: round(value, 2) for step, value in version.cpu_seconds.items()},
+        } | version.extra
+        shutil.rmtree(version.project.parent)
+    old, new = (figures[name]["seconds"] for name in ("old", "new"))
+    figures["old_over_new"] = {step: round(old[step] / new[step], 2) for step in ("push", "pull")}
+    figures["old_over_new"]["push then pull"] = round((old["push"] + old["pull"]) / (new["push"] + new["pull"]), 2)
+    print(f"defaults, push then pull: old {old['push'] + old['pull']:.1f} s, new {new['push'] + new['pull']:.1f} s")
     return figures
 
 
@@ -429,6 +462,15 @@ def tables(result: dict) -> str:
         cells = [figures[size].get("new_over_old", {}).get(step) for size in sizes]
         if any(cell is not None for cell in cells):
             lines.append(f"| {step} | " + " | ".join("" if cell is None else f"{cell:.2f}" for cell in cells) + " |")
+    if result.get("defaults"):
+        defaults = result["defaults"]
+        lines += ["", "| default params, wall seconds | old | new | old / new |", "|---|---|---|---|"]
+        for step in ("push", "pull"):
+            old, new = defaults["old"]["seconds"][step], defaults["new"]["seconds"][step]
+            lines.append(f"| `dvc {step} ingest augment` | {old:.1f} | {new:.1f} | {old / new:.1f}× |")
+        ratio = defaults["old_over_new"]["push then pull"]
+        files = f"{defaults['old']['files_under_data']:,} → {defaults['new']['files_under_data']:,}"
+        lines.append(f"| push then pull (files under `data/`: {files}) | | | {ratio:.1f}× |")
     if result.get("article"):
         article = result["article"]
         loop = statistics.median(article["article_loop_images_per_s"])
@@ -500,6 +542,9 @@ def main() -> None:
         "--article-rounds", type=int, default=3, help="0 leaves the article's setting out (--resume: keeps its figures)"
     )
     parser.add_argument("--article-loop-copies", type=int, default=augment_stage.COPIES)
+    parser.add_argument(
+        "--defaults", action="store_true", help="also push and pull on the default params (3 seeds), old and new"
+    )
     parser.add_argument("--report", action="store_true", help="only print the tables and redraw the plot from the JSON")
     parser.add_argument(
         "--resume", action="store_true", help="keep the sizes the JSON already has for the same commits and settings"
@@ -528,8 +573,9 @@ def main() -> None:
         if before["setup"] == result["setup"]:
             result["sizes"] = {size: before["sizes"][size] for size in map(str, args.sizes) if size in before["sizes"]}
             result["resumed"] = {"machine_before": before["machine"], "kept_sizes": sorted(result["sizes"], key=int)}
-            if not args.article_rounds and "article" in before:  # kept too, unless measured again
-                result["article"] = before["article"]
+            for kept in ("article", "defaults"):  # kept too, unless measured again
+                if kept in before and not (args.article_rounds if kept == "article" else args.defaults):
+                    result[kept] = before[kept]
     scratch = Path(tempfile.mkdtemp(prefix="augflow-bench-"))
     try:
         for size in (size for size in args.sizes if str(size) not in result["sizes"]):
@@ -538,6 +584,8 @@ def main() -> None:
             write_text_atomic(RESULTS, json.dumps(result, indent=2) + "\n")  # what is measured so far
         if args.article_rounds:
             result["article"] = article(commits, scratch, args.article_rounds, args.article_loop_copies)
+        if args.defaults:
+            result["defaults"] = transfer_on_defaults(commits, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["machine"]["load_average_after"] = machine()["load_average"]
