@@ -163,6 +163,20 @@ def figures_cost_growth(result: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def figures_store(result: dict) -> list[tuple[str, str]]:
+    rows = []
+    for setting, figures in result["settings"].items():
+        for variant in ("memory", "mapped"):
+            rows.append(
+                (
+                    f"{setting} ({figures['images']:,} images), store {variant}: vs in-memory floor; peak anon MB",
+                    f"{figures[variant]['vs_floor']:.2f}; {figures[variant]['peak_anonymous_mb']:,}"
+                    f" (store {figures[variant]['store_mb']:,} MB)",
+                )
+            )
+    return rows
+
+
 # name: (command after the interpreter, arguments in quick mode, with --full, where it runs, its figures). Where:
 # None, the project; "quick", a scratch copy on QUICK_PARAMS; "reproduced", a scratch copy on params.yaml with
 # train.epochs 1 after a full run (every stage, file and folder of the default pipeline, shorter training), shared.
@@ -187,6 +201,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], list[str], str | None, Callabl
     "stage_times": (["benchmarks/stage_times.py"], [], [], "quick", figures_stage_times),
     "parallel": (["benchmarks/parallel.py"], [], [], "quick", figures_parallel),
     "sequential": (["benchmarks/sequential.py"], ["--experiments", "20000"], [], None, figures_sequential),
+    "store": (["benchmarks/store.py"], ["--steps", "20"], [], None, figures_store),
     "cost_growth": (  # old code against new in scratch projects of their own, wherever it runs
         ["benchmarks/cost_growth.py"],
         ["--sizes", "250", "--no-push-pull", "--article-rounds", "0", "--noop-rounds", "2"],
