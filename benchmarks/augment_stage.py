@@ -97,8 +97,9 @@ def ingest_article_setting(folder: Path, source: Path) -> Path:
 
 def copies_made(base: Path) -> int:
     """The copies augment makes in base: COPIES for each image some seed trains on (each seed draws its own
-    subset; ingest drops near-twins)."""
-    return COPIES * len({row["id"] for path in (base / ORIGINAL_SETS).glob("seed-*.csv") for row in read_csv(path)})
+    subset; ingest drops near-twins). An image is its id, or in a version before sheets its own file."""
+    sets = (read_csv(path) for path in (base / ORIGINAL_SETS).glob("seed-*.csv"))
+    return COPIES * len({row.get("id", row["path"]) for rows in sets for row in rows})
 
 
 def stage_seconds(base: Path, copy: Path, cache_type: str | None) -> tuple[float, str]:
