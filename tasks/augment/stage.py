@@ -65,15 +65,16 @@ def strip_name(row: dict) -> str:
 
 
 def make_batch(job: tuple[AugmentParams, Path, list[tuple[dict, int, int]]]) -> tuple[dict[str, dict], int]:
-    """Write the strips of a batch of source images, each with the first `kept` of the `stored` copies of its current
-    strip and the others made; return their manifest entries and how many copies were made."""
+    """Write the strips of a batch of source images (located rows: each with its sheet and place), each with the first
+    `kept` of the `stored` copies of its current strip and the others made; return their manifest entries and how
+    many copies were made."""
     params, out_dir, sources = job
     entries, made, sheets = {}, 0, {}
-    for (row, kept, stored), place in zip(sources, located([row for row, _, _ in sources])):
+    for row, kept, stored in sources:
         name = strip_name(row)
         current = read_image(out_dir / name) if kept else None
         copies = [tile_of(current, copy, stored) for copy in range(kept)]
-        pixels = read_tile(place, sheets)
+        pixels = read_tile(row, sheets)
         copies += [
             as_stored(make_copy(pixels, row["sha256"], copy, params), params) for copy in range(kept, params.copies)
         ]
@@ -130,7 +131,8 @@ def batched(items: list, size: int) -> Iterator[list]:
 def update_copies(
     params: AugmentParams, training_set: list[dict], out_dir: Path, workers: int, batch_size: int
 ) -> tuple[dict[str, dict], int]:
-    """Bring out_dir's strips of training_set up to date; return (its manifest entries, how many copies were made)."""
+    """Bring out_dir's strips of training_set (located rows) up to date; return (its manifest entries, how many copies
+    were made)."""
     expected = signature(params)
     previous = read_manifest(out_dir, expected)
     manifest, todo = {}, []
@@ -214,7 +216,7 @@ def augment(
     training_set = sorted({row["id"]: row for rows in seed_sets.values() for row in rows}.values(), key=set_order)
     copies_of = {}  # by original's id: its stored copies (strip, place, pixel hash), when an arm lists them
     if any(arm_named(name).lists_copies for name in arms):
-        manifest, made = update_copies(params, training_set, out_dir, workers, batch_size)
+        manifest, made = update_copies(params, located(training_set), out_dir, workers, batch_size)
         copies_of = {row["id"]: copy_rows([row], manifest, out_dir) for row in training_set}
     else:
         manifest, made = {}, 0
@@ -226,8 +228,8 @@ def augment(
                 write_set(staging / f"{name}.csv", build(rows, copies, params))
     if preview is not None:
         examples = []
-        for row in preview_rows(training_set, params.preview_images):
-            pixels = read_tile(located([row])[0])
+        for row in located(preview_rows(training_set, params.preview_images)):
+            pixels = read_tile(row)
             copies = [
                 make_copy(pixels, row["sha256"], copy, params)
                 for copy in range(min(params.copies, params.preview_copies))
