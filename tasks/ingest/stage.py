@@ -150,10 +150,10 @@ def is_fashion_mnist(folder: Path) -> bool:
 def sheets_of(ids: list[str]) -> list[list[str]]:
     """ids, sorted, cut into the runs that share a sheet: a run ends after an id whose hash falls in the lowest
     1/SHEET_IMAGES of its range, or at 4 x SHEET_IMAGES ids."""
-    runs, run = [[]], 256 // SHEET_IMAGES
+    runs, threshold = [[]], 256 // SHEET_IMAGES
     for image_id in sorted(ids):
         runs[-1].append(image_id)
-        if hashlib.sha256(image_id.encode()).digest()[0] < run or len(runs[-1]) == 4 * SHEET_IMAGES:
+        if hashlib.sha256(image_id.encode()).digest()[0] < threshold or len(runs[-1]) == 4 * SHEET_IMAGES:
             runs.append([])
     return [run for run in runs if run]
 
